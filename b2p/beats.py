@@ -1,0 +1,46 @@
+"""Beat sheets: one beat per non-empty line; list markers stripped; ``#`` lines are comments."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from b2p.errors import BibleError
+
+_MARKER = re.compile(r"^\s*(?:\(?\d+[.)]|[-*•+])\s+")
+
+
+def parse_beats(text: str) -> list[str]:
+    """The beats in file order (beat 1 is the first)."""
+    beats = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        beat = _MARKER.sub("", line, count=1).strip()
+        if beat:
+            beats.append(beat)
+    return beats
+
+
+def read_beats(path: Path) -> list[str]:
+    """Read a beat sheet, or raise one clear line naming the file."""
+    if not path.exists():
+        raise BibleError(f"{path}: beat sheet not found")
+    if path.is_dir():
+        raise BibleError(f"{path}: is a folder; pass a beat-sheet text file (one beat per line)")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise BibleError(f"{path}: cannot read beat sheet: {err.strerror}") from None
+    if b"\x00" in data:
+        raise BibleError(f"{path}: binary file, not a beat sheet (expected text, one beat per line)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise BibleError(f"{path}:{line}: not UTF-8 text; re-save the beat sheet as UTF-8") from None
+    beats = parse_beats(text)
+    if not beats:
+        raise BibleError(f"{path}: no beats: write one plot point per line")
+    return beats

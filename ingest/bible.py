@@ -1,0 +1,243 @@
+"""Read a story-bible folder into validated ``LoreEntry`` objects.
+
+Every file is checked before anything is written; all problems are reported at once as
+``path:line: message`` so the writer can fix a whole bible in one pass.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from b2p.errors import BibleError, did_you_mean
+from b2p.models import BibleMeta, LoreEntry
+
+BIBLE_FILE = "bible.yaml"
+BEATS_DIR = "beats"
+MAX_ENTRY_BYTES = 1_000_000  # a longer entry would swamp any prompt budget; ask for a split
+FIELDS = ("name", "aliases", "kind", "tags", "always", "case_sensitive", "id", "enabled", "imported")
+
+
+@dataclass
+class Bible:
+    """A parsed bible folder."""
+
+    root: Path
+    name: str
+    meta: BibleMeta
+    entries: list[LoreEntry]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _entry_files(root: Path) -> list[Path]:
+    """Every ``*.md`` below root, skipping the top-level ``beats/`` and hidden folders.
+
+    ``os.walk`` without ``followlinks`` never enters a symlinked folder, so a symlink loop
+    cannot hang us; symlinked *files* are read like any other.
+    """
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and not (here == root and d == BEATS_DIR)
+        )
+        found.extend(here / f for f in sorted(filenames) if f.endswith(".md") and not f.startswith("."))
+    return found
+
+
+def _read_text(path: Path, shown: str) -> str:
+    """The file as UTF-8 text, or a BibleError naming the line that is not."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_ENTRY_BYTES:
+            raise BibleError(f"{shown}:1: entry is {size / 1e6:.1f} MB; split it into entries under {MAX_ENTRY_BYTES // 1_000_000} MB")
+        data = path.read_bytes()
+    except OSError as err:
+        raise BibleError(f"{shown}:1: cannot read file: {err.strerror}") from None
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise BibleError(f"{shown}:{line}: binary file, not Markdown text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise BibleError(f"{shown}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); re-save the file as UTF-8") from None
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _split_front_matter(text: str, shown: str) -> tuple[str, str, int]:
+    """(front matter, body, line number where the body starts)."""
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != "---":
+        raise BibleError(f"{shown}:1: missing YAML front matter: the file must start with a '---' line, then 'name: ...', then '---'")
+    for i in range(1, len(lines)):
+        if lines[i].strip() in ("---", "..."):
+            return "\n".join(lines[1:i]), "\n".join(lines[i + 1 :]), i + 2
+    raise BibleError(f"{shown}:1: front matter is never closed: add a '---' line after it")
+
+
+def _key_line(front: str, key: str) -> int:
+    """1-based file line of ``key:`` in the front matter (front matter starts on file line 2)."""
+    for i, line in enumerate(front.split("\n")):
+        if line.split(":", 1)[0].strip() == key:
+            return i + 2
+    return 1
+
+
+def _string_list(value: Any, key: str, shown: str, line: int) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) and str(v).strip() for v in value):
+        example = f"{key}: [{value!r}]" if isinstance(value, str) else f"{key}: [first, second]"
+        raise BibleError(f"{shown}:{line}: '{key}' must be a list of non-empty strings, e.g. {example}")
+    return [str(v).strip() for v in value]
+
+
+def _default_kind(rel: Path) -> str:
+    if len(rel.parts) == 1:
+        return "lore"
+    top = rel.parts[0]
+    return top[:-1] if top.endswith("s") and len(top) > 1 else top
+
+
+def parse_entry(path: Path, root: Path) -> LoreEntry:
+    """One ``*.md`` file → a validated ``LoreEntry`` (hash/tokens/pronouns filled in later)."""
+    shown = str(path)
+    text = _read_text(path, shown)
+    front, body, body_line = _split_front_matter(text, shown)
+    try:
+        data = yaml.safe_load(front) if front.strip() else {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise BibleError(f"{shown}:{line}: bad YAML in front matter: {problem}") from None
+    if not isinstance(data, dict):
+        raise BibleError(f"{shown}:2: front matter must be 'key: value' lines, e.g. 'name: Jack Harlan'")
+    problems: list[str] = []
+    for key in data:
+        if str(key) not in FIELDS:
+            problems.append(f"{shown}:{_key_line(front, str(key))}: unknown field '{key}'{did_you_mean(str(key), FIELDS)}")
+    if problems:
+        raise BibleError(problems)
+
+    def line(key: str) -> int:
+        return _key_line(front, key)
+
+    name = data.get("name")
+    if name is None or (isinstance(name, str) and not name.strip()):
+        raise BibleError(f"{shown}:{line('name') if 'name' in data else 1}: missing 'name': add 'name: <the entry's name>' to the front matter")
+    if not isinstance(name, (str, int, float)) or isinstance(name, bool):
+        raise BibleError(f"{shown}:{line('name')}: 'name' must be a string")
+    for key in ("always", "case_sensitive", "enabled"):
+        if key in data and not isinstance(data[key], bool):
+            raise BibleError(f"{shown}:{line(key)}: '{key}' must be true or false, not {data[key]!r}")
+    for key in ("kind", "id"):
+        if key in data and (not isinstance(data[key], str) or not data[key].strip()):
+            raise BibleError(f"{shown}:{line(key)}: '{key}' must be a non-empty string")
+    imported = data.get("imported")
+    if imported is not None and not isinstance(imported, dict):
+        raise BibleError(f"{shown}:{line('imported')}: 'imported' must be a mapping of the original tool's fields")
+    if not body.strip():
+        raise BibleError(f"{shown}:{body_line}: empty body: write the entry's lore below the front matter")
+    rel = path.relative_to(root)
+    return LoreEntry(
+        id=(data.get("id") or rel.with_suffix("").as_posix()).strip(),
+        name=str(name).strip(),
+        aliases=_string_list(data.get("aliases"), "aliases", shown, line("aliases")),
+        kind=(data.get("kind") or _default_kind(rel)).strip(),
+        tags=_string_list(data.get("tags"), "tags", shown, line("tags")),
+        always=data.get("always", False),
+        case_sensitive=data.get("case_sensitive", False),
+        enabled=data.get("enabled", True),
+        imported=imported,
+        text=body.strip(),
+        path=rel.as_posix(),
+    )
+
+
+def parse_meta(root: Path) -> BibleMeta:
+    path = root / BIBLE_FILE
+    if not path.is_file():
+        return BibleMeta()
+    shown = str(path)
+    text = _read_text(path, shown)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise BibleError(f"{shown}:{mark.line + 1 if mark else 1}: bad YAML: {getattr(err, 'problem', None) or err}") from None
+    if not isinstance(data, dict):
+        raise BibleError(f"{shown}:1: expected 'key: value' lines (title, pov, tense, style)")
+    fields = BibleMeta.model_fields
+    problems = []
+    for key, value in data.items():
+        if key not in fields:
+            problems.append(f"{shown}:{_key_line(text, str(key)) - 1}: unknown field '{key}'{did_you_mean(str(key), fields)}")
+        elif value is not None and not isinstance(value, str):
+            problems.append(f"{shown}:{_key_line(text, str(key)) - 1}: '{key}' must be a string")
+    if problems:
+        raise BibleError(problems)
+    return BibleMeta(**data)
+
+
+def bible_name(root: Path) -> str:
+    return root.resolve().name
+
+
+def read_bible(root: Path) -> Bible:
+    """Parse and validate a whole bible folder. Raises ``BibleError`` listing every problem."""
+    if not root.exists():
+        raise BibleError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise BibleError(f"{root}: is a file; pass the bible's folder (the one holding characters/, places/, …)")
+    problems: list[str] = []
+    entries: list[LoreEntry] = []
+    try:
+        meta = parse_meta(root)
+    except BibleError as err:
+        problems.extend(err.problems)
+        meta = BibleMeta()
+    for path in _entry_files(root):
+        try:
+            entries.append(parse_entry(path, root))
+        except BibleError as err:
+            problems.extend(err.problems)
+    if not entries and not problems:
+        raise BibleError(f"{root}: no entries: a bible needs at least one *.md file with front matter (see README, 'Story-bible format')")
+    warnings = _check_unique(entries, root, problems)
+    if problems:
+        raise BibleError(problems)
+    return Bible(root=root, name=bible_name(root), meta=meta, entries=entries, warnings=warnings)
+
+
+def _check_unique(entries: list[LoreEntry], root: Path, problems: list[str]) -> list[str]:
+    by_name: dict[str, LoreEntry] = {}
+    by_id: dict[str, LoreEntry] = {}
+    for e in entries:
+        shown = str(root / e.path)
+        first = by_name.setdefault(e.name.casefold(), e)
+        if first is not e:
+            problems.append(f"{shown}:2: name '{e.name}' is already used by {root / first.path}; names must be unique")
+        first = by_id.setdefault(e.id, e)
+        if first is not e:
+            problems.append(f"{shown}:1: id '{e.id}' is already used by {root / first.path}")
+    warnings: list[str] = []
+    claimed: dict[str, LoreEntry] = {}
+    for e in entries:
+        for key in dict.fromkeys(k.casefold() for k in e.keys()):
+            other = claimed.setdefault(key, e)
+            if other is not e:
+                warnings.append(
+                    f"alias '{key}' is claimed by both {root / other.path} and {root / e.path}; "
+                    "a beat using it pulls in whichever is on stage, or both"
+                )
+    return warnings
