@@ -192,6 +192,34 @@ def lore(
             _render_ledger(ledger)
 
 
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A SillyTavern World Info .json, a V2/V3 character card (.json/.png) or a NovelAI .lorebook.", show_default=False)],
+    into: Annotated[Path, typer.Option("--into", help="The bible folder to write entries into (created if missing).", show_default=False)],
+    fmt: Annotated[Optional[str], typer.Option("--format", help="sillytavern | character-card | novelai [default: detected from content]", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would be imported; write nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rewrite entries this file imported before.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import lore from SillyTavern, character-card lorebooks or NovelAI into a bible folder."""
+    with _user_errors():
+        from ingest.importers import import_lorebook
+
+        report = import_lorebook(file, into, fmt=fmt, dry_run=dry_run, force=force)
+        if as_json:
+            typer.echo(report.model_dump_json())
+            return
+        verb = "would import" if report.dry_run else "imported"
+        typer.echo(f"{report.source} ({report.format}) → {report.into}: {verb} {len(report.imported)}, skipped {len(report.skipped)}, {len(report.warnings)} warnings")
+        for e in report.imported:
+            flags = "".join((" [always]" if e.always else "", " [disabled]" if not e.enabled else ""))
+            typer.echo(f"  + {e.file}: {e.name}{flags}" + (f" (keys: {', '.join(e.aliases)})" if e.aliases else ""))
+        for sk in report.skipped:
+            typer.echo(f"  - skipped {sk.name}: {sk.reason}")
+        for w in report.warnings:
+            typer.echo(f"  ! {w.name}: {w.message}")
+
+
 def _render_ledger(ledger) -> None:  # noqa: ANN001
     from rich.console import Console
     from rich.table import Table

@@ -42,8 +42,9 @@ class Retriever:
     def meta(self) -> BibleMeta:
         return self.store.bible_meta(self.col)
 
-    def texts(self, entry_ids: Sequence[str]) -> dict[str, str]:
-        return self.store.entry_texts(self.col, entry_ids)
+    def pick_texts(self, beat: BeatLore) -> dict[str, str]:
+        """The exact lore text each pick of a beat puts into the prompt, by entry id."""
+        return self.store.entry_texts(self.col, [p.id for p in beat.lore])
 
     def _embed(self, texts: list[str]) -> Any:
         if self._embedder is None:
