@@ -7,6 +7,7 @@ Every file is checked before anything is written; all problems are reported at o
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,10 @@ def _entry_files(root: Path) -> list[Path]:
 def _read_text(path: Path, shown: str) -> str:
     """The file as UTF-8 text, or a BibleError naming the line that is not."""
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device (or a link to one) would block or never end
+            raise BibleError(f"{shown}:1: not a regular file; an entry must be a Markdown text file")
+        size = st.st_size
         if size > MAX_ENTRY_BYTES:
             raise BibleError(f"{shown}:1: entry is {size / 1e6:.1f} MB; split it into entries under {MAX_ENTRY_BYTES // 1_000_000} MB")
         data = path.read_bytes()
@@ -219,6 +223,12 @@ def read_bible(root: Path) -> Bible:
     return Bible(root=root, name=bible_name(root), meta=meta, entries=entries, warnings=warnings)
 
 
+def _name_line(path: Path) -> int:
+    """The file line of an already-validated entry's ``name:`` key."""
+    front, _, _ = _split_front_matter(_read_text(path, str(path)), str(path))
+    return _key_line(front, "name")
+
+
 def _check_unique(entries: list[LoreEntry], root: Path, problems: list[str]) -> list[str]:
     by_name: dict[str, LoreEntry] = {}
     by_id: dict[str, LoreEntry] = {}
@@ -226,7 +236,7 @@ def _check_unique(entries: list[LoreEntry], root: Path, problems: list[str]) -> 
         shown = str(root / e.path)
         first = by_name.setdefault(e.name.casefold(), e)
         if first is not e:
-            problems.append(f"{shown}:2: name '{e.name}' is already used by {root / first.path}; names must be unique")
+            problems.append(f"{shown}:{_name_line(root / e.path)}: name '{e.name}' is already used by {root / first.path}; names must be unique")
         first = by_id.setdefault(e.id, e)
         if first is not e:
             problems.append(f"{shown}:1: id '{e.id}' is already used by {root / first.path}")
