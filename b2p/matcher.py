@@ -3,10 +3,17 @@
 Rules: whole words only ("Quill" never inside "Quillon"); case-insensitive unless the entry is
 ``case_sensitive``; possessives ("Fenn's", "the Tidewardens'") and regular plurals ("Tidewardens")
 count; where matches overlap, the longest wins ("Captain Brisk" beats "the Captain").
+
+Two derived kinds of key widen recall without guessing:
+- an alias "the Company" (a capitalised title) also matches "Company" alone, with its capital;
+- a place/item/faction's name word that no other entry shares ("Crater" of "Varro Crater")
+  matches as a definite description, "the crater" — a *partial* mention, scored lower.
+A lower-case alias used as "the base of …" is a description, not the name, and does not match.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -15,6 +22,9 @@ from b2p.models import LoreEntry
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 # What may follow a key and still be the same word: plural, possessive, plural possessive.
 _SUFFIXES = ("'s", "'", "es'", "s'", "es", "s", "")
+_PARTIAL_KINDS = {"place", "item", "faction", "location", "object", "organization", "organisation", "ship", "vehicle"}
+_STOP = {"the", "of", "and", "a", "an", "in", "on", "at", "to", "for", "old", "new", "great", "high", "low", "first", "last"}
+_OF_AFTER = re.compile(r"\s+of\b")
 
 
 def _fold(text: str) -> str:
@@ -34,6 +44,15 @@ class Mention:
     end: int
     text: str
     entry_ids: tuple[str, ...]
+    partial: bool = False  # a definite description ("the crater"), not a name
+
+
+@dataclass(frozen=True)
+class _Key:
+    key: str
+    ids: tuple[str, ...]
+    descriptive: bool  # all lower-case: "the base", "the doc"
+    partial: bool
 
 
 class NameMatcher:
@@ -42,21 +61,34 @@ class NameMatcher:
     def __init__(self, entries: Iterable[LoreEntry]) -> None:
         import ahocorasick
 
-        keys: dict[tuple[bool, str], list[str]] = {}
+        entries = list(entries)
+        keys: dict[tuple[bool, str], dict[str, bool]] = {}  # (case-sensitive, key) → {entry id: partial}
+
+        def add(sensitive: bool, key: str, entry_id: str, partial: bool = False) -> None:
+            slot = keys.setdefault((sensitive, key if sensitive else _fold(key)), {})
+            slot[entry_id] = slot.get(entry_id, True) and partial
+
         for e in entries:
-            for key in e.keys():
-                k = _norm_key(key)
+            for raw in e.keys():
+                k = _norm_key(raw)
                 if not k:
                     continue
-                slot = keys.setdefault((e.case_sensitive, k if e.case_sensitive else _fold(k)), [])
-                if e.id not in slot:
-                    slot.append(e.id)
+                add(e.case_sensitive, k, e.id)
+                if e.case_sensitive and k[0].islower():  # "the Archivist" also opens a sentence
+                    add(True, k[0].upper() + k[1:], e.id)
+                words = k.split(" ", 1)
+                if len(words) == 2 and words[0].lower() == "the" and words[1][:1].isupper():
+                    add(True, words[1], e.id)  # "the Company" → "Company rules"
+        for word, owner in _unique_name_words(entries).items():
+            if (False, _fold(f"the {word}")) not in keys:
+                add(False, f"the {word}", owner, partial=True)
         self._automata = {}
         for sensitive in (False, True):
             auto = ahocorasick.Automaton()
             for (s, k), ids in keys.items():
                 if s == sensitive:
-                    auto.add_word(k, (k, tuple(ids)))
+                    partial = all(ids.values())
+                    auto.add_word(k, _Key(k, tuple(i for i, p in ids.items() if p == partial or not partial), k == k.lower(), partial))
             if len(auto):
                 auto.make_automaton()
                 self._automata[sensitive] = auto
@@ -65,24 +97,51 @@ class NameMatcher:
         """Non-overlapping mentions in text order, longest match winning overlaps."""
         norm = text.translate(_APOSTROPHES)
         folded = _fold(text)
-        candidates: list[tuple[int, int, tuple[str, ...]]] = []
+        candidates: list[tuple[int, int, _Key]] = []
         for sensitive, auto in self._automata.items():
             hay = norm if sensitive else folded
-            for last, (key, ids) in auto.iter(hay):
-                start = last - len(key) + 1
+            for last, key in auto.iter(hay):
+                start = last - len(key.key) + 1
                 end = _word_end(hay, last + 1)
-                if end is not None and (start == 0 or not hay[start - 1].isalnum()):
-                    candidates.append((start, end, ids))
-        # Longest first; ties keep the earlier start. Then drop anything overlapping a kept span.
-        candidates.sort(key=lambda c: (-(c[1] - c[0]), c[0]))
-        kept: list[tuple[int, int, tuple[str, ...]]] = []
-        for c in candidates:
-            if all(c[1] <= k[0] or c[0] >= k[1] for k in kept):
-                kept.append(c)
-        merged: dict[tuple[int, int], tuple[str, ...]] = {}
-        for s, e, ids in kept:
-            merged[(s, e)] = tuple(dict.fromkeys(merged.get((s, e), ()) + ids))
-        return [Mention(s, e, text[s:e], ids) for (s, e), ids in sorted(merged.items())]
+                if end is None or (start > 0 and hay[start - 1].isalnum()):
+                    continue
+                if (key.descriptive or key.partial) and text[start:end] == text[start:end].lower() and _OF_AFTER.match(hay, end):
+                    continue  # "the base of the crater wall": a description, not the outpost
+                candidates.append((start, end, key))
+        # Longest first (names before partial descriptions); identical spans merge; overlaps lose.
+        candidates.sort(key=lambda c: (c[2].partial, -(c[1] - c[0]), c[0]))
+        kept: dict[tuple[int, int], list[_Key]] = {}
+        for s, e, key in candidates:
+            if (s, e) in kept:
+                kept[(s, e)].append(key)
+            elif all(e <= ks or s >= ke for ks, ke in kept):
+                kept[(s, e)] = [key]
+        out = []
+        for (s, e), ks in sorted(kept.items()):
+            ids = tuple(dict.fromkeys(i for k in ks for i in k.ids))
+            out.append(Mention(s, e, text[s:e], ids, partial=all(k.partial for k in ks)))
+        return out
+
+
+def _unique_name_words(entries: list[LoreEntry]) -> dict[str, str]:
+    """Name words of places/items/factions that belong to exactly one entry: word → entry id."""
+    owners: dict[str, set[str]] = {}
+    for e in entries:
+        for key in e.keys():
+            for w in re.findall(r"[A-Za-z][A-Za-z'-]+", key):
+                owners.setdefault(w.lower(), set()).add(e.id)
+    out = {}
+    for e in entries:
+        if e.kind.lower() not in _PARTIAL_KINDS or e.case_sensitive:
+            continue
+        words = re.findall(r"[A-Za-z][A-Za-z'-]+", e.name)
+        if len(words) < 2:
+            continue
+        for w in words:
+            low = w.lower()
+            if len(low) >= 4 and low not in _STOP and owners.get(low) == {e.id}:
+                out[low] = e.id
+    return out
 
 
 def _word_end(hay: str, end: int) -> int | None:

@@ -36,6 +36,8 @@ class LoreEntry(BaseModel):
     path: str = Field("", description="File path relative to the bible root.")
     hash: str = Field("", description="Content hash of everything that reaches the store.")
     tokens: int = Field(0, description="Token count of the entry as it appears in a prompt.")
+    lead: str = Field("", description="The entry's opening sentences: what a beat gets when the whole entry does not fit.")
+    lead_tokens: int = Field(0, description="Token count of the lead as it appears in a prompt.")
     pronouns: str | None = Field(None, description="he / she / they, inferred from the body, for characters.")
 
     def keys(self) -> list[str]:

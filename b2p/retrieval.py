@@ -7,6 +7,7 @@ Nothing is dropped silently.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from b2p.scene import resolve
 from b2p.settings import Settings
 from b2p.store import Store
 
+_PRONOUN_WORDS = {"he": ("he", "him", "his"), "she": ("she", "her", "hers"), "they": ("they", "them", "their")}
 SIMILAR_POOL = 8  # chunks fetched per similar slot: enough to aggregate several hits per entry
 
 
@@ -37,14 +39,19 @@ class Retriever:
             raise StoreError(f"bible '{self.bible}' has no entries; run 'b2p ingest' on its folder")
         self.matcher = NameMatcher(self.entries.values())
         self._embedder: Any = None
+        self._case_words: dict[str, set[str]] | None = None
 
     @property
     def meta(self) -> BibleMeta:
         return self.store.bible_meta(self.col)
 
     def pick_texts(self, beat: BeatLore) -> dict[str, str]:
-        """The exact lore text each pick of a beat puts into the prompt, by entry id."""
-        return self.store.entry_texts(self.col, [p.id for p in beat.lore])
+        """The exact lore text each pick of a beat puts into the prompt, by entry id.
+
+        A pick whose ``tokens`` are below its entry's full size was cut to the entry's lead by the budget.
+        """
+        full = self.store.entry_texts(self.col, [p.id for p in beat.lore if p.tokens >= self.entries[p.id].tokens])
+        return {p.id: full[p.id] if p.id in full else self.entries[p.id].lead for p in beat.lore}
 
     def _embed(self, texts: list[str]) -> Any:
         if self._embedder is None:
@@ -58,19 +65,20 @@ class Retriever:
     def ledger(self, beats: Sequence[str], explain: bool = False) -> Ledger:
         """The lore of every beat of one sheet (scene carry runs across the sheet in order)."""
         mentions = [self.matcher.find(b) for b in beats]
-        queries = [_without(b, ms) for b, ms in zip(beats, mentions, strict=True)]
+        ordinary = [self._ordinary_words(b, ms) for b, ms in zip(beats, mentions, strict=True)]
+        queries = [_without(b, ms, words) for b, ms, (words, _) in zip(beats, mentions, ordinary, strict=True)]
         want_similar = self.settings.top_k > 0 and any(q.strip() for q in queries)
         vectors = self._embed(queries) if want_similar else [None] * len(beats)
         history: list[list[str]] = []  # per earlier beat, the people/items on stage in order
         out = []
-        for index, (beat, ms, vec) in enumerate(zip(beats, mentions, vectors, strict=True), start=1):
+        for index, (beat, ms, vec, (_, not_named)) in enumerate(zip(beats, mentions, vectors, ordinary, strict=True), start=1):
             on_stage = list(reversed(history[-self.settings.scene_depth :])) if self.settings.scene_depth else []
-            lore = self._beat(index, beat, ms, vec, on_stage, explain)
-            history.append([p.id for p in lore.lore if p.reason in ("named", "scene") and p.kind.lower() != "place"])
+            lore = self._beat(index, beat, ms, vec, on_stage, explain, not_named)
+            history.append([p.id for p in lore.lore if p.reason != "always"])
             out.append(lore)
         return Ledger(bible=self.bible, beats=out)
 
-    def _beat(self, index: int, beat: str, mentions: list[Mention], vector: Any, on_stage: list[list[str]], explain: bool) -> BeatLore:
+    def _beat(self, index: int, beat: str, mentions: list[Mention], vector: Any, on_stage: list[list[str]], explain: bool, not_named: set[str]) -> BeatLore:
         stage = {i for cast in on_stage for i in cast}
         picks: list[LorePick] = []
         taken: set[str] = set()
@@ -85,24 +93,75 @@ class Retriever:
                 add(e, "always", 1.0, None)
         named: list[tuple[str, int]] = []
         for m in mentions:
-            ids = list(m.entry_ids)
-            if len(ids) > 1:  # a shared alias: whoever is on stage, else every claimant
-                ids = [i for i in ids if i in stage] or ids
+            ids = self._disambiguate(m, mentions, beat, stage) if len(m.entry_ids) > 1 else list(m.entry_ids)
             for i in ids:
                 named.append((i, m.start))
-                add(self.entries[i], "named", 1.0 if len(ids) == 1 else 0.9, m.text)
+                score = 0.8 if m.partial else 1.0 if len(ids) == 1 else 0.9
+                add(self.entries[i], "named", score, m.text)
         for c in resolve(beat, named, [(m.start, m.end) for m in mentions], on_stage, self.entries):
             add(self.entries[c.entry_id], "scene", max(0.5, 0.95 - 0.1 * c.distance), c.cue)
         below: list[Dropped] = []
         if vector is not None:
-            similar, below = self._similar(vector, taken)
+            similar, below = self._similar(vector, taken | not_named)
             for e, score, match in similar:
                 add(e, "similar", score, match)
         return self._fit(index, beat, picks, below if explain else [])
 
+    def _disambiguate(self, m: Mention, mentions: list[Mention], beat: str, stage: set[str]) -> list[str]:
+        """A shared alias ("the Chief"): whoever is on stage; else whoever the rest of the beat
+        agrees with (pronouns after the mention, other entries it names that their lore links to);
+        else every claimant, so nothing is silently lost."""
+        ids = list(m.entry_ids)
+        on_stage = [i for i in ids if i in stage]
+        if on_stage:
+            return on_stage
+        after = beat[m.end :].lower()
+        others = [self.entries[i] for o in mentions if o is not m for i in o.entry_ids if i in self.entries]
+        scores = {}
+        for i in ids:
+            e = self.entries[i]
+            score = sum(1 for o in others if any(k.lower() in e.text.lower() for k in o.keys()))
+            if e.pronouns and re.search(rf"\b(?:{'|'.join(_PRONOUN_WORDS[e.pronouns])})\b", after):
+                score += 1
+            scores[i] = score
+        best = max(scores.values())
+        winners = [i for i, v in scores.items() if v == best]
+        return winners if len(winners) == 1 else ids
+
+    def _ordinary_words(self, beat: str, mentions: list[Mention]) -> tuple[set[str], set[str]]:
+        """Lower-case uses of case-sensitive names ("a wren sings", "begs for mercy"): ordinary words.
+
+        They are cut from the similarity query and their entries kept out of 'similar', so a name
+        that is also a word cannot sneak in by meaning after the matcher rightly ignored it."""
+        spans = [(m.start, m.end) for m in mentions]
+        words, entries = set(), set()
+        for m in re.finditer(r"[A-Za-z][A-Za-z'-]*", beat):
+            if any(s <= m.start() < e for s, e in spans):
+                continue
+            owners = self.case_words.get(m.group().lower())
+            if owners and m.group() != m.group().capitalize() or owners and m.start() == 0:
+                words.add(m.group())
+                entries |= owners
+        return words, entries
+
+    @property
+    def case_words(self) -> dict[str, set[str]]:
+        if self._case_words is None:
+            self._case_words = {}
+            for e in self.entries.values():
+                if e.case_sensitive:
+                    for k in e.keys():
+                        for w in re.findall(r"[A-Za-z][A-Za-z'-]*", k):
+                            if w[0].isupper():
+                                self._case_words.setdefault(w.lower(), set()).add(e.id)
+        return self._case_words
+
     def _similar(self, vector: Any, taken: set[str]) -> tuple[list[tuple[LoreEntry, float, str]], list[Dropped]]:
+        """Entries the beat describes without naming: their best chunk must clear the threshold and
+        stand ``margin`` above the beat's background (the median of the next candidates), so a beat
+        that is merely 'about the setting' does not drag in whatever happens to be nearest."""
         k = self.settings.top_k
-        hits = self.store.query_chunks(self.col, vector, n=k * SIMILAR_POOL + len(taken) * 2)
+        hits = self.store.query_chunks(self.col, vector, n=max(k, 3) * SIMILAR_POOL + len(taken) * 2)
         best: dict[str, tuple[float, str]] = {}
         for entry_id, h16, sim, doc in hits:
             e = self.entries.get(entry_id)
@@ -111,36 +170,52 @@ class Retriever:
             if entry_id not in best or sim > best[entry_id][0]:
                 best[entry_id] = (sim, doc)
         ranked = sorted(best.items(), key=lambda kv: -kv[1][0])
+        sims = [s for _, (s, _) in ranked]
         keep, below = [], []
-        for entry_id, (sim, doc) in ranked:
+        for n, (entry_id, (sim, doc)) in enumerate(ranked):
             e = self.entries[entry_id]
-            if sim >= self.settings.threshold and len(keep) < k:
+            rest = sims[n + 1 : n + 8]
+            floor = float(sorted(rest)[len(rest) // 2]) if rest else 0.0
+            if sim >= self.settings.threshold and sim - floor >= self.settings.margin and len(keep) < k:
                 keep.append((e, sim, _snippet(doc, e)))
             else:
-                below.append(Dropped(name=e.name, reason="threshold" if sim < self.settings.threshold else "top_k", score=round(sim, 4)))
+                reason = "top_k" if sim >= self.settings.threshold and sim - floor >= self.settings.margin else "threshold"
+                below.append(Dropped(name=e.name, reason=reason, score=round(sim, 4)))
         return keep, below
 
     def _fit(self, index: int, beat: str, picks: list[LorePick], below: list[Dropped]) -> BeatLore:
-        """Fill the budget in priority order; everything that does not fit is reported."""
+        """Fill the budget in priority order; everything that does not fit is reported.
+
+        First every pick, in priority order, gets its lead (first chunk) if that fits; then, again in
+        priority order, picks grow to the whole entry while room remains. So a long entry shrinks
+        before a lower-priority one is dropped.
+        """
         room = self.settings.budget
         kept, dropped = [], []
         for p in picks:
-            if p.tokens <= room:
-                kept.append(p)
-                room -= p.tokens
+            e = self.entries[p.id]
+            core = min(e.tokens, e.lead_tokens or e.tokens)
+            if core <= room:
+                kept.append(p.model_copy(update={"tokens": core}))
+                room -= core
             else:
                 dropped.append(Dropped(name=p.name, reason="budget", score=p.score))
+        for i, p in enumerate(kept):
+            extra = self.entries[p.id].tokens - p.tokens
+            if 0 < extra <= room:
+                kept[i] = p.model_copy(update={"tokens": p.tokens + extra})
+                room -= extra
         return BeatLore(index=index, text=beat, lore=kept, dropped=dropped + below)
 
-
-def _without(text: str, mentions: Sequence[Mention]) -> str:
-    """The beat with its names cut out: what is left describes lore the names did not catch."""
+def _without(text: str, mentions: Sequence[Mention], words: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+    """The beat with its names (and name-words used as ordinary words) cut out: what is left
+    describes lore the names did not catch."""
     out, last = [], 0
     for m in mentions:
         out.append(text[last : m.start])
         last = m.end
     out.append(text[last:])
-    return " ".join("".join(out).split())
+    return " ".join(w for w in "".join(out).split() if w.strip(".,;:!?'\"") not in words)
 
 
 def _snippet(doc: str, e: LoreEntry) -> str:

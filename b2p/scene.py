@@ -1,8 +1,9 @@
-"""Who a beat refers back to without naming: pronouns, "the girl", "the monk", "the pair".
+"""Who a beat refers back to without naming: pronouns, "the girl", "the monk", "the two women".
 
 A beat sheet is a scene's running outline, so "she rows out…" almost always means the most
-recent woman on stage. We carry exactly the entry each reference most plausibly points to
-(matching pronouns, or a role noun found in the entry's own lore), not everyone seen lately.
+recent woman on stage. We carry exactly the entry each reference most plausibly points to —
+matching pronouns, or a role noun found in the entry's own lore — not everyone seen lately.
+Pronouns an entry takes are inferred from its lore at ingest (``infer_pronouns``).
 """
 
 from __future__ import annotations
@@ -13,51 +14,60 @@ from dataclasses import dataclass
 
 from b2p.models import LoreEntry
 
-_WORD = re.compile(r"[A-Za-z']+")
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z'-]*|[.!?;:,]")
 _PRONOUNS = {
     "he": {"he", "him", "his", "himself"},
     "she": {"she", "her", "hers", "herself"},
     "they": {"they", "them", "their", "theirs", "themselves", "themself"},
 }
 _PRONOUN_OF = {w: p for p, words in _PRONOUNS.items() for w in words}
+_ROLE = {"he": "subject", "she": "subject", "they": "subject", "him": "object", "them": "object",
+         "his": "possessive", "their": "possessive", "hers": "possessive", "theirs": "possessive",
+         "himself": "reflexive", "herself": "reflexive", "themselves": "reflexive", "themself": "reflexive"}
+# After "her", these words mean "her" is an object ("tells her to…"), not a possessive ("her suit").
+_FUNCTION = {"a", "an", "the", "to", "in", "on", "at", "for", "with", "from", "of", "and", "but", "or", "that",
+             "about", "into", "out", "off", "back", "up", "down", "away", "over", "through", "toward", "towards",
+             "before", "after", "as", "if", "when", "while", "until", "so", "this", "what", "how", "why", "where"}
 PERSON_KINDS = {"character", "person", "people", "npc", "cast"}
-# Role nouns that name a person; the gendered ones also imply pronouns.
 _GENDERED = {
-    "she": {"girl", "woman", "lady", "mother", "sister", "daughter", "queen", "princess", "wife", "widow",
-             "aunt", "niece", "grandmother", "matron", "abbess", "nun", "priestess", "heiress", "mistress", "maid", "duchess"},
-    "he": {"boy", "man", "gentleman", "father", "brother", "son", "king", "prince", "husband", "widower",
-            "uncle", "nephew", "grandfather", "monk", "abbot", "priest", "lord", "duke", "lad", "fellow"},
+    "she": {"girl", "woman", "women", "lady", "mother", "sister", "daughter", "queen", "princess", "wife", "widow",
+            "aunt", "niece", "grandmother", "matron", "abbess", "nun", "priestess", "heiress", "mistress", "maid", "duchess"},
+    "he": {"boy", "man", "men", "gentleman", "father", "brother", "son", "king", "prince", "husband", "widower",
+           "uncle", "nephew", "grandfather", "monk", "abbot", "priest", "lord", "duke", "lad", "fellow"},
 }
-_ROLE_NOUNS = set().union(*_GENDERED.values()) | {
-    "captain", "chief", "commander", "doctor", "scientist", "miner", "pilot", "soldier", "guard", "child",
-    "kid", "stranger", "thief", "boss", "sergeant", "officer", "engineer", "mechanic", "merchant",
-    "smuggler", "archivist", "librarian", "keeper", "warden", "scholar", "apprentice", "novice",
-    "elder", "teacher", "student", "youth", "veteran", "rookie", "partner", "leader", "healer",
-    "physician", "professor", "director", "operator", "technician", "agent", "spy", "hermit",
-    "sailor", "ferryman", "boatman", "mage", "wizard", "witch", "knight", "squire", "scribe", "clerk",
-    "foreman", "overseer", "administrator", "ranger", "hunter", "orphan", "courier", "messenger",
-}
-_GROUP = {"pair", "two", "both", "duo", "trio", "three", "partners", "friends", "crew"}
+_IRREGULAR = {"women": "woman", "men": "man", "children": "child", "people": "person"}
+_GROUP = {"pair", "two", "both", "duo", "trio", "three", "siblings", "twins", "partners", "friends"}
+_NUMBER = {"two": 2, "both": 2, "pair": 2, "duo": 2, "twins": 2, "three": 3, "trio": 3}
 _OBJECT_NOUNS = {"object", "find", "discovery", "thing", "device", "artifact", "artefact", "relic", "stone",
-                 "weapon", "item", "box", "book", "key", "map", "machine", "signal", "gem", "orb", "shard"}
-_DESCRIPTOR = re.compile(r"\b(?:the|that|this|our)\s+(?:(?:old|young|little|other|elder|younger|older|two|three)\s+)?([a-z][a-z'-]+)")
+                 "weapon", "item", "box", "book", "key", "map", "machine", "signal", "gem", "orb", "shard", "prize"}
+_SKIP_NOUNS = {"same", "other", "rest", "first", "last", "next", "end", "way", "time", "day", "night", "moment",
+               "chapter", "scene", "story", "beat", "reader", "world", "morning", "evening", "sun", "air", "water"}
+_DESCRIPTOR = re.compile(
+    r"\b(?:the|that|this)\s+(?:(?:old|young|little|other|elder|younger|older|two|three|second|wounded|tired|dead)\s+)?([A-Za-z][a-z'-]+)",
+    re.IGNORECASE,
+)
 
 
 def infer_pronouns(text: str) -> str | None:
     """he / she / they from how an entry's lore refers to its subject; None when it is unclear."""
     counts = {p: 0 for p in _PRONOUNS}
-    for w in _WORD.findall(text.lower()):
+    for w in re.findall(r"[a-z]+", text.lower()):
         if w in _PRONOUN_OF:
             counts[_PRONOUN_OF[w]] += 1
     best = max(counts, key=counts.__getitem__)
     rest = sum(counts.values()) - counts[best]
-    if counts[best] >= 2 and counts[best] >= 2 * rest and (best != "they" or counts["he"] + counts["she"] == 0):
+    if counts[best] >= 2 and counts[best] >= 2 * rest:
         return best
     return None
 
 
 def is_person(e: LoreEntry) -> bool:
-    return e.kind.lower() in PERSON_KINDS or (e.pronouns is not None and e.kind.lower() not in {"place", "item", "faction"})
+    kind = e.kind.lower()
+    return kind in PERSON_KINDS or (e.pronouns is not None and kind not in {"place", "item", "faction", "note", "lore"})
+
+
+def is_item(e: LoreEntry) -> bool:
+    return e.kind.lower() in {"item", "object", "artifact", "artefact", "weapon", "device"}
 
 
 @dataclass(frozen=True)
@@ -69,42 +79,84 @@ class Carry:
     distance: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Cue:
-    kind: str  # "he" | "she" | "they" | "group" | "role" | "object"
+    kind: str  # "he" | "she" | "they" | "noun"
+    role: str  # subject | object | possessive | reflexive | noun
     word: str
     pos: int
+    count: int = 1
 
 
 def find_cues(text: str, masked: Sequence[tuple[int, int]]) -> list[Cue]:
     """Pronouns and definite descriptions in a beat, outside the spans already matched as names."""
+
     def free(pos: int) -> bool:
         return all(not (s <= pos < e) for s, e in masked)
 
     cues: list[Cue] = []
-    for m in re.finditer(r"[A-Za-z']+", text):
+    tokens = list(_TOKEN.finditer(text))
+    for n, m in enumerate(tokens):
         w = m.group().lower()
-        if w in _PRONOUN_OF and free(m.start()):
-            cues.append(Cue(_PRONOUN_OF[w], w, m.start()))
-    for m in _DESCRIPTOR.finditer(text):
-        noun = m.group(1)
-        if not free(m.start(1)):
+        if w not in _PRONOUN_OF or not free(m.start()):
             continue
-        phrase = m.group(0)
-        if noun in _GROUP or phrase.split()[1] in _GROUP:
-            cues.append(Cue("group", phrase, m.start()))
-        elif noun in _ROLE_NOUNS or (noun.endswith("s") and noun[:-1] in _ROLE_NOUNS):
-            cues.append(Cue("role", noun, m.start()))
-        elif noun in _OBJECT_NOUNS:
-            cues.append(Cue("object", noun, m.start()))
-    if re.search(r"\bboth\b", text, re.I):
-        cues.append(Cue("group", "both", 0))
+        role = _ROLE.get(w, "subject")
+        if w == "her":
+            nxt = tokens[n + 1].group().lower() if n + 1 < len(tokens) else "."
+            role = "object" if (nxt in _FUNCTION or not nxt[0].isalpha()) else "possessive"
+        elif role == "subject":
+            prev = tokens[n - 1].group() if n else "."
+            role = "opening" if prev in ".!?;:" else "subject"
+        cues.append(Cue(_PRONOUN_OF[w], role, w, m.start()))
+    for m in _DESCRIPTOR.finditer(text):
+        noun = m.group(1).lower()
+        if not free(m.start(1)) or noun in _SKIP_NOUNS or noun in _PRONOUN_OF:
+            continue
+        words = m.group(0).lower().split()
+        count = max([_NUMBER.get(x, 0) for x in words] + [1])
+        singular = _IRREGULAR.get(noun) or (noun[:-1] if noun.endswith("s") and not noun.endswith("ss") and count == 1 and len(noun) > 3 else noun)
+        if noun != singular and count == 1:
+            count = 2
+        cues.append(Cue("noun", "noun", singular if noun not in _GROUP else noun, m.start(), count))
     return cues
 
 
-def _mentions_word(e: LoreEntry, word: str) -> bool:
-    pat = re.compile(rf"\b{re.escape(word)}s?\b", re.I)
-    return any(pat.search(k) for k in e.aliases) or bool(pat.search(e.text[:600]))
+_IS_A = re.compile(r"\b(?:is|was|works as|serves as)\s+(?:a|an|the)\s+((?:[a-z][\w-]*\s+){0,3}[a-z][\w-]*)")
+
+
+def _says(e: LoreEntry, word: str, strict: bool = False) -> bool:
+    """Does the entry's lore describe it with this word? ``strict``: only its aliases and what its
+    first sentence says it *is* ("Quill is an old copyist…") — for nouns we cannot tell are people."""
+    pat = re.compile(rf"\b{re.escape(word)}(?:s|es)?\b", re.IGNORECASE)
+    lead = e.lead or e.text[:400]
+    if strict:
+        first = re.split(r"(?<=[.!?])\s", lead, maxsplit=1)[0]
+        lead = " ".join(m.group(1) for m in _IS_A.finditer(first))
+    return any(pat.search(k) for k in e.aliases) or bool(pat.search(lead))
+
+
+class _Stage:
+    """The recent cast, most recent first, with how many beats back each was last seen."""
+
+    def __init__(self, history: Sequence[Sequence[str]], entries: dict[str, LoreEntry], here: set[str]) -> None:
+        self.order: list[tuple[str, int]] = []
+        self.salience: dict[str, float] = {}
+        for d, cast in enumerate(history, start=1):
+            for i in cast:
+                if i in entries:
+                    if i not in self.salience:
+                        self.order.append((i, d))
+                    self.salience[i] = self.salience.get(i, 0.0) + 1.0 / d
+        self.entries = entries
+        self.here = here
+
+    def people(self, pronouns: str | None = None) -> list[tuple[str, int]]:
+        return [(i, d) for i, d in self.order if i not in self.here and is_person(self.entries[i])
+                and (pronouns is None or self.entries[i].pronouns == pronouns)]
+
+    def items(self) -> list[tuple[str, int]]:
+        got = [(i, d) for i, d in self.order if i not in self.here and is_item(self.entries[i])]
+        return sorted(got, key=lambda x: -self.salience[x[0]])
 
 
 def resolve(
@@ -121,61 +173,91 @@ def resolve(
         return []
     here = {i for i, _ in named}
     people_here = [(i, p) for i, p in named if i in entries and is_person(entries[i])]
-    recent: list[tuple[str, int]] = []  # (entry id, distance) most recent first, no repeats
-    seen: set[str] = set()
-    for d, cast in enumerate(history, start=1):
-        for i in cast:
-            if i not in seen and i in entries:
-                seen.add(i)
-                recent.append((i, d))
+    stage = _Stage(history, entries, here)
     carried: dict[str, Carry] = {}
 
     def carry(i: str, cue: str, d: int) -> None:
         if i not in here and i not in carried:
             carried[i] = Carry(i, cue, d)
+            if is_person(entries[i]):
+                people_here.append((i, 10**6))
 
-    people = [(i, d) for i, d in recent if is_person(entries[i])]
     for cue in cues:
         if cue.kind in ("he", "she"):
-            # A pronoun after a matching name in the same beat most likely refers to that name.
-            if any(entries[i].pronouns == cue.kind and p < cue.pos for i, p in people_here):
-                continue
-            match = next(((i, d) for i, d in people if entries[i].pronouns == cue.kind), None)
-            if match:
+            same = [p for i, p in people_here if entries[i].pronouns == cue.kind]
+            before = [p for p in same if p < cue.pos]
+            resolved = {
+                "opening": False,  # "He hesitates…" opens a sentence: it points back
+                "subject": bool(before),
+                "possessive": bool(same),
+                "reflexive": bool(same),
+                "object": len(before) >= 2,  # "Jack cuts him off": not Jack
+            }[cue.role]
+            if not resolved and (match := next(iter(stage.people(cue.kind)), None)):
                 carry(match[0], cue.word, match[1])
         elif cue.kind == "they":
-            if len(people_here) >= 2:
+            if len(people_here) >= 2 or (people_here and cue.role != "opening"):
                 continue
-            match = next(((i, d) for i, d in people if entries[i].pronouns == "they"), None)
-            if match and not people_here:
-                carry(match[0], cue.word, match[1])
-            elif people:
-                last = people[0][1]
-                for i, d in people:
-                    if d == last:
+            singular = stage.people("they")
+            recent = stage.people()
+            if singular and recent and singular[0][1] == recent[0][1]:
+                carry(singular[0][0], cue.word, singular[0][1])
+            elif recent:
+                last = recent[0][1]
+                group = [(i, d) for i, d in recent if d == last]
+                if len(group) >= 2:
+                    for i, d in group:
                         carry(i, cue.word, d)
-        elif cue.kind == "group":
-            if len(people_here) >= 2 or not people:
-                continue
-            last = people[0][1]
-            for i, d in people:
-                if d == last:
-                    carry(i, cue.word, d)
-        elif cue.kind == "role":
-            noun = cue.word[:-1] if cue.word.endswith("s") and cue.word[:-1] in _ROLE_NOUNS else cue.word
-            if any(_mentions_word(entries[i], noun) for i in here if i in entries):
-                continue
-            match = next(((i, d) for i, d in people if _mentions_word(entries[i], noun)), None)
-            if match is None:
-                gender = next((g for g, nouns in _GENDERED.items() if noun in nouns), None)
-                if gender and not any(entries[i].pronouns == gender for i, _ in people_here):
-                    match = next(((i, d) for i, d in people if entries[i].pronouns == gender), None)
-            if match:
-                carry(match[0], f"the {cue.word}", match[1])
-        elif cue.kind == "object":
-            if any(not is_person(entries[i]) and entries[i].kind.lower() == "item" for i in here if i in entries):
-                continue
-            match = next(((i, d) for i, d in recent if entries[i].kind.lower() == "item"), None)
-            if match:
-                carry(match[0], f"the {cue.word}", match[1])
+        else:
+            _resolve_noun(cue, stage, entries, people_here, here, carry)
     return list(carried.values())
+
+
+def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people_here: list[tuple[str, int]], here: set[str], carry) -> None:  # noqa: ANN001
+    noun = cue.word
+    phrase = f"the {noun}"
+    if noun in _GROUP:
+        if len(people_here) >= cue.count:
+            return
+        recent = stage.people()
+        if recent:
+            last = recent[0][1]
+            for i, d in [(i, d) for i, d in recent if d == last][: cue.count - len(people_here)]:
+                carry(i, phrase, d)
+        return
+    if noun in _OBJECT_NOUNS:
+        if any(is_item(entries[i]) for i in here if i in entries):
+            return
+        items = stage.items()
+        match = next(((i, d) for i, d in items if _says(entries[i], noun)), None) or next(iter(items), None)
+        if match is None:
+            only = [e.id for e in entries.values() if is_item(e) and e.id not in here and _says(e, noun)]
+            match = (only[0], 0) if len(only) == 1 else None
+        if match:
+            carry(match[0], phrase, match[1])
+        return
+    gender = next((g for g, nouns in _GENDERED.items() if noun in nouns), None)
+    need = cue.count
+    need -= sum(1 for i, _ in people_here if _says(entries[i], noun) or (gender and entries[i].pronouns == gender and cue.count > 1))
+    if need <= 0:
+        return
+    known_role = gender is not None or noun in _ROLE_NOUNS
+    found = [(i, d) for i, d in stage.people() if _says(entries[i], noun, strict=not known_role)]
+    if not found:
+        only = [e.id for e in entries.values() if is_person(e) and e.id not in here and _says(e, noun, strict=not known_role)]
+        found = [(only[0], 0)] if len(only) == 1 else []
+    if not found and gender:
+        found = stage.people(gender)
+    for i, d in found[:need]:
+        carry(i, phrase, d)
+
+
+_ROLE_NOUNS = set().union(*_GENDERED.values()) | {
+    "captain", "chief", "commander", "doctor", "scientist", "miner", "pilot", "soldier", "guard", "child",
+    "kid", "stranger", "thief", "boss", "sergeant", "officer", "engineer", "mechanic", "merchant",
+    "smuggler", "archivist", "librarian", "keeper", "warden", "scholar", "apprentice", "novice",
+    "elder", "teacher", "student", "youth", "veteran", "rookie", "partner", "leader", "healer",
+    "physician", "professor", "director", "operator", "technician", "agent", "spy", "hermit",
+    "sailor", "ferryman", "boatman", "mage", "wizard", "witch", "knight", "squire", "scribe", "clerk",
+    "foreman", "overseer", "administrator", "ranger", "hunter", "orphan", "courier", "messenger", "copyist",
+}

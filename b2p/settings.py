@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(20, ge=0, le=512, description="Tokens shared by neighbouring chunks.")
     # retrieval
     budget: int = Field(1200, ge=0, description="Lore tokens allowed per beat (always > named > scene > similar).")
-    threshold: float = Field(0.45, ge=-1.0, le=1.0, description="Cosine similarity a 'similar' entry must reach.")
+    threshold: float = Field(0.35, ge=-1.0, le=1.0, description="Cosine similarity a 'similar' entry must reach.")
+    margin: float = Field(0.12, ge=0.0, le=1.0, description="How far a 'similar' entry must stand above the beat's background similarity.")
     top_k: int = Field(3, ge=0, le=100, description="At most this many 'similar' entries per beat.")
     scene_depth: int = Field(3, ge=0, le=50, description="How many earlier beats the scene cast is carried from.")
     # generation

@@ -45,6 +45,11 @@ def collection_name(bible: str) -> str:
     return slug[:63].rstrip("-._")
 
 
+def chunk_header(e: LoreEntry) -> str:
+    """Each chunk is stored as '<header><text>' so it reads (and embeds) in isolation."""
+    return f"{e.name} ({e.kind}): "
+
+
 def chunk_id(entry_id: str, content_hash: str, index: int) -> str:
     return f"c:{content_hash[:16]}:{index}:{entry_id}"
 
@@ -93,6 +98,8 @@ def entry_metadata(e: LoreEntry, chunks: int) -> dict[str, Any]:
         "hash": e.hash,
         "chunks": chunks,
         "tokens": e.tokens,
+        "lead": e.lead,
+        "lead_tokens": e.lead_tokens,
         "pronouns": e.pronouns or "",
         "path": e.path,
     }
@@ -113,6 +120,8 @@ def entry_from_record(meta: dict[str, Any], document: str | None) -> StoredEntry
         path=meta.get("path", ""),
         hash=meta.get("hash", ""),
         tokens=int(meta.get("tokens", 0)),
+        lead=meta.get("lead", ""),
+        lead_tokens=int(meta.get("lead_tokens", 0)),
         pronouns=meta.get("pronouns") or None,
     )
     return StoredEntry(entry=entry, chunks=int(meta.get("chunks", 0)))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from b2p.models import LoreEntry
+from b2p.store import chunk_header
 
 
 def chunk_signature(chunk_size: int, chunk_overlap: int) -> str:
@@ -26,5 +28,25 @@ def make_splitter(chunk_size: int, chunk_overlap: int, tokenize: Callable[[str],
 
 def chunk_entry(entry: LoreEntry, splitter) -> list[str]:  # noqa: ANN001
     """The texts embedded for one entry. Each chunk carries the entry's name so it reads in isolation."""
-    head = f"{entry.name} ({entry.kind})"
-    return [f"{head}: {piece}" for piece in splitter.split_text(entry.text) if piece.strip()]
+    head = chunk_header(entry)
+    return [head + piece for piece in splitter.split_text(entry.text) if piece.strip()]
+
+
+LEAD_TOKENS = 80
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")
+
+
+def lead_of(text: str, tokenize: Callable[[str], list[int]], limit: int = LEAD_TOKENS) -> str:
+    """The opening sentences of an entry's first paragraph, within ``limit`` tokens (at least one sentence).
+
+    When a beat's budget cannot hold a whole entry it still gets this gist rather than nothing.
+    """
+    para = text.strip().split("\n\n", 1)[0]
+    para = " ".join(line.strip().lstrip("#>*- ").strip() for line in para.splitlines())
+    out = ""
+    for sentence in _SENTENCE_END.split(para):
+        candidate = f"{out} {sentence}".strip()
+        if out and len(tokenize(candidate)) > limit:
+            break
+        out = candidate
+    return out

