@@ -6,7 +6,7 @@ count; where matches overlap, the longest wins ("Captain Brisk" beats "the Capta
 
 Two derived kinds of key widen recall without guessing:
 - an alias "the Company" (a capitalised title) also matches "Company" alone, with its capital;
-- a place/item/faction's name word that no other entry shares ("Crater" of "Varro Crater")
+- a place/item/faction's head noun that no other entry shares ("Crater" of "Varro Crater")
   matches as a definite description, "the crater" — a *partial* mention, scored lower.
 A lower-case alias used as "the base of …" is a description, not the name, and does not match.
 """
@@ -137,10 +137,9 @@ def _unique_name_words(entries: list[LoreEntry]) -> dict[str, str]:
         words = re.findall(r"[A-Za-z][A-Za-z'-]+", e.name)
         if len(words) < 2:
             continue
-        for w in words:
-            low = w.lower()
-            if len(low) >= 4 and low not in _STOP and owners.get(low) == {e.id}:
-                out[low] = e.id
+        low = words[-1].lower()  # the head noun: "Varro Crater" → "the crater" (not "the varro")
+        if len(low) >= 4 and low not in _STOP and owners.get(low) == {e.id}:
+            out[low] = e.id
     return out
 
 

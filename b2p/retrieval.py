@@ -72,14 +72,14 @@ class Retriever:
         history: list[list[str]] = []  # per earlier beat, the people/items on stage in order
         out = []
         for index, (beat, ms, vec, (_, not_named)) in enumerate(zip(beats, mentions, vectors, ordinary, strict=True), start=1):
-            on_stage = list(reversed(history[-self.settings.scene_depth :])) if self.settings.scene_depth else []
+            on_stage = list(reversed(history))
             lore = self._beat(index, beat, ms, vec, on_stage, explain, not_named)
             history.append([p.id for p in lore.lore if p.reason != "always"])
             out.append(lore)
         return Ledger(bible=self.bible, beats=out)
 
     def _beat(self, index: int, beat: str, mentions: list[Mention], vector: Any, on_stage: list[list[str]], explain: bool, not_named: set[str]) -> BeatLore:
-        stage = {i for cast in on_stage for i in cast}
+        stage = {i for cast in on_stage[: self.settings.scene_depth] for i in cast}
         picks: list[LorePick] = []
         taken: set[str] = set()
 
@@ -98,7 +98,7 @@ class Retriever:
                 named.append((i, m.start))
                 score = 0.8 if m.partial else 1.0 if len(ids) == 1 else 0.9
                 add(self.entries[i], "named", score, m.text)
-        for c in resolve(beat, named, [(m.start, m.end) for m in mentions], on_stage, self.entries):
+        for c in resolve(beat, named, [(m.start, m.end) for m in mentions], on_stage, self.entries, self.settings.scene_depth):
             add(self.entries[c.entry_id], "scene", max(0.5, 0.95 - 0.1 * c.distance), c.cue)
         below: list[Dropped] = []
         if vector is not None:

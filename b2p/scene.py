@@ -37,16 +37,18 @@ _GENDERED = {
 }
 _IRREGULAR = {"women": "woman", "men": "man", "children": "child", "people": "person"}
 _GROUP = {"pair", "two", "both", "duo", "trio", "three", "siblings", "twins", "partners", "friends"}
-_NUMBER = {"two": 2, "both": 2, "pair": 2, "duo": 2, "twins": 2, "three": 3, "trio": 3}
+_NUMBER = {"two": 2, "both": 2, "pair": 2, "duo": 2, "twins": 2, "siblings": 2, "partners": 2, "friends": 2, "three": 3, "trio": 3}
+# Object nouns too vague to look up in an entry's lore: they mean "the item everyone is talking about".
+_VAGUE_OBJECTS = {"find", "discovery", "thing", "object", "item", "prize"}
 _OBJECT_NOUNS = {"object", "find", "discovery", "thing", "device", "artifact", "artefact", "relic", "stone",
                  "weapon", "item", "box", "book", "key", "map", "machine", "signal", "gem", "orb", "shard", "prize"}
 _SKIP_NOUNS = {"same", "other", "rest", "first", "last", "next", "end", "way", "time", "day", "night", "moment",
                "chapter", "scene", "story", "beat", "reader", "world", "morning", "evening", "sun", "air", "water"}
-_DESCRIPTOR = re.compile(
-    r"\b(?:the|that|this)\s+(?:(?:old|young|little|other|elder|younger|older|two|three|second|wounded|tired|dead)\s+)?([A-Za-z][a-z'-]+)",
-    re.IGNORECASE,
-)
-
+_DETERMINER = re.compile(r"\b(the|that|this|a|an)\s+", re.IGNORECASE)
+_WORDS = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+# Generic person nouns: resolved only against who is on stage, never by searching the bible.
+_GENERIC = {"girl", "woman", "women", "lady", "boy", "man", "men", "gentleman", "lad", "fellow", "child", "kid",
+            "stranger", "youth", "person", "figure"}
 
 def infer_pronouns(text: str) -> str | None:
     """he / she / they from how an entry's lore refers to its subject; None when it is unclear."""
@@ -108,20 +110,63 @@ def find_cues(text: str, masked: Sequence[tuple[int, int]]) -> list[Cue]:
             prev = tokens[n - 1].group() if n else "."
             role = "opening" if prev in ".!?;:" else "subject"
         cues.append(Cue(_PRONOUN_OF[w], role, w, m.start()))
-    for m in _DESCRIPTOR.finditer(text):
-        noun = m.group(1).lower()
-        if not free(m.start(1)) or noun in _SKIP_NOUNS or noun in _PRONOUN_OF:
+    for m in _DETERMINER.finditer(text):
+        det = m.group(1).lower()
+        words, spans = [], []
+        for w in _WORDS.finditer(text, m.end()):
+            gap = text[(spans[-1][1] if spans else m.end()) : w.start()]
+            if len(words) == 4 or gap.strip() or w.group().lower() in _FUNCTION:
+                break  # "the importance of the discovery": the phrase ends at "of"
+            words.append(w.group().lower())
+            spans.append((w.start(), w.end()))
+        if not words:
             continue
-        words = m.group(0).lower().split()
-        count = max([_NUMBER.get(x, 0) for x in words] + [1])
-        singular = _IRREGULAR.get(noun) or (noun[:-1] if noun.endswith("s") and not noun.endswith("ss") and count == 1 and len(noun) > 3 else noun)
+        stems = [w[:-2] if w.endswith(("'s", "’s")) else w.rstrip("'’") for w in words]
+        # The head noun: the last known person/object noun ("the two women" → women), else a group word.
+        pick = next((n for n in reversed(range(len(stems))) if _singular(stems[n]) in _KNOWN), None)
+        if pick is None:
+            pick = next((n for n, w in enumerate(stems) if w in _GROUP), None)
+        if pick is None:
+            if det in ("a", "an"):
+                continue  # "a wren", "a lull": only known nouns are read after an indefinite article
+            pick = 0
+        offset = spans[pick][0]
+        noun = stems[pick]
+        if not free(offset) or noun in _SKIP_NOUNS or noun in _PRONOUN_OF or (det in ("a", "an") and _singular(noun) not in _OBJECT_NOUNS):
+            continue
+        count = max([_NUMBER.get(x, 0) for x in stems[: pick + 1]] + [1])
+        singular = _singular(noun)
         if noun != singular and count == 1:
             count = 2
-        cues.append(Cue("noun", "noun", singular if noun not in _GROUP else noun, m.start(), count))
-    return cues
+        cues.append(Cue("noun", "indefinite" if det in ("a", "an") else "noun", noun if noun in _GROUP else singular, offset, count))
+    return sorted(cues, key=lambda c: c.pos)
 
 
-_IS_A = re.compile(r"\b(?:is|was|works as|serves as)\s+(?:a|an|the)\s+((?:[a-z][\w-]*\s+){0,3}[a-z][\w-]*)")
+_IS_A = re.compile(r"\b(?:is|was|works as|serves as)\s+(?:a|an|the)\s+((?:[A-Za-z][\w-]*\s+){0,3}[A-Za-z][\w-]*)")
+_SENTENCE = re.compile(r"(?<!\bDr)(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bSt)(?<!\bLt)(?<!\bCapt)(?<!\bProf)(?<!\bSgt)(?<=[.!?])\s")
+_RELATIVE = {"who", "whom", "whose", "which", "that", "with", "and", "of", "in", "on", "at", "for", "from", "to", "by"}
+
+
+def _is_a_heads(first_sentence: str) -> list[str]:
+    """Head nouns of what the sentence says its subject *is*: "a second-generation lunar miner who…" → miner."""
+    heads = []
+    for m in _IS_A.finditer(first_sentence):
+        phrase = []
+        for w in m.group(1).lower().split():
+            if w in _RELATIVE:
+                break
+            phrase.append(w)
+        if phrase:
+            heads.append(phrase[-1])
+    return heads
+
+
+def _singular(noun: str) -> str:
+    if noun in _IRREGULAR:
+        return _IRREGULAR[noun]
+    if noun.endswith("s") and not noun.endswith("ss") and len(noun) > 3 and noun not in _GROUP:
+        return noun[:-1]
+    return noun
 
 
 def _says(e: LoreEntry, word: str, strict: bool = False) -> bool:
@@ -130,15 +175,16 @@ def _says(e: LoreEntry, word: str, strict: bool = False) -> bool:
     pat = re.compile(rf"\b{re.escape(word)}(?:s|es)?\b", re.IGNORECASE)
     lead = e.lead or e.text[:400]
     if strict:
-        first = re.split(r"(?<=[.!?])\s", lead, maxsplit=1)[0]
-        lead = " ".join(m.group(1) for m in _IS_A.finditer(first))
-    return any(pat.search(k) for k in e.aliases) or bool(pat.search(lead))
+        lead = " ".join(_is_a_heads(_SENTENCE.split(lead, maxsplit=1)[0]))
+    tags = e.tags if (not strict or word in _ROLE_NOUNS) else ()  # tags say roles, but also moods and places
+    return any(pat.search(k) for k in (*e.aliases, *tags)) or bool(pat.search(lead))
 
 
 class _Stage:
     """The recent cast, most recent first, with how many beats back each was last seen."""
 
-    def __init__(self, history: Sequence[Sequence[str]], entries: dict[str, LoreEntry], here: set[str]) -> None:
+    def __init__(self, history: Sequence[Sequence[str]], entries: dict[str, LoreEntry], here: set[str], depth: int) -> None:
+        self.depth = depth
         self.order: list[tuple[str, int]] = []
         self.salience: dict[str, float] = {}
         for d, cast in enumerate(history, start=1):
@@ -146,15 +192,19 @@ class _Stage:
                 if i in entries:
                     if i not in self.salience:
                         self.order.append((i, d))
-                    self.salience[i] = self.salience.get(i, 0.0) + 1.0 / d
+                    # How often it was on stage, recency only breaking ties.
+                    self.salience[i] = self.salience.get(i, 0.0) + 1.0 + 0.01 / d
         self.entries = entries
         self.here = here
 
-    def people(self, pronouns: str | None = None) -> list[tuple[str, int]]:
-        return [(i, d) for i, d in self.order if i not in self.here and is_person(self.entries[i])
+    def people(self, pronouns: str | None = None, depth: int | None = None) -> list[tuple[str, int]]:
+        """People on stage (within ``depth`` beats), most recent first."""
+        depth = self.depth if depth is None else depth
+        return [(i, d) for i, d in self.order if d <= depth and i not in self.here and is_person(self.entries[i])
                 and (pronouns is None or self.entries[i].pronouns == pronouns)]
 
     def items(self) -> list[tuple[str, int]]:
+        """Items seen anywhere earlier in the sheet, the most talked-about first."""
         got = [(i, d) for i, d in self.order if i not in self.here and is_item(self.entries[i])]
         return sorted(got, key=lambda x: -self.salience[x[0]])
 
@@ -165,15 +215,17 @@ def resolve(
     masked: Sequence[tuple[int, int]],
     history: Sequence[Sequence[str]],
     entries: dict[str, LoreEntry],
+    depth: int = 3,
 ) -> list[Carry]:
     """Entries the beat refers back to. ``named``: (entry id, position) named in this beat;
-    ``history``: for each earlier beat, most recent first, the entries on stage in mention order."""
+    ``history``: for every earlier beat, most recent first, the entries on stage in mention order.
+    People are looked for within ``depth`` beats; items anywhere earlier in the sheet."""
     cues = find_cues(text, masked)
     if not cues:
         return []
     here = {i for i, _ in named}
     people_here = [(i, p) for i, p in named if i in entries and is_person(entries[i])]
-    stage = _Stage(history, entries, here)
+    stage = _Stage(history, entries, here, depth)
     carried: dict[str, Carry] = {}
 
     def carry(i: str, cue: str, d: int) -> None:
@@ -182,6 +234,7 @@ def resolve(
             if is_person(entries[i]):
                 people_here.append((i, 10**6))
 
+    first_person = min((p for _, p in people_here), default=-1)
     for cue in cues:
         if cue.kind in ("he", "she"):
             same = [p for i, p in people_here if entries[i].pronouns == cue.kind]
@@ -191,12 +244,14 @@ def resolve(
                 "subject": bool(before),
                 "possessive": bool(same),
                 "reflexive": bool(same),
-                "object": len(before) >= 2,  # "Jack cuts him off": not Jack
+                # "Jack cuts him off": not Jack, the beat's subject; "the Captain pockets Brisk's
+                # bribe and warns her": Brisk, who is not the subject.
+                "object": any(p != first_person for p in before),
             }[cue.role]
             if not resolved and (match := next(iter(stage.people(cue.kind)), None)):
                 carry(match[0], cue.word, match[1])
         elif cue.kind == "they":
-            if len(people_here) >= 2 or (people_here and cue.role != "opening"):
+            if len(people_here) >= 2 or (people_here and cue.role not in ("opening", "object", "possessive")):
                 continue
             singular = stage.people("they")
             recent = stage.people()
@@ -222,35 +277,41 @@ def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people
         recent = stage.people()
         if recent:
             last = recent[0][1]
-            for i, d in [(i, d) for i, d in recent if d == last][: cue.count - len(people_here)]:
+            for i, d in [(i, d) for i, d in recent if d == last][: cue.count]:
                 carry(i, phrase, d)
         return
     if noun in _OBJECT_NOUNS:
         if any(is_item(entries[i]) for i in here if i in entries):
             return
         items = stage.items()
-        match = next(((i, d) for i, d in items if _says(entries[i], noun)), None) or next(iter(items), None)
-        if match is None:
+        described = [] if noun in _VAGUE_OBJECTS else [(i, d) for i, d in items if _says(entries[i], noun)]
+        match = None if cue.role == "indefinite" else next(iter(described or items), None)
+        if match is None:  # "a stone on his desk glows…": the bible's only stone
             only = [e.id for e in entries.values() if is_item(e) and e.id not in here and _says(e, noun)]
             match = (only[0], 0) if len(only) == 1 else None
         if match:
-            carry(match[0], phrase, match[1])
+            carry(match[0], f"{'a' if cue.role == 'indefinite' else 'the'} {noun}", match[1])
+        return
+    if cue.role == "indefinite":
         return
     gender = next((g for g, nouns in _GENDERED.items() if noun in nouns), None)
     need = cue.count
     need -= sum(1 for i, _ in people_here if _says(entries[i], noun) or (gender and entries[i].pronouns == gender and cue.count > 1))
-    if need <= 0:
-        return
-    known_role = gender is not None or noun in _ROLE_NOUNS
-    found = [(i, d) for i, d in stage.people() if _says(entries[i], noun, strict=not known_role)]
-    if not found:
-        only = [e.id for e in entries.values() if is_person(e) and e.id not in here and _says(e, noun, strict=not known_role)]
+    if need <= 0 or (cue.count > 1 and noun not in _ROLE_NOUNS):
+        return  # "the divers": a crowd of extras, not the cast
+    people = stage.people()
+    # Who *is* a monk (alias, or "X is a monk…") beats who merely mentions monks; on stage first,
+    # then the bible's only one; looser mentions and bare gender come last.
+    found = [(i, d) for i, d in people if _says(entries[i], noun, strict=True)]
+    if not found and noun not in _GENERIC:
+        only = [e.id for e in entries.values() if is_person(e) and e.id not in here and _says(e, noun, strict=True)]
         found = [(only[0], 0)] if len(only) == 1 else []
+    if not found and noun in _ROLE_NOUNS:
+        found = [(i, d) for i, d in people if _says(entries[i], noun)]
     if not found and gender:
-        found = stage.people(gender)
+        found = [(i, d) for i, d in people if entries[i].pronouns == gender]
     for i, d in found[:need]:
         carry(i, phrase, d)
-
 
 _ROLE_NOUNS = set().union(*_GENDERED.values()) | {
     "captain", "chief", "commander", "doctor", "scientist", "miner", "pilot", "soldier", "guard", "child",
@@ -261,3 +322,4 @@ _ROLE_NOUNS = set().union(*_GENDERED.values()) | {
     "sailor", "ferryman", "boatman", "mage", "wizard", "witch", "knight", "squire", "scribe", "clerk",
     "foreman", "overseer", "administrator", "ranger", "hunter", "orphan", "courier", "messenger", "copyist",
 }
+_KNOWN = _ROLE_NOUNS | _OBJECT_NOUNS
