@@ -220,6 +220,180 @@ def import_(
             typer.echo(f"  ! {w.name}: {w.message}")
 
 
+@app.command()
+def generate(
+    beats_file: Annotated[Path, typer.Argument(help="A beat sheet: one beat per line.", show_default=False)],
+    bible: BibleOpt,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the chapter here (Markdown) and its trace beside it [default: stdout]", show_default=False)] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="sequential | oneshot | interactive [default sequential]", show_default=False)] = None,
+    llm: Annotated[Optional[str], typer.Option("--llm", help="local (embedded GGUF) | openai (OpenAI or --base-url) [default local]", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model name for --llm openai [default gpt-4o-mini]", show_default=False)] = None,
+    model_path: Annotated[Optional[Path], typer.Option("--model-path", help="A GGUF file for --llm local [default: the embedded SmolLM2]", show_default=False)] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 (key in B2P_API_KEY)", show_default=False)] = None,
+    temperature: Annotated[Optional[float], typer.Option("--temperature", help="Sampling temperature, 0–2 [default 0.8]", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Sampling seed, for repeatable drafts.", show_default=False)] = None,
+    words_per_beat: Annotated[Optional[int], typer.Option("--words-per-beat", help="Target words of prose per beat [default 150]", show_default=False)] = None,
+    n: Annotated[Optional[int], typer.Option("--n", help="Candidates per beat; a judge prompt keeps the best [default 1]", show_default=False)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the chapter at -o from its first unfinished beat.")] = False,
+    only: Annotated[Optional[str], typer.Option("--only", help="Rewrite only these beats of the chapter at -o, e.g. 5 or 5,7.", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each prompt and its token counts; call no model.")] = False,
+    stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Show the prose on stderr as it is written [default stream]", show_default=False)] = None,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write a chapter from a beat sheet, each beat prompted with only the lore it needs."""
+    with _user_errors():
+        from b2p import generate as gen
+        from b2p.beats import read_beats
+        from b2p.llm import load_llm
+
+        settings = _settings(config, store=store, chroma_url=chroma_url, mode=mode, llm=llm, model=model, model_path=model_path,
+                             base_url=base_url, temperature=temperature, seed=seed, words_per_beat=words_per_beat, n=n, stream=stream)
+        only_beats = gen.parse_only(only) if only is not None else None
+        beats = read_beats(beats_file)
+        if not dry_run:
+            gen.check_flags(len(beats), beats_file, output, resume, only_beats)
+        plan = gen.plan_chapter(settings, _bible(bible, settings), beats)
+        with load_llm(settings) as model_llm:
+            if dry_run:
+                _render_dry_run(gen.dry_run(settings, plan, beats, model_llm), plan, model_llm)
+                return
+            interaction = _TerminalInteraction() if settings.mode == "interactive" else None
+            run = gen.ChapterRun(settings, plan, beats, beats_file, model_llm, out=output, only=only_beats, resume=resume,
+                                 events=_TerminalEvents(settings.stream), interaction=interaction)
+            try:
+                trace = run.run()
+            except (B2PError, KeyboardInterrupt) as err:
+                _generation_stopped(run, output, err)
+            if output is None:
+                from b2p.trace import render_chapter
+
+                typer.echo(render_chapter(trace), nl=False)
+            _render_summary(run, output)
+
+
+class _TerminalEvents:
+    """Progress on stderr: the prose as it streams, or one line per beat."""
+
+    def __init__(self, stream: bool) -> None:
+        self.stream = stream
+
+    def beat_started(self, index: int, total: int, beat: str) -> None:
+        short = beat if len(beat) <= 70 else beat[:69] + "…"
+        _err(f"\n── beat {index}/{total}: {short}" if self.stream else f"beat {index}/{total}: {short}")
+
+    def draft_started(self, index: int, k: int, n: int) -> None:
+        _err(f"\n── candidate {k}/{n}" if self.stream else f"  candidate {k}/{n}")
+
+    def text(self, piece: str) -> None:
+        sys.stderr.write(piece)
+        sys.stderr.flush()
+
+    def beat_finished(self, beat, total: int) -> None:  # noqa: ANN001
+        scores = ", ".join(f"{c.score:g}{'*' if c.chosen else ''}" for c in beat.candidates if c.score is not None)
+        _err(("\n" if self.stream else "") + f"  ✓ beat {beat.index}: {len(beat.text.split())} words, "
+             f"{beat.prompt_tokens}+{beat.completion_tokens} tokens, {beat.seconds:.1f} s" + (f"; scores {scores}" if scores else ""))
+
+    def note(self, message: str) -> None:
+        _err(f"note: {message}")
+
+
+class _TerminalInteraction:
+    """Interactive mode on the terminal: drafts and questions on stderr, answers from stdin, edits in $EDITOR."""
+
+    def stream(self, piece: str) -> None:
+        sys.stderr.write(piece)
+        sys.stderr.flush()
+
+    def show(self, text: str) -> None:
+        _err("\n" + text)
+
+    def ask(self, question: str) -> str | None:
+        import click
+
+        sys.stderr.write(question)
+        sys.stderr.flush()
+        line = click.get_text_stream("stdin").readline()
+        return line.rstrip("\r\n") if line else None
+
+    def edit(self, text: str) -> str:
+        import click
+
+        edited = click.edit(text, extension=".md")
+        return text if edited is None else edited
+
+
+def _generation_stopped(run, output: Path | None, err: BaseException) -> None:  # noqa: ANN001
+    """Keep what is finished, and say how to go on, in one line."""
+    done, total = (run.saved if output is not None else len(run.trace.beats)), len(run.beats)
+    if output is not None:
+        hint = f"{done} of {total} beats are saved in {output}" + ("; run the same command with --resume to continue" if done < total else "")
+    else:
+        from b2p.trace import render_chapter
+
+        if done:
+            typer.echo(render_chapter(run.trace), nl=False)
+        hint = f"{done} of {total} beats finished" + (" (printed above)" if done else "") + "; use -o CHAPTER.md so a run can be resumed"
+    if isinstance(err, KeyboardInterrupt):
+        _err(f"interrupted; {hint}")
+        raise typer.Exit(130)
+    _err(f"error: {' '.join(str(err).split())}; {hint}")
+    raise typer.Exit(getattr(err, "exit_code", 1))
+
+
+def _render_summary(run, output: Path | None) -> None:  # noqa: ANN001
+    from rich.console import Console
+    from rich.table import Table
+
+    trace, console = run.trace, Console(stderr=True)
+    if run.stopped:
+        _err(f"stopped after {len(trace.beats)} of {len(run.beats)} beats" + ("; run the same command with --resume to continue" if output else ""))
+    written = [b for b in trace.beats if b.index in run.written]
+    if not written:
+        return
+    table = Table(title=f"{trace.model} · {trace.mode}", title_justify="left", show_edge=False, pad_edge=False)
+    for c in ("beat", "words", "prompt tok", "reply tok", "seconds", "tok/s", "cost $"):
+        table.add_column(c, justify="right")
+
+    def cost(c: float | None) -> str:
+        return "?" if c is None else f"{c:.4f}"
+
+    for b in written:
+        tps = f"{b.completion_tokens / b.seconds:.1f}" if b.seconds else ""
+        table.add_row(str(b.index), str(len(b.text.split())), str(b.prompt_tokens), str(b.completion_tokens), f"{b.seconds:.1f}", tps, cost(b.cost))
+    t = trace.totals
+    table.add_row("chapter", str(sum(len(b.text.split()) for b in trace.beats)), str(t.prompt_tokens), str(t.completion_tokens),
+                  f"{t.seconds:.1f}", f"{t.tokens_per_second or 0:.1f}", cost(t.cost), style="bold")
+    console.print(table)
+    if output is not None:
+        from b2p.trace import trace_path
+
+        console.print(f"wrote {output} and {trace_path(output)} ({t.beats_done} of {t.beats} beats)", highlight=False)
+
+
+def _render_dry_run(prompts, plan, model_llm) -> None:  # noqa: ANN001
+    """Each prompt on stdout; the token counts as a table on stderr."""
+    from rich.console import Console
+    from rich.table import Table
+
+    for d in prompts:
+        which = f"beat {d.targets[0]}" if len(d.targets) == 1 else f"beats {d.targets[0]}–{d.targets[-1]}"
+        names = ", ".join(p.name for i in d.targets for p in plan.picks(i)) if len(d.targets) == 1 else f"{len(plan.union(d.targets)[0])} entries"
+        typer.echo(f"===== {which}: {d.prompt.prompt_tokens} prompt tokens + up to {d.prompt.max_tokens} for the reply; lore: {names or 'none'}")
+        for m in d.prompt.messages:
+            typer.echo(f"----- {m['role']}\n{m['content']}")
+        typer.echo("")
+    table = Table(title=f"dry run · {model_llm.name} · context {model_llm.context_window} tokens", title_justify="left", show_edge=False, pad_edge=False)
+    for c in ("beat", "lore", "prompt tok", "reply tok", "left for story", "cut to fit"):
+        table.add_column(c, justify="left" if c in ("beat", "cut to fit") else "right")
+    for d in prompts:
+        which = str(d.targets[0]) if len(d.targets) == 1 else f"{d.targets[0]}–{d.targets[-1]}"
+        lore = len(plan.union(d.targets)[0])
+        table.add_row(which, str(lore), str(d.prompt.prompt_tokens), str(d.prompt.max_tokens), str(d.story_room), ", ".join(d.prompt.lore_cut))
+    Console(stderr=True).print(table)
+
+
 def _render_ledger(ledger) -> None:  # noqa: ANN001
     from rich.console import Console
     from rich.table import Table

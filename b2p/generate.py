@@ -80,6 +80,27 @@ def parse_choice(answer: str) -> Choice | str:
     return Choice("regenerate", temperature, instruction.strip() or None)
 
 
+def parse_only(value: str) -> list[int]:
+    """'5' or '5,7' → [5, 7]; anything else is one clear ConfigError."""
+    out = []
+    for part in value.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise ConfigError(f"--only {value!r}: '{part}' is not a beat number; write e.g. --only 5 or --only 5,7")
+        out.append(int(part))
+    return sorted(set(out))
+
+
+def check_flags(n_beats: int, beats_file: Path, out: Path | None, resume: bool, only: Sequence[int] | None) -> None:
+    """Refuse flag combinations that cannot work, before any model is loaded."""
+    if (resume or only) and out is None:
+        flag = "--resume" if resume else "--only"
+        raise ConfigError(f"{flag} needs -o CHAPTER.md: the chapter and trace it continues from")
+    for i in only or []:
+        if not 1 <= i <= n_beats:
+            raise ConfigError(f"--only {i}: the beat sheet {beats_file} has {n_beats} beats (1–{n_beats})")
+
+
 @dataclass
 class Plan:
     """What the bible says about one sheet, read once so the store is not held while the model writes."""
@@ -133,16 +154,11 @@ def dry_run(settings: Settings, plan: Plan, beats: Sequence[str], llm: LLM, mode
     for targets in groups:
         first = targets[0]
         picks, texts = plan.union(targets)
-        story = Story(placeholder=f"[the prose of beats 1–{first - 1}, fitted to the room left]") if first > 1 else None
+        earlier = "beat 1" if first == 2 else f"beats 1–{first - 1}"
+        story = Story(placeholder=f"[the prose of {earlier}, fitted to the room left]") if first > 1 else None
         p = prompts.build_prompt(llm, plan.meta, beats, targets, picks, texts, settings.words_per_beat, story, shrink_reply=len(targets) > 1)
         out.append(DryPrompt(targets, p, max(0, llm.context_window - p.prompt_tokens - p.max_tokens - prompts.MARGIN)))
     return out
-
-
-def _cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
-    from b2p.llm import estimate_cost
-
-    return estimate_cost(model, prompt_tokens, completion_tokens)
 
 
 def _shares(total: int, weights: Sequence[int]) -> list[int]:
@@ -174,18 +190,14 @@ class ChapterRun:
     targets: list[int] = field(init=False)
     written: list[int] = field(default_factory=list, init=False)
     stopped: bool = field(default=False, init=False)
+    saved: int = field(default=0, init=False)  # beats in the chapter file on disk
     _spent: Usage = field(default_factory=Usage, init=False)  # everything the beat being written costs
 
     def __post_init__(self) -> None:
         s, n = self.settings, len(self.beats)
-        if (self.resume or self.only) and self.out is None:
-            flag = "--resume" if self.resume else "--only"
-            raise ConfigError(f"{flag} needs -o CHAPTER.md: the chapter and trace it continues from")
+        check_flags(n, self.beats_file, self.out, self.resume, self.only)
         if s.mode == "interactive" and self.interaction is None:
             raise ConfigError("interactive mode needs a terminal to ask on")
-        for i in self.only or []:
-            if not 1 <= i <= n:
-                raise ConfigError(f"--only {i}: the beat sheet {self.beats_file} has {n} beats (1–{n})")
         old = trace.load(self.out) if self.out is not None and (self.resume or self.only) else None
         if old is not None:
             trace.check_matches(old, self.out, self.plan.bible, self.beats, self.beats_file)  # type: ignore[arg-type]
@@ -206,6 +218,7 @@ class ChapterRun:
             beats=old.beats if old else [],
             totals=Totals(beats=n, beats_done=0),
         )
+        self.saved = len(self.trace.beats)
         done = self.trace.done()
         wanted = set(self.only or [])
         if self.resume or not self.only:
@@ -232,11 +245,12 @@ class ChapterRun:
     def _save(self) -> None:
         if self.out is not None:
             trace.save(self.trace, self.out)
+            self.saved = len(self.trace.beats)
         else:
             self.trace.retotal()
 
     def _finish(self, bt: BeatTrace) -> None:
-        bt.cost = _cost(self.llm.name, bt.prompt_tokens, bt.completion_tokens)
+        bt.cost = self.llm.cost(bt.prompt_tokens, bt.completion_tokens)
         self.trace.put(bt)
         self._save()
         self.written.append(bt.index)

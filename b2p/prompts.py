@@ -307,7 +307,7 @@ def parse_judge(answer: str) -> tuple[float, float] | None:
             found[key] = float(m.group(1))
     if len(found) == 2:
         return max(1.0, found["coverage"]), max(1.0, found["consistency"])
-    numbers = [float(x) for x in re.findall(r"(?<![\d.])(\d{1,2}(?:\.\d+)?)(?:\s*/\s*10)?(?![\d.])", text)]
+    numbers = [float(x) for x in re.findall(r"(?<![\d.])(\d{1,2}(?:\.\d+)?)(?:\s*/\s*10)?(?!\d|\.\d)", text)]
     numbers = [x for x in numbers if 1 <= x <= 10]
     if len(numbers) >= 2 and not found:
         return numbers[0], numbers[1]
@@ -375,6 +375,9 @@ def _is_scaffold(line: str, known: Sequence[str], at_start: bool) -> bool:
         if len(rest.split()) <= 8 and not rest.rstrip("\"'”’*_ ").endswith(tuple(_ENDS)):
             return True
     if n in known:
+        return True
+    bare = line.strip().strip("*_ ")
+    if bare[:1] in "([" and bare[-1:] in ")]":  # a stage note such as "(back to your prompt)" or "[Beat 2]"
         return True
     if at_start:
         return n.startswith(_PREAMBLE) and (line.rstrip().endswith(":") or words <= 15)
@@ -483,7 +486,8 @@ def split_sections(text: str, targets: Sequence[int], known: Sequence[str] = ())
         out = {i: clean_prose("\n".join(sections[i]), known) for i in targets}
         if all(out.values()):
             return out, "markers"
-    body = [ln for ln in text.splitlines() if not (_MARK.match(ln) and len(_MARK.sub("", ln, count=1).split()) <= 8)]
+    # A marker line still ends a paragraph when the markers cannot decide the split.
+    body = ["" if _MARK.match(ln) and len(_MARK.sub("", ln, count=1).split()) <= 8 else ln for ln in text.splitlines()]
     prose = clean_prose("\n".join(body), known)
     units = [p.strip() for p in re.split(r"\n\s*\n", prose) if p.strip()]
     how = "paragraphs"

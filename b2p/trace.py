@@ -148,6 +148,7 @@ def write_atomic(path: Path, text: str) -> None:
     """Write to a temp file beside ``path``, fsync, then rename over it: readers see old or new, never half."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
