@@ -387,7 +387,7 @@ def _is_scaffold(line: str, known: Sequence[str], at_start: bool) -> bool:
 def _strip_prefix(line: str) -> str:
     """'Beat 3: Jack ran.' → 'Jack ran.'; 'The story so far: Jack ran.' → 'Jack ran.'"""
     m = _LABEL.match(line)
-    if m and m.end() < len(line):
+    if m and m.end() < len(line) and any(ch in m.group(0) for ch in ":.-–—)*_"):  # "Beat 3: …", not "Part 2 of the plan"
         return line[m.end() :]
     low = line.lstrip("#*_ ").lower()
     for h in HEADINGS:
@@ -466,8 +466,8 @@ def split_sections(text: str, targets: Sequence[int], known: Sequence[str] = ())
     """Split a multi-beat reply into {beat: prose} and say how: 'markers', 'paragraphs' or 'sentences'.
 
     The reply was asked to open each part with "### Beat N". When every target's marker is there,
-    in order, they decide; otherwise the prose is shared out in order by paragraphs (or sentences),
-    balanced by length.
+    in order, they decide (a section may come back empty); otherwise the prose is shared out in
+    order by paragraphs (or sentences), balanced by length.
     """
     sections: dict[int, list[str]] = {}
     current: int | None = None
@@ -482,10 +482,9 @@ def split_sections(text: str, targets: Sequence[int], known: Sequence[str] = ())
                 sections[current].append(rest)
             continue
         (sections[current] if current is not None else loose).append(line)
-    if len(sections) == len(targets) and not strip_scaffolding("\n".join(loose), known):
-        out = {i: clean_prose("\n".join(sections[i]), known) for i in targets}
-        if all(out.values()):
-            return out, "markers"
+    if len(sections) == len(targets):  # an empty section stays empty: the caller writes that beat on its own
+        sections[targets[0]][:0] = loose  # prose before the first marker belongs to it (filler is trimmed)
+        return {i: clean_prose("\n".join(sections[i]), known) for i in targets}, "markers"
     # A marker line still ends a paragraph when the markers cannot decide the split.
     body = ["" if _MARK.match(ln) and len(_MARK.sub("", ln, count=1).split()) <= 8 else ln for ln in text.splitlines()]
     prose = clean_prose("\n".join(body), known)

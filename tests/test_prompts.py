@@ -120,6 +120,7 @@ def test_dry_run_placeholder_stands_for_the_story() -> None:
         ("Lore for this beat:\nJack knelt.\nI hope this helps!", "Jack knelt."),
         ('"Go," he said. "Now!"', '"Go," he said. "Now!"'),
         ("Jack knelt. Beat 2 was in his head. He\nstood.", "Jack knelt. Beat 2 was in his head. He\nstood."),  # the middle is never touched
+        ("Part 2 of the plan was simple.", "Part 2 of the plan was simple."),
         ("(back to your prompt)\nJack knelt.", "Jack knelt."),
         ("He called Dr.", ""),
         ("no sentence end at all", ""),
@@ -186,6 +187,11 @@ def test_split_without_markers_shares_paragraphs_then_sentences_in_order() -> No
     assert how == "paragraphs" and list(out.values()) == ["Jack dug. It was cold.", "They found it.", "He called."]
     out, how = prompts.split_sections("One. Two. Three. Four.", [4, 5])
     assert how == "sentences" and out == {4: "One. Two.", 5: "Three. Four."}
+
+
+def test_split_keeps_an_empty_marked_section_empty() -> None:
+    out, how = prompts.split_sections("Sure:\n### Beat 1\nA went.\n### Beat 2: Title\n### Beat 3\nC went.", [1, 2, 3])
+    assert how == "markers" and out == {1: "A went.", 2: "", 3: "C went."}
 
 
 def test_split_with_a_missing_marker_falls_back_and_keeps_order() -> None:
