@@ -132,7 +132,7 @@ def entries(
 
         settings = _settings(config, store=store, chroma_url=chroma_url)
         name = _bible(bible, settings)
-        with Store.open(settings) as st, st.lock(exclusive=False):
+        with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
             col = st.collection(name)
             scan = st.scan(col)
         rows = sorted(scan.entries.values(), key=lambda s: (s.entry.kind, s.entry.name))
@@ -184,7 +184,7 @@ def lore(
         settings = _settings(config, store=store, chroma_url=chroma_url, budget=budget, threshold=threshold, top_k=top_k, scene_depth=scene_depth)
         beats = read_beats(beats_file) if beats_file is not None else [beat.strip()]  # type: ignore[union-attr]
         name = _bible(bible, settings)
-        with Store.open(settings) as st, st.lock(exclusive=False):
+        with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
             ledger = Retriever(settings, st, name).ledger(beats, explain=explain)
         if as_json:
             typer.echo(ledger.model_dump_json())

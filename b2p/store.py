@@ -127,25 +127,52 @@ def entry_from_record(meta: dict[str, Any], document: str | None) -> StoredEntry
     return StoredEntry(entry=entry, chunks=int(meta.get("chunks", 0)))
 
 
+def _chroma_settings() -> Any:
+    os.environ["ANONYMIZED_TELEMETRY"] = "False"
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+def _no_bible(bible: str, have: list[str], where: str) -> StoreError:
+    from b2p.errors import did_you_mean
+
+    listing = ", ".join(have) if have else "none"
+    return StoreError(
+        f"no bible '{bible}' in the store at {where}{did_you_mean(collection_name(bible), have)}; "
+        f"bibles there: {listing}. Run 'b2p ingest BIBLE_DIR' or pass the bible's folder"
+    )
+
+
 class Store:
     """A Chroma client (embedded or server) plus the lock discipline around it."""
 
     def __init__(self, settings: Settings, client: Any, lock_path: Path | None) -> None:
         self.settings = settings
-        self.client = client
+        self._client = client
         self.lock_path = lock_path
+
+    @property
+    def client(self) -> Any:
+        """The Chroma client. The embedded one is created on first use, i.e. after ``lock()`` is taken:
+        Chroma writes to its database on every open, which must not race another process's ingest."""
+        if self._client is None:
+            import chromadb
+
+            self._client = chromadb.PersistentClient(path=str(self.settings.store), settings=_chroma_settings())
+        return self._client
 
     # -- opening -----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, settings: Settings, create: bool = False) -> Store:
-        """Open the store named by settings. ``create=False`` refuses to make a new embedded store."""
-        os.environ["ANONYMIZED_TELEMETRY"] = "False"
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
+    def open(cls, settings: Settings, create: bool = False, bible: str | None = None) -> Store:
+        """Open the store named by settings. ``create=False`` refuses to make a new embedded store.
 
-        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        With ``bible``, an embedded store that does not hold it is refused before Chroma opens it, so the
+        error leaves the store byte-for-byte unchanged.
+        """
         if settings.chroma_url:
+            import chromadb
             from urllib.parse import urlparse
 
             url = urlparse(settings.chroma_url)
@@ -156,7 +183,7 @@ class Store:
                     host=url.hostname,
                     port=url.port or (443 if url.scheme == "https" else 80),
                     ssl=url.scheme == "https",
-                    settings=chroma_settings,
+                    settings=_chroma_settings(),
                 )
                 client.heartbeat()
             except Exception as err:  # noqa: BLE001 - chromadb raises many types for a dead server
@@ -170,17 +197,51 @@ class Store:
             raise StoreError(f"{path}: the store path is a file; pass a folder with --store")
         if not create and not (path / "chroma.sqlite3").is_file():
             raise StoreError(f"{path}: no b2p store here; run 'b2p ingest BIBLE_DIR' first (or pass --store)")
+        if bible is not None:
+            catalog = cls.catalog(settings)
+            if catalog is not None and collection_name(bible) not in catalog:
+                raise _no_bible(bible, sorted(catalog), str(path))
         try:
             path.mkdir(parents=True, exist_ok=True)
             (path / LOCK_FILE).touch(exist_ok=True)
         except OSError as err:
             raise StoreError(f"{path}: cannot create the store: {err.strerror}") from None
-        client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-        return cls(settings, client, path / LOCK_FILE)
+        return cls(settings, None, path / LOCK_FILE)
+
+    @staticmethod
+    def catalog(settings: Settings) -> dict[str, dict[str, Any]] | None:
+        """The collections of an embedded store and their b2p metadata, read without opening Chroma.
+
+        Opening a ``PersistentClient`` always writes (Chroma logs each opener in ``acquire_write``), so
+        checks that may refuse a command read Chroma's catalog read-only first. None when there is no
+        embedded store, or its catalog is not laid out as expected (the checks after opening still run).
+        """
+        db = settings.store / "chroma.sqlite3"
+        if settings.chroma_url or not db.is_file():
+            return None
+        import sqlite3
+
+        try:
+            con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+            try:
+                names = [r[0] for r in con.execute("SELECT name FROM collections")]
+                rows = con.execute(
+                    "SELECT c.name, m.key, m.str_value FROM collections c JOIN collection_metadata m ON m.collection_id = c.id"
+                ).fetchall()
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return None
+        out: dict[str, dict[str, Any]] = {n: {} for n in names}
+        for name, key, value in rows:
+            if isinstance(key, str) and key.startswith(META_PREFIX) and name in out:
+                out[name][key[len(META_PREFIX) :]] = value
+        return out
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.client.close()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
 
     def __enter__(self) -> Store:
         return self
@@ -232,15 +293,7 @@ class Store:
         try:
             return self.client.get_collection(name, embedding_function=None)
         except Exception:  # noqa: BLE001 - NotFoundError's module moved between chromadb releases
-            from b2p.errors import did_you_mean
-
-            have = self.bibles()
-            where = self.settings.chroma_url or str(self.settings.store)
-            listing = ", ".join(have) if have else "none"
-            raise StoreError(
-                f"no bible '{bible}' in the store at {where}{did_you_mean(name, have)}; "
-                f"bibles there: {listing}. Run 'b2p ingest BIBLE_DIR' or pass the bible's folder"
-            ) from None
+            raise _no_bible(bible, self.bibles(), self.settings.chroma_url or str(self.settings.store)) from None
 
     def create_collection(self, bible: str, metadata: dict[str, Any]) -> Any:
         return self.client.create_collection(

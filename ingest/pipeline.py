@@ -14,7 +14,7 @@ from b2p.errors import BibleError, StoreError
 from b2p.models import IngestReport, LoreEntry
 from b2p.scene import infer_pronouns
 from b2p.settings import Settings
-from b2p.store import Store, chunk_id, entry_metadata
+from b2p.store import Store, chunk_id, collection_name, entry_metadata
 from ingest.bible import Bible, read_bible
 from ingest.chunking import chunk_entry, chunk_signature, lead_of, make_splitter
 
@@ -27,22 +27,34 @@ def content_hash(e: LoreEntry) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def _open_collection(store: Store, bible: Bible, settings: Settings, rebuild: bool) -> Any:
-    """The bible's collection, created if new; refuses one built by another model or chunking."""
-    want = {"embed_model": model_identity(settings.embed_model), "chunking": chunk_signature(settings.chunk_size, settings.chunk_overlap)}
-    if rebuild:
-        store.delete_collection(bible.name)
-    try:
-        col = store.collection(bible.name)
-    except StoreError:
-        return store.create_collection(bible.name, {f"b2p_{k}": v for k, v in want.items()})
-    have = store.b2p_meta(col)
+def _built_with(settings: Settings) -> dict[str, str]:
+    return {"embed_model": model_identity(settings.embed_model), "chunking": chunk_signature(settings.chunk_size, settings.chunk_overlap)}
+
+
+def _refuse_mismatch(have: dict[str, Any], want: dict[str, str], name: str) -> None:
     for key, label in (("embed_model", "embedding model"), ("chunking", "chunking")):
         if have.get(key) != want[key]:
             raise StoreError(
-                f"the store's '{col.name}' was built with {label} '{have.get(key)}', not '{want[key]}'; "
+                f"the store's '{name}' was built with {label} '{have.get(key)}', not '{want[key]}'; "
                 "vectors cannot be mixed: re-ingest with --rebuild (or use the same settings)"
             )
+
+
+def _open_collection(store: Store, bible: Bible, settings: Settings, embedder: Embedder, rebuild: bool) -> Any:
+    """The bible's collection, created if new; refuses one built by another model or chunking."""
+    want = _built_with(settings)
+    try:
+        col = store.collection(bible.name)
+    except StoreError:
+        col = None
+    if col is None or rebuild:
+        # Load the model before creating (or dropping) anything: a typo in --embed-model must not leave a
+        # collection recorded as built by a model that does not exist, nor cost the user their collection.
+        embedder.model  # noqa: B018
+        if col is not None:
+            store.delete_collection(bible.name)
+        return store.create_collection(bible.name, {f"b2p_{k}": v for k, v in want.items()})
+    _refuse_mismatch(store.b2p_meta(col), want, col.name)
     store.check_space(col)
     return col
 
@@ -54,8 +66,20 @@ def ingest_bible(root: Path, settings: Settings, rebuild: bool = False, progress
     for e in bible.entries:
         e.hash = content_hash(e)
     embedder = Embedder(settings.embed_model)
+    # Chroma writes to its database whenever it opens one, so refusals come before opening it: a
+    # mismatched model, or (for a new collection, when the model is needed anyway) a model that will
+    # not load. Either way the store stays byte-for-byte as it was.
+    catalog = Store.catalog(settings)
+    if catalog is not None:
+        have = catalog.get(collection_name(bible.name))
+        if have is not None and not rebuild:
+            _refuse_mismatch(have, _built_with(settings), collection_name(bible.name))
+        if have is None or rebuild:
+            embedder.model  # noqa: B018
+    elif not settings.chroma_url:
+        embedder.model  # noqa: B018 - a new store
     with Store.open(settings, create=True) as store, store.lock(exclusive=True):
-        col = _open_collection(store, bible, settings, rebuild)
+        col = _open_collection(store, bible, settings, embedder, rebuild)
         scan = store.scan(col)
         report = _apply(store, col, bible, scan, embedder, settings, progress)
         store.set_meta(col, {"bible_meta": bible.meta.model_dump_json(), "source": str(bible.root.resolve())})
@@ -118,7 +142,8 @@ def _write_entries(store: Store, col: Any, todo: list[LoreEntry], scan, embedder
         if progress:
             progress(done, len(need))
 
-    vectors = embedder.encode([t for _, _, t in need], progress=step)
+    # All chunks already there (a crash after writing them): reuse them without loading the model at all.
+    vectors = embedder.encode([t for _, _, t in need], progress=step) if need else np.zeros((0, 0), dtype=np.float32)
     # Chunks first, in store-sized batches; the entry records (commit markers) after them.
     store.upsert(
         col,
