@@ -55,6 +55,14 @@ def _check_gguf(path: Path) -> None:
         raise ModelError(f"{path}: not a GGUF model file; pass --model-path with a llama.cpp .gguf file")
 
 
+def _usable_cores() -> int:
+    """Cores this process may run on (respects taskset/cpusets, unlike ``os.cpu_count``)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class LocalLLM(LLM):
     """A chat GGUF in this process. ``count_tokens`` is exact: it renders the GGUF's own chat template."""
 
@@ -68,8 +76,9 @@ class LocalLLM(LLM):
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        # llama.cpp defaults to half the cores; generation is compute-bound, so use them all.
-        threads = n_threads or os.cpu_count() or 1
+        # llama.cpp defaults to half the cores; generation is compute-bound, so use all we may run on.
+        # (On a machine already saturated by other work, fewer threads can be faster: pass n_threads.)
+        threads = n_threads or _usable_cores()
         try:
             self._llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                                 verbose=False)
