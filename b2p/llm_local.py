@@ -104,7 +104,7 @@ class LocalLLM(LLM):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalLLM:
-        return cls(settings.model_path, n_ctx=settings.n_ctx, seed=settings.seed)
+        return cls(settings.model_path, n_ctx=settings.n_ctx, seed=settings.seed, n_threads=settings.n_threads)
 
     def _tokenize(self, text: str, *, special: bool, add_bos: bool = False) -> list[int]:
         return self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)

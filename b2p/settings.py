@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     words_per_beat: int = Field(150, ge=10, le=5000, description="Target words for each beat's prose.")
     n: int = Field(1, ge=1, le=10, description="Candidates per beat; the judge keeps the best.")
     n_ctx: int = Field(4096, ge=512, description="Context window of the local model, in tokens.")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads for the local model (default: every usable core).")
     context_window: int | None = Field(None, ge=512, description="Context window of the API model (default: known table or 8192).")
     timeout: float = Field(120.0, gt=0, description="Seconds to wait for a model server's response.")
     retries: int = Field(3, ge=0, le=10, description="Retries with backoff on 429/5xx/connection errors.")
