@@ -29,6 +29,8 @@ def read_beats(path: Path) -> list[str]:
         raise BibleError(f"{path}: beat sheet not found")
     if path.is_dir():
         raise BibleError(f"{path}: is a folder; pass a beat-sheet text file (one beat per line)")
+    if not path.is_file():  # a FIFO would block forever and /dev/zero never ends
+        raise BibleError(f"{path}: not a regular file; pass a beat-sheet text file (one beat per line)")
     try:
         data = path.read_bytes()
     except OSError as err:
