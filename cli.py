@@ -72,14 +72,16 @@ def _progress_fn(bar) -> Any:  # noqa: ANN001
     return lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _print_ingest(report, quiet_if_unchanged: bool = False) -> None:  # noqa: ANN001
+def _print_ingest(report, quiet_if_unchanged: bool = False, to_stdout: bool = False) -> None:  # noqa: ANN001
+    """The summary is ``b2p ingest``'s result (stdout); before lore/generate it is a side note (stderr)."""
     for w in report.warnings:
         _err(f"warning: {w}")
     if quiet_if_unchanged and not (report.added or report.updated or report.removed):
         return
-    _err(
+    typer.echo(
         f"{report.bible}: {report.entries} entries ({report.added} added, {report.updated} updated, "
-        f"{report.removed} removed, {report.unchanged} unchanged), {report.chunks} chunks in the store, {report.seconds:.1f} s"
+        f"{report.removed} removed, {report.unchanged} unchanged), {report.chunks} chunks in the store, {report.seconds:.1f} s",
+        err=not to_stdout,
     )
 
 
@@ -115,7 +117,7 @@ def ingest(
                 _err(f"warning: {w}")
             typer.echo(report.model_dump_json())
         else:
-            _print_ingest(report)
+            _print_ingest(report, to_stdout=True)
 
 
 @app.command()
