@@ -132,6 +132,7 @@ def test_chunking_mismatch_refused_on_the_server(server_settings: Settings, tmp_
     assert (rebuilt.added, rebuilt.entries) == (1, 1)
 
 
+@pytest.mark.slow
 def test_cli_ingest_entries_and_lore_through_the_server(chroma_server: str, tmp_path: Path) -> None:
     bible = tmp_path / "lunar_mining"
     shutil.copytree(BIBLES / "lunar_mining", bible)

@@ -108,6 +108,7 @@ def test_shared_alias_warns_on_stderr_and_json_stays_clean(runner: CliRunner, bi
     assert str(bible / "characters/xan.md") in warning and str(bible / "characters/xander.md") in warning
 
 
+@pytest.mark.slow
 def test_ingest_as_a_subprocess_defaults_to_dot_b2p(bible: Path, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
@@ -118,20 +119,22 @@ def test_ingest_as_a_subprocess_defaults_to_dot_b2p(bible: Path, tmp_path: Path)
     assert (work / ".b2p" / "chroma.sqlite3").is_file()
     assert "Traceback" not in proc.stderr and "embedding" not in proc.stderr  # no progress bar off a terminal
 
-    # B2P_STORE picks another store; the default one is not touched
+    # the human summary of an unchanged re-run
     before = tree_hash(work / ".b2p")
-    proc = b2p("ingest", str(bible), "--json", cwd=work, env={"B2P_STORE": str(tmp_path / "elsewhere")})
-    assert proc.returncode == 0, proc.stderr
-    assert one_json(proc.stdout)["added"] == 4
-    assert (tmp_path / "elsewhere" / "chroma.sqlite3").is_file()
-    assert tree_hash(work / ".b2p") == before
-
-    # and the human summary, unchanged
     proc = b2p("ingest", str(bible), cwd=work)
     assert proc.returncode == 0
     assert "moonbase: 4 entries (0 added, 0 updated, 0 removed, 4 unchanged), 4 chunks in the store" in proc.stdout
 
+    # B2P_STORE picks another store; the default one is not touched
+    before = tree_hash(work / ".b2p")
+    result = CliRunner(env={"B2P_STORE": str(tmp_path / "elsewhere")}).invoke(app, ["ingest", str(bible), "--json"])
+    assert result.exit_code == 0, result.output
+    assert one_json(result.stdout)["added"] == 4
+    assert (tmp_path / "elsewhere" / "chroma.sqlite3").is_file()
+    assert tree_hash(work / ".b2p") == before
 
+
+@pytest.mark.slow
 def test_progress_bar_on_a_terminal(bible: Path, tmp_path: Path) -> None:
     """On a terminal the embedding shows a progress bar (on stderr); stdout keeps the JSON alone."""
     master, slave = pty.openpty()
@@ -248,6 +251,7 @@ def test_bad_bible_one_line_exit_2(runner: CliRunner, bible: Path, store: Path, 
     assert not store.exists()
 
 
+@pytest.mark.slow
 def test_bad_bible_as_subprocess_leaves_store_unchanged(bible: Path, tmp_path: Path) -> None:
     proc = b2p("ingest", str(bible), "--store", "s", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -281,6 +285,7 @@ def test_bad_bible_path(runner: CliRunner, tmp_path: Path, store: Path, which: s
     assert not store.exists()
 
 
+@pytest.mark.slow
 def test_store_refusals_say_how_to_fix(bible: Path, tmp_path: Path) -> None:
     """Another chunking (from b2p.toml): refused with --rebuild advice, store unchanged; --rebuild then works."""
     assert b2p("ingest", str(bible), "--store", "s", "--json", cwd=tmp_path).returncode == 0
@@ -292,16 +297,16 @@ def test_store_refusals_say_how_to_fix(bible: Path, tmp_path: Path) -> None:
     assert line.startswith("error: the store's 'moonbase' was built with chunking 'sentence:200/20', not 'sentence:100/20'")
     assert "--rebuild" in line
     assert tree_hash(tmp_path / "s") == before
-    proc = b2p("ingest", str(bible), "--store", "s", "--json", "--rebuild", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert one_json(proc.stdout)["added"] == 4
+    runner = CliRunner()
+    result = runner.invoke(app, ["ingest", str(bible), "--store", str(tmp_path / "s"), "--json", "--rebuild", "--config", str(tmp_path / "b2p.toml")])
+    assert result.exit_code == 0, result.output
+    assert one_json(result.stdout)["added"] == 4
     # the default model under its other spelling is the same model: no refusal
-    (tmp_path / "b2p.toml").unlink()
-    proc = b2p("ingest", str(bible), "--store", "s2", "--json", cwd=tmp_path)
-    assert proc.returncode == 0
-    proc = b2p("ingest", str(bible), "--store", "s2", "--json", "--embed-model", "sentence-transformers/all-MiniLM-L6-v2", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert one_json(proc.stdout)["unchanged"] == 4
+    args = ["ingest", str(bible), "--store", str(tmp_path / "s2"), "--json"]
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(app, [*args, "--embed-model", "sentence-transformers/all-MiniLM-L6-v2"])
+    assert result.exit_code == 0, result.output
+    assert one_json(result.stdout)["unchanged"] == 4
 
 
 def test_store_path_is_a_file(runner: CliRunner, bible: Path, tmp_path: Path) -> None:

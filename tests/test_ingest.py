@@ -240,9 +240,10 @@ def test_metadata_readable_from_the_store_alone(sample_store: Settings) -> None:
     with Store.open(sample_store) as store:
         lunar = store.scan(store.collection("lunar_mining")).entries
         drowned = store.scan(store.collection("drowned_archive")).entries
+        title = store.bible_meta(store.collection("lunar_mining")).title
     assert {e.entry.name for e in lunar.values() if e.entry.always} == {"Genre", "Style"}
     assert any(e.entry.case_sensitive for e in drowned.values())
-    assert Store.bible_meta(Store.open(sample_store).collection("lunar_mining")).title
+    assert title == read_bible(BIBLES / "lunar_mining").meta.title
 
 
 def test_store_records_model_and_chunking(sample_store: Settings) -> None:
