@@ -253,8 +253,15 @@ class OnnxEmbedder:
 def ensure_onnx(embedder: Embedder, cache_dir: Path) -> Path | None:
     """Export once per model (idempotent); None when the model cannot be exported faithfully."""
     target = onnx_file(cache_dir, embedder.path)
-    if target.is_file() or export_onnx(embedder, target):
+    failed = target.with_suffix(".failed")  # don't reload the model on every ingest to fail again
+    if target.is_file():
         return target
+    if failed.is_file():
+        return None
+    if export_onnx(embedder, target):
+        return target
+    failed.parent.mkdir(parents=True, exist_ok=True)
+    failed.touch()
     return None
 
 

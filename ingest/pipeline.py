@@ -84,8 +84,8 @@ def ingest_bible(root: Path, settings: Settings, rebuild: bool = False, progress
         report = _apply(store, col, bible, scan, embedder, settings, progress)
         store.set_meta(col, {"bible_meta": bible.meta.model_dump_json(), "source": str(bible.root.resolve())})
         report.chunks = col.count() - len(bible.entries)
-    if report.added or report.updated:
-        ensure_onnx(embedder, settings.cache_dir)
+    # Also after an unchanged run: an export interrupted last time is retried here.
+    ensure_onnx(embedder, settings.cache_dir)
     report.warnings = bible.warnings
     report.seconds = time.perf_counter() - started
     return report
