@@ -312,11 +312,9 @@ class _TerminalInteraction:
         _err("\n" + text)
 
     def ask(self, question: str) -> str | None:
-        import click
-
         sys.stderr.write(question)
         sys.stderr.flush()
-        line = click.get_text_stream("stdin").readline()
+        line = sys.stdin.readline()
         return line.rstrip("\r\n") if line else None
 
     def edit(self, text: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from b2p import prompts, trace
+from b2p import prompts, prose, trace
 from b2p.errors import ConfigError, ModelError
 from b2p.llm import LLM, Completion, GenOptions, Message, OnText
 from b2p.models import BibleMeta, Ledger, LorePick
@@ -24,7 +24,7 @@ from b2p.prompts import Prompt, Story
 from b2p.settings import Settings
 from b2p.trace import BeatTrace, Candidate, ChapterTrace, Totals, Usage
 
-ATTEMPTS = 3  # drafts tried before a beat with no complete sentence is given up on
+ATTEMPTS = 4  # drafts tried before a beat with no complete sentence is given up on
 CONTINUE = "Continue the passage from exactly where it stops, and bring it to the end of its sentence in at most two more sentences."
 CONTINUE_TOKENS = 80
 
@@ -163,6 +163,8 @@ def dry_run(settings: Settings, plan: Plan, beats: Sequence[str], llm: LLM, mode
 
 def _shares(total: int, weights: Sequence[int]) -> list[int]:
     """Split ``total`` in proportion to ``weights``; the parts add up to ``total`` exactly."""
+    if not weights:
+        return []
     w = [max(1, x) for x in weights]
     parts = [total * x // sum(w) for x in w]
     parts[-1] += total - sum(parts)
@@ -257,7 +259,7 @@ class ChapterRun:
         self.events.beat_finished(bt, len(self.beats))
 
     def _known(self, picks: Sequence[LorePick]) -> list[str]:
-        return prompts.known_lines(self.beats, picks, self.plan.meta.title)
+        return prose.known_lines(self.beats, picks, self.plan.meta.title)
 
     def _story(self, before: int) -> Story:
         done = [b for b in self.trace.beats if b.index < before]
@@ -271,9 +273,9 @@ class ChapterRun:
         opts = GenOptions(max_tokens=prompts.SUMMARY_TOKENS, temperature=0.2, seed=self.settings.seed)
         usage = Usage()
         c = self._complete(prompts.summary_messages(b.text), opts, None, usage)
-        text = prompts.clean_prose(c.text, ["Summary", "Here is a summary"])
+        text = prose.clean_prose(c.text, ["Summary", "Here is a summary"])
         if not text:  # the model gave nothing usable: the beat's opening sentences stand in
-            text = prompts.trim_to_sentence(" ".join(b.text.split()[:40])) or " ".join(b.text.split()[:40])
+            text = prose.trim_to_sentence(" ".join(b.text.split()[:40])) or " ".join(b.text.split()[:40])
         b.summary, b.summary_of, b.summary_usage = text, h, usage
         self._save()
         return text
@@ -298,14 +300,14 @@ class ChapterRun:
         text, finish = "", "stop"
         for attempt in range(ATTEMPTS):
             s = seed if seed is None or attempt == 0 else seed + 1000 * attempt
-            opts = GenOptions(max_tokens=prompt.max_tokens, temperature=temperature, seed=s)
+            opts = GenOptions(max_tokens=prompt.max_tokens, temperature=temperature, seed=s, stop=prompt.stop)
             c = self._complete(prompt.messages, opts, self._on_text(), usage, self._spent)
             raw, finish = c.text, c.finish_reason
-            text = prompts.clean_prose(raw, known)
-            if finish == "length" and len(text) < 0.5 * len(prompts.strip_scaffolding(raw, known)):
+            text = prose.clean_prose(raw, known)
+            if finish == "length" and len(text) < 0.5 * len(prose.strip_scaffolding(raw, known)):
                 more = self._continue(prompt, raw, temperature, s, usage)
                 if more is not None:
-                    text = prompts.clean_prose(raw + ("" if more.text[:1] in " ,.;:!?" else " ") + more.text, known) or text
+                    text = prose.clean_prose(raw + ("" if more.text[:1] in " ,.;:!?" else " ") + more.text, known) or text
             if text:
                 break
             self.events.note("the draft had no complete sentence; trying again")
@@ -318,7 +320,8 @@ class ChapterRun:
         msgs = [*prompt.messages, {"role": "assistant", "content": raw}, {"role": "user", "content": CONTINUE}]
         if self.llm.count_tokens(msgs) + CONTINUE_TOKENS + prompts.MARGIN > self.llm.context_window:
             return None
-        return self._complete(msgs, GenOptions(max_tokens=CONTINUE_TOKENS, temperature=temperature, seed=seed), self._on_text(), usage, self._spent)
+        opts = GenOptions(max_tokens=CONTINUE_TOKENS, temperature=temperature, seed=seed, stop=prompt.stop)
+        return self._complete(msgs, opts, self._on_text(), usage, self._spent)
 
     def _judge(self, index: int, cand: Candidate) -> None:
         """Score a candidate with the judge prompt; the heuristic stands in when the answer is unusable."""
@@ -361,13 +364,14 @@ class ChapterRun:
 
     # -- modes ------------------------------------------------------------------------------------
 
-    def _sequential(self, i: int, mode: str | None = None) -> None:
+    def _sequential(self, i: int, mode: str | None = None, spent: Usage | None = None) -> None:
+        """One beat in its own request(s); ``spent`` is usage already owed by this beat (a failed one-shot)."""
         s = self.settings
         picks, texts = self.plan.picks(i), self.plan.texts[i]
         known = self._known(picks)
         self.events.beat_started(i, len(self.beats), self.beats[i - 1])
         story = self._story(i)
-        self._spent = Usage()
+        self._spent = spent or Usage()
 
         def prompt_for(extra: str | None) -> Prompt:
             return prompts.build_prompt(self.llm, self.plan.meta, self.beats, [i], picks, texts, s.words_per_beat, story, extra)
@@ -416,8 +420,13 @@ class ChapterRun:
                     io.show("the edited text is empty; keeping the draft")
             else:
                 temperature = self.settings.temperature if choice.temperature is None else choice.temperature
+                try:
+                    new_draft = make(len(cands), temperature, choice.instruction)
+                except ModelError as err:  # the draft in hand is still good: keep it and ask again
+                    io.show(f"could not regenerate: {err}; keeping the draft")
+                    continue
                 current.chosen = False
-                current = make(len(cands), temperature, choice.instruction)
+                current = new_draft
                 current.chosen = True
                 cands.append(current)
                 text, edited = current.text, False
@@ -438,8 +447,9 @@ class ChapterRun:
             if s.n > 1:
                 self.events.draft_started(targets[0], k + 1, s.n)
             seed = None if s.seed is None else s.seed + k
-            c = self._complete(prompt.messages, GenOptions(max_tokens=prompt.max_tokens, temperature=s.temperature, seed=seed), self._on_text(), self._spent)
-            sections, how = prompts.split_sections(c.text, targets, known)
+            opts = GenOptions(max_tokens=prompt.max_tokens, temperature=s.temperature, seed=seed, stop=prompt.stop)
+            c = self._complete(prompt.messages, opts, self._on_text(), self._spent)
+            sections, how = prose.split_sections(c.text, targets, known)
             replies.append(({i: Candidate(text=t, temperature=s.temperature, seed=seed, finish_reason=c.finish_reason) for i, t in sections.items()}, how))
         means = []
         for cands, _ in replies:
@@ -460,7 +470,9 @@ class ChapterRun:
             self._spent = Usage(prompt_tokens=p_tok, completion_tokens=c_tok, seconds=ms / 1000, requests=spent.requests if n_ == 0 else 0)
             self._finish(self._beat_trace(i, chosen[i].text, "oneshot", prompt, finish_reason=chosen[i].finish_reason, split=how,
                                           candidates=[r[0][i] for r in replies] if s.n > 1 else []))
+        owed = None if filled else spent  # a reply with no usable prose at all: its cost goes to the first beat
         for i in targets:
             if not chosen[i].text:  # the reply had nothing for this beat: write it on its own
                 self.events.note(f"the one-shot reply had no prose for beat {i}; writing it on its own")
-                self._sequential(i, mode="sequential")
+                self._sequential(i, mode="sequential", spent=owed)
+                owed = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from b2p import prompts
+from b2p import prompts, prose
 from b2p.errors import ConfigError
 from b2p.generate import Choice, parse_choice, parse_only
 from b2p.llm import LLM, Completion, GenOptions, Message, OnText
@@ -122,18 +122,23 @@ def test_dry_run_placeholder_stands_for_the_story() -> None:
         ("Jack knelt. Beat 2 was in his head. He\nstood.", "Jack knelt. Beat 2 was in his head. He\nstood."),  # the middle is never touched
         ("Part 2 of the plan was simple.", "Part 2 of the plan was simple."),
         ("(back to your prompt)\nJack knelt.", "Jack knelt."),
+        ("### 2. Jack digs at Varro.\nJack knelt.", "Jack knelt."),
+        ("### Jack digs at Varrox, tense.\nJack knelt.\n#### End", "Jack knelt."),
+        ("• 1. Jack digs at Varro\nJack knelt.", "Jack knelt."),
+        (">> 3. Jack calls …\nJack knelt.", "Jack knelt."),
         ("He called Dr.", ""),
+        ("3. Jack called at noon and", ""),
         ("no sentence end at all", ""),
     ],
 )
 def test_clean_prose(raw: str, clean: str) -> None:
-    assert prompts.clean_prose(raw, ["Jack Halloran (character)"]) == clean
+    assert prose.clean_prose(raw, ["Jack Halloran (character)", "Jack digs at Varro.", "Jack calls Selene."]) == clean
 
 
 def test_trim_keeps_closing_quotes_and_ellipses() -> None:
-    assert prompts.trim_to_sentence("He waited… and the hum") == "He waited…"
-    assert prompts.trim_to_sentence("'Stay,' she said.' And then") == "'Stay,' she said.'"
-    assert prompts.trim_to_sentence("It read 3.5 kilos. The gauge") == "It read 3.5 kilos."
+    assert prose.trim_to_sentence("He waited… and the hum") == "He waited…"
+    assert prose.trim_to_sentence("'Stay,' she said.' And then") == "'Stay,' she said.'"
+    assert prose.trim_to_sentence("It read 3.5 kilos. The gauge") == "It read 3.5 kilos."
 
 
 # -- judging ----------------------------------------------------------------------------------
@@ -177,25 +182,36 @@ def test_judge_prompt_names_the_beat_the_lore_and_the_passage() -> None:
 
 def test_split_by_markers() -> None:
     text = "Here is the chapter:\n### Beat 1\nJack dug. It was cold.\n\n### Beat 2: The Find\nThey found it.\n### Beat 3\nHe called Dr. Thorne. She"
-    out, how = prompts.split_sections(text, [1, 2, 3])
+    out, how = prose.split_sections(text, [1, 2, 3])
     assert how == "markers"
     assert out == {1: "Jack dug. It was cold.", 2: "They found it.", 3: "He called Dr. Thorne."}
 
 
 def test_split_without_markers_shares_paragraphs_then_sentences_in_order() -> None:
-    out, how = prompts.split_sections("Jack dug. It was cold.\n\nThey found it.\n\nHe called.", [1, 2, 3])
+    out, how = prose.split_sections("Jack dug. It was cold.\n\nThey found it.\n\nHe called.", [1, 2, 3])
     assert how == "paragraphs" and list(out.values()) == ["Jack dug. It was cold.", "They found it.", "He called."]
-    out, how = prompts.split_sections("One. Two. Three. Four.", [4, 5])
+    out, how = prose.split_sections("One. Two. Three. Four.", [4, 5])
     assert how == "sentences" and out == {4: "One. Two.", 5: "Three. Four."}
 
 
+@pytest.mark.parametrize("marks", [("### Beat 1", "Beat 2:", "**Beat 3**"), ("### 1. Jack digs.", "**2.", "#### 3"), ("## Part 1 of 3", "## Part 2 of 3", "## Part 3 of 3")])
+def test_split_accepts_the_marker_shapes_models_write(marks: tuple[str, str, str]) -> None:
+    text = "\n".join(f"{m}\nProse {i}." for i, m in enumerate(marks, start=1))
+    assert prose.split_sections(text, [1, 2, 3]) == ({1: "Prose 1.", 2: "Prose 2.", 3: "Prose 3."}, "markers")
+
+
+def test_sentence_fallback_does_not_split_titles() -> None:
+    out, how = prose.split_sections("Jack called Dr. Thorne at once. She came.", [1, 2])
+    assert how == "sentences" and out == {1: "Jack called Dr. Thorne at once.", 2: "She came."}
+
+
 def test_split_keeps_an_empty_marked_section_empty() -> None:
-    out, how = prompts.split_sections("Sure:\n### Beat 1\nA went.\n### Beat 2: Title\n### Beat 3\nC went.", [1, 2, 3])
+    out, how = prose.split_sections("Sure:\n### Beat 1\nA went.\n### Beat 2: Title\n### Beat 3\nC went.", [1, 2, 3])
     assert how == "markers" and out == {1: "A went.", 2: "", 3: "C went."}
 
 
 def test_split_with_a_missing_marker_falls_back_and_keeps_order() -> None:
-    out, how = prompts.split_sections("### Beat 1\nA went.\n\nB went.\n### Beat 3\nC went.", [1, 2, 3])
+    out, how = prose.split_sections("### Beat 1\nA went.\n\nB went.\n### Beat 3\nC went.", [1, 2, 3])
     assert how == "paragraphs" and list(out.values()) == ["A went.", "B went.", "C went."]
 
 
