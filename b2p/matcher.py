@@ -53,6 +53,7 @@ class _Key:
     ids: tuple[str, ...]
     descriptive: bool  # all lower-case: "the base", "the doc"
     partial: bool
+    derived: bool = False  # "Company" from the alias "the Company"
 
 
 class NameMatcher:
@@ -63,6 +64,7 @@ class NameMatcher:
 
         entries = list(entries)
         keys: dict[tuple[bool, str], dict[str, bool]] = {}  # (case-sensitive, key) → {entry id: partial}
+        derived: set[tuple[bool, str]] = set()
 
         def add(sensitive: bool, key: str, entry_id: str, partial: bool = False) -> None:
             slot = keys.setdefault((sensitive, key if sensitive else _fold(key)), {})
@@ -79,6 +81,7 @@ class NameMatcher:
                 words = k.split(" ", 1)
                 if len(words) == 2 and words[0].lower() == "the" and words[1][:1].isupper():
                     add(True, words[1], e.id)  # "the Company" → "Company rules"
+                    derived.add((True, words[1]))
         for word, owner in _unique_name_words(entries).items():
             if (False, _fold(f"the {word}")) not in keys:
                 add(False, f"the {word}", owner, partial=True)
@@ -88,7 +91,8 @@ class NameMatcher:
             for (s, k), ids in keys.items():
                 if s == sensitive:
                     partial = all(ids.values())
-                    auto.add_word(k, _Key(k, tuple(i for i, p in ids.items() if p == partial or not partial), k == k.lower(), partial))
+                    auto.add_word(k, _Key(k, tuple(i for i, p in ids.items() if p == partial or not partial), k == k.lower(), partial,
+                                          (s, k) in derived and len(ids) == 1 and (False, _fold(k)) not in keys))
             if len(auto):
                 auto.make_automaton()
                 self._automata[sensitive] = auto
@@ -105,7 +109,8 @@ class NameMatcher:
                 end = _word_end(hay, last + 1)
                 if end is None or (start > 0 and hay[start - 1].isalnum()):
                     continue
-                if (key.descriptive or key.partial) and text[start:end] == text[start:end].lower() and _OF_AFTER.match(hay, end):
+                said = text[start + 1 : end]  # the first letter may be capitalised by a sentence start
+                if (key.descriptive or key.partial) and said == said.lower() and _OF_AFTER.match(hay, end):
                     continue  # "the base of the crater wall": a description, not the outpost
                 candidates.append((start, end, key))
         # Longest first (names before partial descriptions); identical spans merge; overlaps lose.
@@ -116,8 +121,12 @@ class NameMatcher:
                 kept[(s, e)].append(key)
             elif all(e <= ks or s >= ke for ks, ke in kept):
                 kept[(s, e)] = [key]
+        spans = sorted(kept.items())
         out = []
-        for (s, e), ks in sorted(kept.items()):
+        for n, ((s, e), ks) in enumerate(spans):
+            nxt = spans[n + 1][0][0] if n + 1 < len(spans) else None
+            if all(k.derived for k in ks) and nxt is not None and text[e:nxt].strip() == "":
+                continue  # "Captain Brisk": a title before another entry's name belongs to that name
             ids = tuple(dict.fromkeys(i for k in ks for i in k.ids))
             out.append(Mention(s, e, text[s:e], ids, partial=all(k.partial for k in ks)))
         return out

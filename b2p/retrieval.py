@@ -73,12 +73,16 @@ class Retriever:
         out = []
         for index, (beat, ms, vec, (_, not_named)) in enumerate(zip(beats, mentions, vectors, ordinary, strict=True), start=1):
             on_stage = list(reversed(history))
-            lore = self._beat(index, beat, ms, vec, on_stage, explain, not_named)
-            history.append([p.id for p in lore.lore if p.reason != "always"])
+            lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named)
+            # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
+            history.append([p.id for p in considered if p.reason != "always"])
             out.append(lore)
         return Ledger(bible=self.bible, beats=out)
 
-    def _beat(self, index: int, beat: str, mentions: list[Mention], vector: Any, on_stage: list[list[str]], explain: bool, not_named: set[str]) -> BeatLore:
+    def _beat(
+        self, index: int, beat: str, mentions: list[Mention], vector: Any, on_stage: list[list[str]], explain: bool, not_named: set[str]
+    ) -> tuple[BeatLore, list[LorePick]]:
+        """The beat's ledger line, and every pick considered before the budget."""
         stage = {i for cast in on_stage[: self.settings.scene_depth] for i in cast}
         picks: list[LorePick] = []
         taken: set[str] = set()
@@ -105,7 +109,7 @@ class Retriever:
             similar, below = self._similar(vector, taken | not_named)
             for e, score, match in similar:
                 add(e, "similar", score, match)
-        return self._fit(index, beat, picks, below if explain else [])
+        return self._fit(index, beat, picks, below if explain else []), picks
 
     def _disambiguate(self, m: Mention, mentions: list[Mention], beat: str, stage: set[str]) -> list[str]:
         """A shared alias ("the Chief"): whoever is on stage; else whoever the rest of the beat
@@ -117,10 +121,12 @@ class Retriever:
             return on_stage
         after = beat[m.end :].lower()
         others = [self.entries[i] for o in mentions if o is not m for i in o.entry_ids if i in self.entries]
+        texts = self.store.entry_texts(self.col, ids)  # only claimants' lore, only when an alias is shared
         scores = {}
         for i in ids:
             e = self.entries[i]
-            score = sum(1 for o in others if any(k.lower() in e.text.lower() for k in o.keys()))
+            lore = texts.get(i, e.lead).lower()
+            score = sum(1 for o in others if any(k.lower() in lore for k in o.keys()))
             if e.pronouns and re.search(rf"\b(?:{'|'.join(_PRONOUN_WORDS[e.pronouns])})\b", after):
                 score += 1
             scores[i] = score

@@ -235,8 +235,13 @@ def resolve(
                 people_here.append((i, 10**6))
 
     first_person = min((p for _, p in people_here), default=-1)
+    chained: set[str] = set()  # genders already referred to by a subject/possessive pronoun in this beat
     for cue in cues:
+        if cue.kind in ("he", "she") and cue.role != "object" and cue.kind in chained:
+            continue  # "He admits he is…": the second "he" is the first one's person
         if cue.kind in ("he", "she"):
+            if cue.role != "object":
+                chained.add(cue.kind)
             same = [p for i, p in people_here if entries[i].pronouns == cue.kind]
             before = [p for p in same if p < cue.pos]
             resolved = {
@@ -248,6 +253,10 @@ def resolve(
                 # bribe and warns her": Brisk, who is not the subject.
                 "object": any(p != first_person for p in before),
             }[cue.role]
+            if not resolved and cue.role == "opening":
+                # "He admits he is the Hermit": the man on stage may be named again in this very beat.
+                last = next(((i, d) for i, d in stage.order if d <= stage.depth and is_person(entries[i]) and entries[i].pronouns == cue.kind), None)
+                resolved = last is not None and last[0] in here
             if not resolved and (match := next(iter(stage.people(cue.kind)), None)):
                 carry(match[0], cue.word, match[1])
         elif cue.kind == "they":

@@ -174,8 +174,6 @@ def test_a_lower_case_alias_used_as_a_description_does_not_match(matcher: NameMa
     assert named(matcher, "At the base, Jack sleeps.") == [("the base", ("meridian",))]
 
 
-@pytest.mark.xfail(strict=True, reason="matcher: the 'the base of …' description guard checks text[start:end].islower(), so a beat that "
-                   "opens with 'The base of …' (capital T from the sentence start) still names the lower-case alias 'the base'")
 def test_a_description_at_the_start_of_a_beat_does_not_match(matcher: NameMatcher) -> None:
     assert "meridian" not in ids(matcher, "The base of the crater wall crumbles under the drill.")
 
@@ -218,9 +216,6 @@ def test_an_empty_bible_matches_nothing() -> None:
     assert NameMatcher([]).find("Quill and Fenn") == []
 
 
-@pytest.mark.xfail(strict=True, reason="matcher: the bare-title key derived from alias 'the Captain' ('Captain') fires on 'Captain Brisk' "
-                   "when Brisk's entry lists only 'Brisk', so the beat names Osric Vane too; the issue says 'Captain Brisk' is Brisk, "
-                   "not whoever owns 'the Captain' (a title directly before another entry's name should not name the title's owner)")
 def test_a_title_before_another_entrys_name_is_that_entry() -> None:
     m = NameMatcher([entry("brisk", "Odile Brisk", "Brisk"), entry("vane", "Osric Vane", "the Captain")])
     assert ids(m, "Captain Brisk pockets the bribe.") == {"brisk"}

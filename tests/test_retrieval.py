@@ -122,9 +122,6 @@ def test_a_shared_title_follows_the_pronoun_after_it(drowned: Retriever) -> None
     assert picks(drowned.ledger(["The Archivist strokes his beard."]).beats[0]) == {"Brother Ossian": "named"}
 
 
-@pytest.mark.xfail(strict=True, reason="retrieval: Retriever.__init__ loads entries with store.scan(col) (with_text=False), so every "
-                   "LoreEntry.text is '' and _disambiguate's 'other entries it names that their lore links to' never scores: "
-                   "'The Skipper drinks with Nell' pulls in Tom as well as Jack, whose lore names Nell")
 def test_a_shared_title_follows_the_company_it_keeps(harbour) -> None:  # noqa: ANN001
     beat = one(harbour, "The Skipper drinks with Nell at the Lamplight.")
     assert {p.name for p in beat.lore if p.reason == "named"} == {"Jack Halloran", "Nell Farrow"}
@@ -265,9 +262,6 @@ def test_pick_texts_are_the_whole_entries_when_they_fit(harbour) -> None:  # noq
     assert "He has not seen daylight in forty years." in texts["characters/anselm"]
 
 
-@pytest.mark.xfail(strict=True, reason="retrieval: Retriever.ledger builds the scene history from lore *after* the budget cut "
-                   "(history.append([p.id for p in lore.lore ...])), so a character dropped for budget in one beat is off stage "
-                   "in the next: 'She surfaces…' after a beat that named Nell gets no Nell, and Nell is not even listed as dropped")
 def test_a_character_cut_by_the_budget_is_still_on_stage(harbour) -> None:  # noqa: ANN001
     beats = ["Jack and Tom watch Nell dive off the jetty.", "She surfaces with a brass compass."]
     got = retriever(harbour, budget=100).ledger(beats)

@@ -154,9 +154,6 @@ def test_pronouns_are_inferred_from_each_entrys_lore(harbour) -> None:  # noqa: 
     assert entries["Heartstone"] is None and entries["Sunken Library"] is None
 
 
-@pytest.mark.xfail(strict=True, reason="scene.resolve: an 'opening' he/she ('He admits he is the Hermit…') never resolves to a person "
-                   "named in the same beat, so when the referent is named there (the Hermit = Brother Anselm, on stage from the "
-                   "previous beat) it reaches back to the next man on stage and carries Jack, who left three beats ago")
 def test_he_admits_he_is_the_named_one_carries_no_one_else(harbour) -> None:  # noqa: ANN001
     got = ledger(harbour, [
         "Jack rows Nell out to the Sunken Library at first light.",
