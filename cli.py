@@ -264,6 +264,9 @@ def generate(
             interaction = _TerminalInteraction() if settings.mode == "interactive" else None
             run = gen.ChapterRun(settings, plan, beats, beats_file, model_llm, out=output, only=only_beats, resume=resume,
                                  events=_TerminalEvents(settings.stream), interaction=interaction)
+            import time
+
+            started = time.perf_counter()
             try:
                 trace = run.run()
             except (B2PError, KeyboardInterrupt) as err:
@@ -272,7 +275,7 @@ def generate(
                 from b2p.trace import render_chapter
 
                 typer.echo(render_chapter(trace), nl=False)
-            _render_summary(run, output)
+            _render_summary(run, output, time.perf_counter() - started)
 
 
 class _TerminalEvents:
@@ -342,7 +345,7 @@ def _generation_stopped(run, output: Path | None, err: BaseException) -> None:  
     raise typer.Exit(getattr(err, "exit_code", 1))
 
 
-def _render_summary(run, output: Path | None) -> None:  # noqa: ANN001
+def _render_summary(run, output: Path | None, wall: float) -> None:  # noqa: ANN001
     from rich.console import Console
     from rich.table import Table
 
@@ -366,10 +369,12 @@ def _render_summary(run, output: Path | None) -> None:  # noqa: ANN001
     table.add_row("chapter", str(sum(len(b.text.split()) for b in trace.beats)), str(t.prompt_tokens), str(t.completion_tokens),
                   f"{t.seconds:.1f}", f"{t.tokens_per_second or 0:.1f}", cost(t.cost), style="bold")
     console.print(table)
+    where = "the chapter is on stdout"
     if output is not None:
         from b2p.trace import trace_path
 
-        console.print(f"wrote {output} and {trace_path(output)} ({t.beats_done} of {t.beats} beats)", highlight=False)
+        where = f"wrote {output} and {trace_path(output)}"
+    console.print(f"{where} ({t.beats_done} of {t.beats} beats); this run took {wall:.1f} s; the chapter took {t.requests} model requests", highlight=False)
 
 
 def _render_dry_run(prompts, plan, model_llm) -> None:  # noqa: ANN001

@@ -272,8 +272,11 @@ class ChapterRun:
             return b.summary
         opts = GenOptions(max_tokens=prompts.SUMMARY_TOKENS, temperature=0.2, seed=self.settings.seed)
         usage = Usage()
-        c = self._complete(prompts.summary_messages(b.text), opts, None, usage)
-        text = prose.clean_prose(c.text, ["Summary", "Here is a summary"])
+        msgs = prompts.summary_messages(b.text)
+        text = ""
+        if self.llm.count_tokens(msgs) + prompts.SUMMARY_TOKENS + prompts.MARGIN <= self.llm.context_window:
+            c = self._complete(msgs, opts, None, usage)
+            text = prose.clean_prose(c.text, ["Summary", "Here is a summary"])
         if not text:  # the model gave nothing usable: the beat's opening sentences stand in
             text = prose.trim_to_sentence(" ".join(b.text.split()[:40])) or " ".join(b.text.split()[:40])
         b.summary, b.summary_of, b.summary_usage = text, h, usage

@@ -155,8 +155,9 @@ def write_atomic(path: Path, text: str) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise ConfigError(f"{path}: cannot write: {err.strerror}") from None
+    finally:  # also on Ctrl-C between the write and the rename
+        tmp.unlink(missing_ok=True)
 
 
 def render_chapter(trace: ChapterTrace) -> str:

@@ -70,7 +70,7 @@ def invoke(args: list[str], **kw: object):  # noqa: ANN201
 
 
 def settings_for(work: Path, **flags: object) -> Settings:
-    return load_settings(work / "b2p.toml", words_per_beat=int(WORDS), stream=False, **flags)
+    return load_settings(work / "b2p.toml", **{"words_per_beat": int(WORDS), "stream": False, **flags})
 
 
 def beats_of(work: Path) -> list[str]:
@@ -197,6 +197,25 @@ def test_story_so_far_comes_from_the_saved_beats_and_summaries_are_cached(work: 
     llm2 = ScriptLLM(answer, context_window=llm.context_window)
     scripted_run(work, plan, llm2, out, only=[3]).run()
     assert llm2.kinds() == ["beat"]
+
+
+def test_prose_streams_to_the_events_callback(work: Path, plan: gen.Plan) -> None:
+    class Recorder(gen.Events):
+        def __init__(self) -> None:
+            self.log: list[str] = []
+
+        def beat_started(self, index: int, total: int, beat: str) -> None:
+            self.log.append(f"<{index}/{total}>")
+
+        def text(self, piece: str) -> None:
+            self.log.append(piece)
+
+    events = Recorder()
+    trace = scripted_run(work, plan, ScriptLLM(prose), None, stream=True, events=events).run()
+    assert events.log == [x for b in trace.beats for x in (f"<{b.index}/3>", b.text)]
+    quiet = Recorder()
+    scripted_run(work, plan, ScriptLLM(prose), None, stream=False, events=quiet).run()
+    assert quiet.log == ["<1/3>", "<2/3>", "<3/3>"]
 
 
 def test_a_draft_cut_by_the_token_limit_is_continued_once_then_trimmed(work: Path, plan: gen.Plan) -> None:
@@ -387,27 +406,47 @@ def _wait_for_beats(trace_file: Path, proc: subprocess.Popen, at_least: int, tim
     raise AssertionError("no beat was saved in time")
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_then_only_rewrites_one_beat(work: Path) -> None:
-    out = work / "killed" / "chapter.md"
-    args = [sys.executable, "-m", "cli", *base_args(work, "-o", str(out), "--seed", "21")]
+def _stop_after(args: list[str], out: Path, beats: int, sig: signal.Signals) -> tuple[dict, subprocess.Popen]:
+    """Run ``b2p generate`` as a real process and send it ``sig`` once ``beats`` beats are saved."""
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        before = _wait_for_beats(trace_path(out), proc, 1)
-        proc.send_signal(signal.SIGKILL)
+        saved = _wait_for_beats(trace_path(out), proc, beats)
+        proc.send_signal(sig)
+        proc.wait(timeout=300)
     finally:
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return saved, proc
+
+
+@pytest.mark.slow
+def test_interrupted_and_killed_runs_resume_then_only_rewrites_one_beat(work: Path) -> None:
+    out = work / "killed" / "chapter.md"
+    args = [sys.executable, "-m", "cli", *base_args(work, "-o", str(out), "--seed", "21")]
+
+    # Ctrl-C after beat 1: a clean stop that says how to go on.
+    before, proc = _stop_after(args, out, 1, signal.SIGINT)
+    stderr = proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == 130, stderr
+    assert re.search(r"interrupted; [12] of 3 beats are saved in .*--resume", stderr) and "Traceback" not in stderr
+    first = before["beats"][0]
+
+    # A crash (SIGKILL) during the resumed run, once one more beat is saved.
+    _, proc = _stop_after([*args, "--resume"], out, 2, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
     partial = json.loads(trace_path(out).read_text())
-    assert 1 <= len(partial["beats"]) < 3 and not partial["complete"]
-    assert partial["beats"][0]["text"] in out.read_text()  # the partial chapter is valid and has what is done
-    first = before["beats"][0]["text"]
+    assert 2 <= len(partial["beats"]) <= 3
+    md = out.read_text()
+    assert all(b["text"] in md for b in partial["beats"])  # the partial chapter is valid and has what is done
+    assert not list(out.parent.glob(".*.tmp"))  # atomic writes leave no temp files behind
 
     resumed = subprocess.run([*args, "--resume"], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
     trace = json.loads(trace_path(out).read_text())
     assert_good_chapter(out, trace)
-    assert trace["beats"][0]["text"] == first  # not redone
-    assert trace["beats"][0]["seconds"] == before["beats"][0]["seconds"]
+    assert trace["beats"][0] == first  # beat 1 was never redone
+    assert trace["beats"][1]["text"] == partial["beats"][1]["text"]
 
     result = invoke(base_args(work, "-o", str(out), "--only", "2", "--seed", "77"))
     assert result.exit_code == 0, result.stderr
