@@ -154,8 +154,12 @@ def retrieval_figures(bible: SyntheticBible, store: Path, beats: list[str]) -> d
 
 
 def _b2p_command() -> list[str]:
-    exe = shutil.which("b2p")
-    return [exe] if exe else [sys.executable, str(ROOT / "cli.py")]
+    # The console script beside this interpreter: a pyenv shim on PATH would add its own start-up to the figure.
+    exe = Path(sys.executable).with_name("b2p")
+    if exe.is_file():
+        return [str(exe)]
+    found = shutil.which("b2p")
+    return [found] if found else [sys.executable, str(ROOT / "cli.py")]
 
 
 def cold_figures(bible: SyntheticBible, store: Path, beat: str, runs: int) -> dict:
