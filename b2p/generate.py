@@ -246,8 +246,8 @@ class ChapterRun:
 
     def _save(self) -> None:
         if self.out is not None:
-            trace.save(self.trace, self.out)
-            self.saved = len(self.trace.beats)
+            done = len(self.trace.beats)
+            trace.save(self.trace, self.out, on_trace_saved=lambda: setattr(self, "saved", done))
         else:
             self.trace.retotal()
 

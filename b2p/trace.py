@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -167,10 +167,16 @@ def render_chapter(trace: ChapterTrace) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def save(trace: ChapterTrace, chapter: Path) -> None:
-    """The trace first, then the chapter rendered from it (a resume re-renders the chapter anyway)."""
+def save(trace: ChapterTrace, chapter: Path, on_trace_saved: Callable[[], None] | None = None) -> None:
+    """The trace first, then the chapter rendered from it (a resume re-renders the chapter anyway).
+
+    ``on_trace_saved`` runs between the two: from then on the beats are saved, even if the chapter
+    write is interrupted.
+    """
     trace.retotal()
     write_atomic(trace_path(chapter), trace.model_dump_json(indent=2) + "\n")
+    if on_trace_saved is not None:
+        on_trace_saved()
     write_atomic(chapter, render_chapter(trace))
 
 

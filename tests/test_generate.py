@@ -408,7 +408,10 @@ def _wait_for_beats(trace_file: Path, proc: subprocess.Popen, at_least: int, tim
 
 def _stop_after(args: list[str], out: Path, beats: int, sig: signal.Signals) -> tuple[dict, subprocess.Popen]:
     """Run ``b2p generate`` as a real process and send it ``sig`` once ``beats`` beats are saved."""
-    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # A shell that started the test runner in the background may have left SIGINT ignored; a terminal's
+    # Ctrl-C reaches b2p with the default handling, so give the child that.
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     try:
         saved = _wait_for_beats(trace_path(out), proc, beats)
         proc.send_signal(sig)
