@@ -33,7 +33,8 @@ class Retriever:
         self.bible = self.col.name
         meta = store.b2p_meta(self.col)
         self.embed_model: str = meta.get("embed_model") or settings.embed_model
-        scan = store.scan(self.col)
+        scan = store.scan(self.col, chunks=False)
+        self.records = self.col.count()
         self.entries: dict[str, LoreEntry] = {i: s.entry for i, s in scan.entries.items() if s.entry.enabled}
         if not scan.entries:
             raise StoreError(f"bible '{self.bible}' has no entries; run 'b2p ingest' on its folder")
@@ -167,7 +168,7 @@ class Retriever:
         stand ``margin`` above the beat's background (the median of the next candidates), so a beat
         that is merely 'about the setting' does not drag in whatever happens to be nearest."""
         k = self.settings.top_k
-        hits = self.store.query_chunks(self.col, vector, n=max(k, 3) * SIMILAR_POOL + len(taken) * 2)
+        hits = self.store.query_chunks(self.col, vector, n=max(k, 3) * SIMILAR_POOL + len(taken) * 2, total=self.records)
         best: dict[str, tuple[float, str]] = {}
         for entry_id, h16, sim, doc in hits:
             e = self.entries.get(entry_id)
