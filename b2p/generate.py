@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
-
 from b2p import prompts, prose, trace
 from b2p.errors import ConfigError, ModelError
+from b2p.interactive import Interaction, ask_author
 from b2p.llm import LLM, Completion, GenOptions, Message, OnText
 from b2p.models import BibleMeta, Ledger, LorePick
 from b2p.prompts import Prompt, Story
@@ -37,47 +36,6 @@ class Events:
     def text(self, piece: str) -> None: ...
     def beat_finished(self, beat: BeatTrace, total: int) -> None: ...
     def note(self, message: str) -> None: ...
-
-
-class Interaction(Protocol):
-    """The author's side of interactive mode; the CLI implements it on the terminal, tests with a script."""
-
-    def stream(self, piece: str) -> None: ...  # a draft as it is written
-    def show(self, text: str) -> None: ...  # a finished draft, or a message
-    def ask(self, question: str) -> str | None: ...  # one answer line; None at end of input
-    def edit(self, text: str) -> str: ...  # the text after the author edited it
-
-
-@dataclass
-class Choice:
-    action: Literal["accept", "regenerate", "edit", "quit"]
-    temperature: float | None = None
-    instruction: str | None = None
-
-
-QUESTION = "[a]ccept, [r]egenerate [TEMPERATURE] [INSTRUCTION], [e]dit, [q]uit? "
-
-
-def parse_choice(answer: str) -> Choice | str:
-    """An answer to QUESTION as a Choice, or the message to show before asking again."""
-    words = answer.strip().split(maxsplit=1)
-    if not words:
-        return "please answer a, r, e or q"
-    verb, rest = words[0].lower(), (words[1].strip() if len(words) > 1 else "")
-    if verb in ("a", "accept", "q", "quit", "e", "edit"):
-        if rest:
-            return f"'{verb}' takes nothing after it"
-        return Choice({"a": "accept", "q": "quit", "e": "edit"}.get(verb, verb))  # type: ignore[arg-type]
-    if verb not in ("r", "regenerate"):
-        return f"'{words[0]}' is not an answer: use a, r, e or q (r may take a temperature 0–2 and an instruction)"
-    temp_word, _, instruction = rest.partition(" ")
-    try:
-        temperature = float(temp_word)
-    except ValueError:
-        return Choice("regenerate", None, rest or None)
-    if not 0.0 <= temperature <= 2.0:
-        return f"temperature {temp_word} is out of range: use 0 to 2"
-    return Choice("regenerate", temperature, instruction.strip() or None)
 
 
 def parse_only(value: str) -> list[int]:
@@ -389,50 +347,13 @@ class ChapterRun:
         chosen = next(c for c in cands if c.chosen)
         text, edited = chosen.text, False
         if s.mode == "interactive":
-            chosen, text, edited = self._ask(cands, make)
+            assert self.interaction is not None
+            reply = ask_author(self.interaction, cands, make, s.temperature)
+            chosen, text, edited, self.stopped = reply.chosen, reply.text, reply.edited, reply.quit
             if self.stopped:
                 return
         self._finish(self._beat_trace(i, text, mode or s.mode, prompt, finish_reason=chosen.finish_reason, edited=edited,
                                       candidates=cands if len(cands) > 1 else []))
-
-    def _ask(self, cands: list[Candidate], make: Callable[..., Candidate]) -> tuple[Candidate, str, bool]:
-        """Show the chosen draft; accept, re-roll, edit or quit until the author accepts or quits.
-
-        Returns the chosen candidate, the final text, and whether the author edited it.
-        """
-        io = self.interaction
-        assert io is not None
-        current = next(c for c in cands if c.chosen)
-        text, edited = current.text, False
-        while True:
-            io.show(text)
-            answer = io.ask(QUESTION)
-            choice = Choice("quit") if answer is None else parse_choice(answer)
-            if isinstance(choice, str):
-                io.show(choice)
-            elif choice.action == "accept":
-                return current, text, edited
-            elif choice.action == "quit":
-                self.stopped = True
-                return current, text, edited
-            elif choice.action == "edit":
-                new = io.edit(text).strip()
-                if new:
-                    edited, text = edited or new != text, new
-                else:
-                    io.show("the edited text is empty; keeping the draft")
-            else:
-                temperature = self.settings.temperature if choice.temperature is None else choice.temperature
-                try:
-                    new_draft = make(len(cands), temperature, choice.instruction)
-                except ModelError as err:  # the draft in hand is still good: keep it and ask again
-                    io.show(f"could not regenerate: {err}; keeping the draft")
-                    continue
-                current.chosen = False
-                current = new_draft
-                current.chosen = True
-                cands.append(current)
-                text, edited = current.text, False
 
     def _oneshot(self, targets: list[int]) -> None:
         """All targets in one request (best of ``n`` whole replies by mean judged score), split back into beats."""

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from b2p import generate as gen
 from b2p import prompts
 from b2p.errors import ConfigError
+from b2p.interactive import QUESTION
 from b2p.llm import LLM, Completion, GenOptions, Message, OnText
 from b2p.settings import Settings, load_settings
 from b2p.trace import trace_path
@@ -245,7 +246,7 @@ class ScriptedAuthor:
         self.shown.append(text)
 
     def ask(self, question: str) -> str | None:
-        assert question == gen.QUESTION
+        assert question == QUESTION
         return self.answers.pop(0) if self.answers else None
 
     def edit(self, text: str) -> str:
@@ -496,7 +497,7 @@ def test_interactive_through_the_cli_with_piped_answers(work: Path) -> None:
     out = work / "interactive" / "chapter.md"
     result = invoke(base_args(work, "-o", str(out), "--mode", "interactive", "--seed", "4"), input="what\nr 1.1\na\na\nq\n")
     assert result.exit_code == 0, result.stderr
-    assert "not an answer" in result.stderr and gen.QUESTION.strip() in result.stderr
+    assert "not an answer" in result.stderr and QUESTION.strip() in result.stderr
     assert "stopped after 2 of 3 beats" in result.stderr and "--resume" in result.stderr
     trace = json.loads(trace_path(out).read_text())
     assert [b["index"] for b in trace["beats"]] == [1, 2]
