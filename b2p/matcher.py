@@ -8,7 +8,7 @@ Two derived kinds of key widen recall without guessing:
 - an alias "the Company" (a capitalised title) also matches "Company" alone, with its capital;
 - a place/item/faction's head noun that no other entry shares ("Crater" of "Varro Crater")
   matches as a definite description, "the crater" — a *partial* mention, scored lower.
-A lower-case alias used as "the base of …" is a description, not the name, and does not match.
+A lower-case alias used as "the base of the …" is a description, not the name, and does not match.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 _SUFFIXES = ("'s", "'", "es'", "s'", "es", "s", "")
 _PARTIAL_KINDS = {"place", "item", "faction", "location", "object", "organization", "organisation", "ship", "vehicle"}
 _STOP = {"the", "of", "and", "a", "an", "in", "on", "at", "to", "for", "old", "new", "great", "high", "low", "first", "last"}
-_OF_AFTER = re.compile(r"\s+of\b")
+# "the base of the crater wall" describes; "the wall of Brinehold" names (a proper name follows).
+_OF_AFTER = re.compile(r"\s+of\s+(?:(?:the|a|an|its|his|her|their)\s+)?[a-z]")
 
 
 def _fold(text: str) -> str:
@@ -110,7 +111,7 @@ class NameMatcher:
                 if end is None or (start > 0 and hay[start - 1].isalnum()):
                     continue
                 said = text[start + 1 : end]  # the first letter may be capitalised by a sentence start
-                if (key.descriptive or key.partial) and said == said.lower() and _OF_AFTER.match(hay, end):
+                if (key.descriptive or key.partial) and said == said.lower() and _OF_AFTER.match(text, end):
                     continue  # "the base of the crater wall": a description, not the outpost
                 candidates.append((start, end, key))
         # Longest first (names before partial descriptions); identical spans merge; overlaps lose.
