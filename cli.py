@@ -246,6 +246,8 @@ def generate(
 ) -> None:
     """Write a chapter from a beat sheet, each beat prompted with only the lore it needs."""
     with _user_errors():
+        import time
+
         from b2p import generate as gen
         from b2p.beats import read_beats
         from b2p.llm import load_llm
@@ -264,8 +266,6 @@ def generate(
             interaction = _TerminalInteraction() if settings.mode == "interactive" else None
             run = gen.ChapterRun(settings, plan, beats, beats_file, model_llm, out=output, only=only_beats, resume=resume,
                                  events=_TerminalEvents(settings.stream), interaction=interaction)
-            import time
-
             started = time.perf_counter()
             try:
                 trace = run.run()
