@@ -10,8 +10,11 @@ The library used at generation time. Each pipeline stage is one module:
 - ``matcher``    which entries a beat names (one Aho-Corasick automaton for every alias)
 - ``scene``      who a beat's pronouns and descriptions point back to
 - ``retrieval``  the per-beat lore ledger: always ∪ named ∪ scene ∪ similar, within a budget
-- ``prompts``    the prompts the models see
-- ``llm``        the model backends (embedded llama.cpp, OpenAI-compatible)
+- ``prompts``    the prompts the models see, fitted to the context window
+- ``prose``      trimming model output to clean prose; splitting a one-shot reply into beats
+- ``llm``        the model backends (``llm_local``: embedded llama.cpp, ``llm_openai``: OpenAI-compatible)
+- ``interactive`` the accept / regenerate / edit / quit conversation with the author
+- ``trace``      the chapter trace and its atomic writes
 - ``generate``   beat sheet → chapter + trace
 """
 
