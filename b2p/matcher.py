@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from b2p.models import LoreEntry
 
@@ -30,7 +31,11 @@ _OF_AFTER = re.compile(r"\s+of\s+(?:(?:the|a|an|its|his|her|their)\s+)?[a-z]")
 
 def _fold(text: str) -> str:
     """Lower-case without changing the length, so offsets map back to the original text."""
-    return "".join(c if len(low := c.lower()) != 1 else low for c in text.translate(_APOSTROPHES))
+    text = text.translate(_APOSTROPHES)
+    low = text.lower()
+    if len(low) == len(text):  # the usual case; "İ" lower-cases to two characters
+        return low
+    return "".join(c if len(low := c.lower()) != 1 else low for c in text)
 
 
 def _norm_key(key: str) -> str:
@@ -48,8 +53,7 @@ class Mention:
     partial: bool = False  # a definite description ("the crater"), not a name
 
 
-@dataclass(frozen=True)
-class _Key:
+class _Key(NamedTuple):  # a tuple: an index of 50k keys pickles and loads fast
     key: str
     ids: tuple[str, ...]
     descriptive: bool  # all lower-case: "the base", "the doc"
@@ -86,14 +90,17 @@ class NameMatcher:
         for word, owner in _unique_name_words(entries).items():
             if (False, _fold(f"the {word}")) not in keys:
                 add(False, f"the {word}", owner, partial=True)
+        # The automata store integers (indices into _keys): they pickle compactly for the lore index.
+        self._keys: list[_Key] = []
         self._automata = {}
         for sensitive in (False, True):
-            auto = ahocorasick.Automaton()
+            auto = ahocorasick.Automaton(ahocorasick.STORE_INTS)
             for (s, k), ids in keys.items():
                 if s == sensitive:
                     partial = all(ids.values())
-                    auto.add_word(k, _Key(k, tuple(i for i, p in ids.items() if p == partial or not partial), k == k.lower(), partial,
-                                          (s, k) in derived and len(ids) == 1 and (False, _fold(k)) not in keys))
+                    auto.add_word(k, len(self._keys))
+                    self._keys.append(_Key(k, tuple(i for i, p in ids.items() if p == partial or not partial), k == k.lower(), partial,
+                                           (s, k) in derived and len(ids) == 1 and (False, _fold(k)) not in keys))
             if len(auto):
                 auto.make_automaton()
                 self._automata[sensitive] = auto
@@ -105,7 +112,8 @@ class NameMatcher:
         candidates: list[tuple[int, int, _Key]] = []
         for sensitive, auto in self._automata.items():
             hay = norm if sensitive else folded
-            for last, key in auto.iter(hay):
+            for last, slot in auto.iter(hay):
+                key = self._keys[slot]
                 start = last - len(key.key) + 1
                 end = _word_end(hay, last + 1)
                 if end is None or (start > 0 and hay[start - 1].isalnum()):

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from b2p.errors import StoreError
-from b2p.matcher import Mention, NameMatcher
+from b2p.index import open_index, snippet
+from b2p.matcher import Mention
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
 from b2p.scene import resolve
 from b2p.settings import Settings
@@ -28,31 +29,34 @@ class Retriever:
     def __init__(self, settings: Settings, store: Store, bible: str) -> None:
         self.settings = settings
         self.store = store
-        self.col = store.collection(bible)
-        store.check_space(self.col)
-        self.bible = self.col.name
-        meta = store.b2p_meta(self.col)
-        self.embed_model: str = meta.get("embed_model") or settings.embed_model
-        scan = store.scan(self.col, chunks=False)
-        self.records = self.col.count()
-        self.entries: dict[str, LoreEntry] = {i: s.entry for i, s in scan.entries.items() if s.entry.enabled}
-        if not scan.entries:
+        self.index, self._col = open_index(settings, store, bible)
+        self.bible = self.index.bible
+        self.embed_model = self.index.embed_model
+        self.entries = self.index.entries
+        if not self.entries:
             raise StoreError(f"bible '{self.bible}' has no entries; run 'b2p ingest' on its folder")
-        self.matcher = NameMatcher(self.entries.values())
+        self.matcher = self.index.matcher
+        self.case_words = self.index.case_words
         self._embedder: Any = None
-        self._case_words: dict[str, set[str]] | None = None
 
     @property
     def meta(self) -> BibleMeta:
-        return self.store.bible_meta(self.col)
+        return self.index.bible_meta
+
+    @property
+    def col(self) -> Any:
+        """The Chroma collection: opened only for a bible searched through Chroma's HNSW index."""
+        if self._col is None:
+            self._col = self.store.collection(self.bible)
+        return self._col
 
     def pick_texts(self, beat: BeatLore) -> dict[str, str]:
         """The exact lore text each pick of a beat puts into the prompt, by entry id.
 
         A pick whose ``tokens`` are below its entry's full size was cut to the entry's lead by the budget.
         """
-        full = self.store.entry_texts(self.col, [p.id for p in beat.lore if p.tokens >= self.entries[p.id].tokens])
-        return {p.id: full[p.id] if p.id in full else self.entries[p.id].lead for p in beat.lore}
+        texts = self.index.texts()
+        return {p.id: texts[p.id] if p.tokens >= self.entries[p.id].tokens else self.entries[p.id].lead for p in beat.lore}
 
     def _embed(self, texts: list[str]) -> Any:
         if self._embedder is None:
@@ -93,9 +97,8 @@ class Retriever:
                 taken.add(e.id)
                 picks.append(LorePick(name=e.name, id=e.id, kind=e.kind, reason=reason, score=round(score, 4), match=match, tokens=e.tokens))  # type: ignore[arg-type]
 
-        for e in self.entries.values():
-            if e.always:
-                add(e, "always", 1.0, None)
+        for i in self.index.always:
+            add(self.entries[i], "always", 1.0, None)
         named: list[tuple[str, int]] = []
         for m in mentions:
             ids = self._disambiguate(m, mentions, beat, stage) if len(m.entry_ids) > 1 else list(m.entry_ids)
@@ -103,7 +106,8 @@ class Retriever:
                 named.append((i, m.start))
                 score = 0.8 if m.partial else 1.0 if len(ids) == 1 else 0.9
                 add(self.entries[i], "named", score, m.text)
-        for c in resolve(beat, named, [(m.start, m.end) for m in mentions], on_stage, self.entries, self.settings.scene_depth):
+        masked = [(m.start, m.end) for m in mentions]
+        for c in resolve(beat, named, masked, on_stage, self.entries, self.settings.scene_depth, self.index.describers):  # type: ignore[arg-type]
             add(self.entries[c.entry_id], "scene", max(0.5, 0.95 - 0.1 * c.distance), c.cue)
         below: list[Dropped] = []
         if vector is not None:
@@ -122,7 +126,7 @@ class Retriever:
             return on_stage
         after = beat[m.end :].lower()
         others = [self.entries[i] for o in mentions if o is not m for i in o.entry_ids if i in self.entries]
-        texts = self.store.entry_texts(self.col, ids)  # only claimants' lore, only when an alias is shared
+        texts = self.index.texts()  # claimants' lore: read only when an alias is shared
         scores = {}
         for i in ids:
             e = self.entries[i]
@@ -151,44 +155,42 @@ class Retriever:
                 entries |= owners
         return words, entries
 
-    @property
-    def case_words(self) -> dict[str, set[str]]:
-        if self._case_words is None:
-            self._case_words = {}
-            for e in self.entries.values():
-                if e.case_sensitive:
-                    for k in e.keys():
-                        for w in re.findall(r"[A-Za-z][A-Za-z'-]*", k):
-                            if w[0].isupper():
-                                self._case_words.setdefault(w.lower(), set()).add(e.id)
-        return self._case_words
-
     def _similar(self, vector: Any, taken: set[str]) -> tuple[list[tuple[LoreEntry, float, str]], list[Dropped]]:
         """Entries the beat describes without naming: their best chunk must clear the threshold and
         stand ``margin`` above the beat's background (the median of the next candidates), so a beat
         that is merely 'about the setting' does not drag in whatever happens to be nearest."""
         k = self.settings.top_k
-        hits = self.store.query_chunks(self.col, vector, n=max(k, 3) * SIMILAR_POOL + len(taken) * 2, total=self.records)
         best: dict[str, tuple[float, str]] = {}
-        for entry_id, h16, sim, doc in hits:
-            e = self.entries.get(entry_id)
-            if e is None or e.hash[:16] != h16 or entry_id in taken or e.always:
-                continue  # stale chunk from an interrupted ingest, a disabled entry, or already picked
+        for entry_id, sim, match in self._nearest(vector, max(k, 3) * SIMILAR_POOL + len(taken) * 2):
+            if entry_id in taken or self.entries[entry_id].always:
+                continue
             if entry_id not in best or sim > best[entry_id][0]:
-                best[entry_id] = (sim, doc)
+                best[entry_id] = (sim, match)
         ranked = sorted(best.items(), key=lambda kv: -kv[1][0])
         sims = [s for _, (s, _) in ranked]
         keep, below = [], []
-        for n, (entry_id, (sim, doc)) in enumerate(ranked):
+        for n, (entry_id, (sim, match)) in enumerate(ranked):
             e = self.entries[entry_id]
             rest = sims[n + 1 : n + 8]
             floor = float(sorted(rest)[len(rest) // 2]) if rest else 0.0
             if sim >= self.settings.threshold and sim - floor >= self.settings.margin and len(keep) < k:
-                keep.append((e, sim, _snippet(doc, e)))
+                keep.append((e, sim, match))
             else:
                 reason = "top_k" if sim >= self.settings.threshold and sim - floor >= self.settings.margin else "threshold"
                 below.append(Dropped(name=e.name, reason=reason, score=round(sim, 4)))
         return keep, below
+
+    def _nearest(self, vector: Any, n: int) -> list[tuple[str, float, str]]:
+        """The nearest current chunks of enabled entries: (entry id, cosine, snippet), best first.
+        Exact, from the index's matrix; through Chroma's HNSW index for a bible too big for it."""
+        if self.index.vectors is not None:
+            return self.index.nearest(vector, n)
+        out = []
+        for entry_id, h16, sim, doc in self.store.query_chunks(self.col, vector, n=n, total=self.index.records):
+            e = self.entries.get(entry_id)
+            if e is not None and e.hash[:16] == h16:  # not a disabled entry's chunk, nor a stale one
+                out.append((entry_id, sim, snippet(doc, e)))
+        return out
 
     def _fit(self, index: int, beat: str, picks: list[LorePick], below: list[Dropped]) -> BeatLore:
         """Fill the budget in priority order; everything that does not fit is reported.
@@ -223,9 +225,3 @@ def _without(text: str, mentions: Sequence[Mention], words: set[str] = frozenset
         last = m.end
     out.append(text[last:])
     return " ".join(w for w in "".join(out).split() if w.strip(".,;:!?'\"") not in words)
-
-
-def _snippet(doc: str, e: LoreEntry) -> str:
-    body = doc.split(": ", 1)[1] if doc.startswith(e.name) and ": " in doc else doc
-    return body[:60].rsplit(" ", 1)[0] + "…" if len(body) > 60 else body
-

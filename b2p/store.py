@@ -226,7 +226,8 @@ class Store:
             try:
                 names = [r[0] for r in con.execute("SELECT name FROM collections")]
                 rows = con.execute(
-                    "SELECT c.name, m.key, m.str_value FROM collections c JOIN collection_metadata m ON m.collection_id = c.id"
+                    "SELECT c.name, m.key, COALESCE(m.str_value, m.int_value, m.float_value, m.bool_value) "
+                    "FROM collections c JOIN collection_metadata m ON m.collection_id = c.id"
                 ).fetchall()
             finally:
                 con.close()
@@ -356,12 +357,6 @@ class Store:
                 break
             offset += page
         return out
-
-    def entry_texts(self, col: Any, entry_ids: Sequence[str]) -> dict[str, str]:
-        if not entry_ids:
-            return {}
-        got = col.get(ids=[f"e:{i}" for i in entry_ids], include=["documents"])
-        return {entry_id_of(rid): doc for rid, doc in zip(got["ids"], got["documents"], strict=True)}
 
     def query_chunks(self, col: Any, vector: Sequence[float], n: int, total: int | None = None) -> list[tuple[str, str, float, str]]:
         """The ``n`` nearest chunks: (entry id, hash16, cosine similarity, chunk text).

@@ -197,6 +197,29 @@ def bible_name(root: Path) -> str:
     return root.resolve().name
 
 
+def bible_fingerprint(root: Path, settle_seconds: float = 2.0) -> str:
+    """Every file a bible is read from, by path, size and modification time, as one hash; "" when
+    a file changed in the last ``settle_seconds`` (a later edit in the same clock tick could keep its
+    size and time: such a fingerprint would vouch for content it never saw, as git's "racy" files)."""
+    import hashlib
+    import time
+
+    root = root.resolve()
+    h = hashlib.sha256(str(root).encode())
+    newest = 0
+    for path in [root / BIBLE_FILE, *_entry_files(root)]:
+        try:
+            st = path.stat()
+        except OSError:
+            h.update(f"{_rel(path, root)}\0missing\n".encode())
+            continue
+        newest = max(newest, st.st_mtime_ns)
+        h.update(f"{_rel(path, root)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+    if time.time_ns() - newest < settle_seconds * 1e9:
+        return ""
+    return h.hexdigest()
+
+
 def read_bible(root: Path) -> Bible:
     """Parse and validate a whole bible folder. Raises ``BibleError`` listing every problem."""
     if not root.exists():

@@ -11,11 +11,12 @@ from typing import Any
 
 from b2p.embeddings import Embedder, ensure_onnx, model_identity
 from b2p.errors import BibleError, StoreError
+from b2p.index import LoreIndex, collection_state, index_root
 from b2p.models import IngestReport, LoreEntry
 from b2p.scene import infer_pronouns
 from b2p.settings import Settings
 from b2p.store import Store, chunk_id, collection_name, entry_metadata
-from ingest.bible import Bible, read_bible
+from ingest.bible import Bible, bible_fingerprint, bible_name, read_bible
 from ingest.chunking import chunk_entry, chunk_signature, lead_of, make_splitter
 
 Progress = Callable[[int, int], None]  # (done, total) chunks embedded
@@ -62,6 +63,10 @@ def _open_collection(store: Store, bible: Bible, settings: Settings, embedder: E
 def ingest_bible(root: Path, settings: Settings, rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
     """Ingest one bible folder into the store. Validates every file before touching the store."""
     started = time.perf_counter()
+    if not rebuild and (same := _unchanged(root, settings)) is not None:
+        same.seconds = time.perf_counter() - started
+        return same
+    files = bible_fingerprint(root) if root.is_dir() else ""  # taken before reading: an edit during the run shows next time
     bible = read_bible(root)  # raises BibleError before anything is written
     for e in bible.entries:
         e.hash = content_hash(e)
@@ -80,14 +85,39 @@ def ingest_bible(root: Path, settings: Settings, rebuild: bool = False, progress
         embedder.model  # noqa: B018 - a new store
     with Store.open(settings, create=True) as store, store.lock(exclusive=True):
         col = _open_collection(store, bible, settings, embedder, rebuild)
+        bible_meta = bible.meta.model_dump_json()
+        state = collection_state(((e.id, e.hash) for e in bible.entries), _built_with(settings), bible_meta)
+        if store.b2p_meta(col).get("state") != state:
+            store.set_meta(col, {"state": ""})  # until every write below is done, no lore index may look current
         scan = store.scan(col)
         report = _apply(store, col, bible, scan, embedder, settings, progress)
-        store.set_meta(col, {"bible_meta": bible.meta.model_dump_json(), "source": str(bible.root.resolve())})
         report.chunks = col.count() - len(bible.entries)
+        store.set_meta(col, {
+            "bible_meta": bible_meta, "source": str(bible.root.resolve()), "state": state, "files": files,
+            "entries": len(bible.entries), "chunks": report.chunks, "warnings": json.dumps(bible.warnings),
+        })
+        if LoreIndex.load(index_root(settings), col.name, state) is None:
+            LoreIndex.build(store, col, settings).save(index_root(settings))
     # Also after an unchanged run: an export interrupted last time is retried here.
     ensure_onnx(embedder, settings.cache_dir)
     report.warnings = bible.warnings
     report.seconds = time.perf_counter() - started
+    return report
+
+
+def _unchanged(root: Path, settings: Settings) -> IngestReport | None:
+    """The report of a no-op ingest, when the store says this very folder was ingested complete
+    with these settings and no file has changed since (path, size, time): no parsing, no Chroma."""
+    catalog = Store.catalog(settings)
+    have = catalog.get(collection_name(bible_name(root))) if catalog is not None and root.is_dir() else None
+    if not have or not have.get("state") or not have.get("files") or any(have.get(k) != v for k, v in _built_with(settings).items()):
+        return None
+    if have["files"] != bible_fingerprint(root):
+        return None
+    ensure_onnx(Embedder(settings.embed_model), settings.cache_dir)  # an export interrupted last time is retried
+    n = int(have.get("entries") or 0)
+    report = IngestReport(bible=bible_name(root), entries=n, added=0, updated=0, removed=0, unchanged=n, chunks=int(have.get("chunks") or 0))
+    report.warnings = json.loads(have.get("warnings") or "[]")
     return report
 
 

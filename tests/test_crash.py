@@ -27,6 +27,7 @@ import pytest
 from b2p.embeddings import Embedder
 from b2p.settings import Settings, load_settings
 from b2p.store import Store, chunk_id, parse_chunk_id
+from tests.lore_bibles import assert_index_matches_store
 from ingest.bible import read_bible
 from ingest.chunking import chunk_entry, make_splitter
 from ingest.pipeline import content_hash, ingest_bible
@@ -227,11 +228,14 @@ def test_kill_9_at_random_moments_then_reingest_repairs(tmp_path: Path) -> None:
 
     def kill_then_repair(mode: str, horizon: float = 30.0) -> None:
         kills.append(run_and_kill(ingest_cmd(syn.root, settings.store), settings.store, mode, rng, log, horizon))
+        if (settings.store / "chroma.sqlite3").exists():
+            assert_index_matches_store(settings, "bigbible")  # a kill never leaves an index that looks current but is not
         report = ingest_bible(syn.root, settings)  # the next ingest repairs whatever the kill left
         assert report.entries == len(syn.present)
         assert_exact(settings, "bigbible", syn.root)
         again = ingest_bible(syn.root, settings)  # and then it is settled
         assert (again.added, again.updated, again.removed) == (0, 0, 0)
+        assert_index_matches_store(settings, "bigbible")
 
     # a kill during the very first ingest, into a store that does not exist yet
     kill_then_repair("write")

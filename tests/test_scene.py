@@ -6,7 +6,9 @@ Real ingest, real store, real embedding model, on a small hand-written bible (te
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,8 @@ from b2p.retrieval import Retriever
 from b2p.settings import Settings
 from b2p.store import Store
 from tests.lore_bibles import ingested
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +167,21 @@ def test_he_admits_he_is_the_named_one_carries_no_one_else(harbour) -> None:  # 
     ])
     assert "Brother Anselm" in names(got.beats[3])
     assert "Jack Halloran" not in names(got.beats[3])
+
+
+@pytest.mark.parametrize("bible", ["lunar_mining", "drowned_archive"])
+def test_the_noun_tables_find_exactly_what_reading_every_entry_finds(bible: str) -> None:
+    """'The bible's only monk / only stone' is looked up in word tables (10k entries cost the same
+    as 10); they must agree with reading each entry's lore for every noun a beat can use."""
+    from b2p import scene
+    from ingest.bible import read_bible
+
+    entries = {e.id: e for e in read_bible(REPO / "story_bibles" / bible).entries}
+    tables = scene.Describers(entries.values())
+    words = {w.lower() for e in entries.values() for w in re.findall(r"[A-Za-z]+", " ".join((*e.keys(), *e.tags, e.text[:400])))}
+    nouns = sorted(words | scene._ROLE_NOUNS | scene._OBJECT_NOUNS)
+    assert len(nouns) > 300
+    for noun in nouns:
+        for people, test in ((True, scene.is_person), (False, scene.is_item)):
+            scanned = {e.id for e in entries.values() if test(e) and scene._says(e, noun, strict=people)}
+            assert tables.find(noun, people) == scanned, (noun, people)

@@ -1,0 +1,177 @@
+"""The lore index beside the store: what `b2p lore` reads instead of asking Chroma on every run.
+
+It must never be stale (an edit, an interrupted ingest, a damaged file, an upgrade of b2p), and
+answers from it must be the answers Chroma gives. Real ingest, real Chroma, real model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from b2p.index import current_state, index_root
+from b2p.retrieval import Retriever
+from b2p.settings import Settings, load_settings
+from b2p.store import Store
+from ingest import pipeline
+from ingest.bible import bible_fingerprint
+from ingest.pipeline import ingest_bible
+from tests.lore_bibles import assert_index_matches_store, copy_ingested
+
+REPO = Path(__file__).resolve().parent.parent
+SHEETS = [REPO / "story_bibles" / b / "beats" / f"chapter{n}.txt" for b in ("lunar_mining", "drowned_archive") for n in (1, 2)]
+
+
+def saved_indexes(settings: Settings, bible: str) -> list[Path]:
+    folder = index_root(settings) / bible
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def ledger_json(settings: Settings, bible: str, beats: list[str]) -> list[dict]:
+    with Store.open(settings) as st, st.lock(exclusive=False):
+        return json.loads(Retriever(settings, st, bible).ledger(beats, explain=True).model_dump_json())["beats"]
+
+
+def age(root: Path, seconds: float = 60.0) -> None:
+    """Date every file of a bible back, as if written a while ago (a fresh edit is never trusted)."""
+    past = time.time() - seconds
+    for p in root.rglob("*"):
+        os.utime(p, (past, past))
+
+
+@pytest.fixture()
+def harbour_copy(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> tuple[Path, Settings]:
+    root, store = copy_ingested(tmp_path_factory, tmp_path)
+    return root, load_settings(None, store=store)
+
+
+def test_ingest_saves_the_index_and_lore_then_needs_no_chroma(harbour_copy: tuple[Path, Settings]) -> None:
+    root, settings = harbour_copy
+    ingest_bible(root, settings)
+    assert len(saved_indexes(settings, "harbour")) == 1
+    code = (
+        "import sys, json\n"
+        "from b2p.settings import load_settings\nfrom b2p.store import Store\nfrom b2p.retrieval import Retriever\n"
+        f"s = load_settings(None, store={str(settings.store)!r})\n"
+        "with Store.open(s) as st, st.lock(exclusive=False):\n"
+        "    led = Retriever(s, st, 'harbour').ledger(['Nell dives under the Kittiwake and she finds the warm stone.'])\n"
+        "print(json.dumps({'chromadb': 'chromadb' in sys.modules, 'lore': [p.name for p in led.beats[0].lore]}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["chromadb"] is False  # a cold `b2p lore` does not pay chromadb's import (~1.2 s)
+    assert "Nell Farrow" in got["lore"]
+
+
+def test_answers_from_the_index_equal_answers_from_chroma(sample_store: Settings) -> None:
+    """The exact in-memory search and Chroma's HNSW query choose the same lore for every sample beat."""
+    from b2p.beats import read_beats
+
+    hnsw = sample_store.model_copy(update={"exact_search_max_chunks": 0})
+    for sheet in SHEETS:
+        bible = sheet.parent.parent.name
+        beats = read_beats(sheet)
+        exact, approx = ledger_json(sample_store, bible, beats), ledger_json(hnsw, bible, beats)
+        for a, b in zip(exact, approx, strict=True):
+            assert [(p["name"], p["reason"], p["tokens"]) for p in a["lore"]] == [(p["name"], p["reason"], p["tokens"]) for p in b["lore"]]
+            assert [p["score"] for p in a["lore"]] == pytest.approx([p["score"] for p in b["lore"]], abs=1e-3)
+            assert {d["name"] for d in a["dropped"]} == {d["name"] for d in b["dropped"]}
+
+
+def test_an_edit_makes_a_new_index_and_lore_sees_it(harbour_copy: tuple[Path, Settings]) -> None:
+    root, settings = harbour_copy
+    before = saved_indexes(settings, "harbour")
+    nell = root / "characters" / "nell.md"
+    nell.write_text(nell.read_text().replace('aliases: ["Nell"]', 'aliases: ["Nell", "Minnow"]'))
+    report = ingest_bible(root, settings)
+    assert report.updated == 1
+    after = saved_indexes(settings, "harbour")
+    assert len(after) == 1 and after != before  # the old state's index is gone, not left to be found
+    (beat,) = ledger_json(settings, "harbour", ["Minnow surfaces with a grin."])
+    assert {p["name"]: p["reason"] for p in beat["lore"]}.get("Nell Farrow") == "named"
+
+
+def test_a_damaged_or_missing_index_is_rebuilt_from_the_store(harbour_copy: tuple[Path, Settings]) -> None:
+    root, settings = harbour_copy
+    ingest_bible(root, settings)
+    beats = ["Nell swims down to the flooded shelves.", "The old monk lifts his lamp; she gasps."]
+    want = ledger_json(settings, "harbour", beats)
+    (folder,) = saved_indexes(settings, "harbour")
+    (folder / "index.pkl").write_bytes(b"not a pickle")
+    assert ledger_json(settings, "harbour", beats) == want
+    import shutil
+
+    shutil.rmtree(index_root(settings))
+    assert ledger_json(settings, "harbour", beats) == want
+    assert len(saved_indexes(settings, "harbour")) == 1  # and saved again for the next run
+    assert_index_matches_store(settings, "harbour")
+
+
+def test_an_interrupted_ingest_leaves_no_index_that_looks_current(harbour_copy: tuple[Path, Settings], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ingest that dies after writing some records: readers must see Chroma's content, not the
+    previous index. (An exception raised mid-write leaves the store as a kill would.)"""
+    root, settings = harbour_copy
+    ingest_bible(root, settings)
+    nell = root / "characters" / "nell.md"
+    nell.write_text(nell.read_text().replace('aliases: ["Nell"]', 'aliases: ["Nell", "Minnow"]'))
+    real_write = pipeline._write_entries
+
+    def write_then_die(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        real_write(*args, **kwargs)
+        raise KeyboardInterrupt("killed after writing")
+
+    monkeypatch.setattr(pipeline, "_write_entries", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_bible(root, settings)
+    monkeypatch.undo()
+    with Store.open(settings) as st:
+        assert current_state(settings, st, "harbour")[0] == ""  # blanked before the first write
+    (beat,) = ledger_json(settings, "harbour", ["Minnow surfaces with a grin."])
+    assert {p["name"]: p["reason"] for p in beat["lore"]}.get("Nell Farrow") == "named"  # what Chroma now holds
+    report = ingest_bible(root, settings)
+    assert (report.added, report.updated, report.removed) == (0, 0, 0)
+    with Store.open(settings) as st:
+        assert current_state(settings, st, "harbour")[0]
+    assert len(saved_indexes(settings, "harbour")) == 1
+    assert_index_matches_store(settings, "harbour")
+
+
+def test_an_unchanged_bible_is_not_even_read_again(harbour_copy: tuple[Path, Settings], monkeypatch: pytest.MonkeyPatch) -> None:
+    root, settings = harbour_copy
+    age(root)
+    first = ingest_bible(root, settings)  # records the files' fingerprint
+    monkeypatch.setattr(pipeline, "read_bible", lambda *_: pytest.fail("an unchanged bible was parsed again"))
+    again = ingest_bible(root, settings)
+    assert (again.entries, again.unchanged, again.chunks) == (first.entries, first.entries, first.chunks)
+    assert (again.added, again.updated, again.removed) == (0, 0, 0)
+    assert again.warnings == first.warnings
+    monkeypatch.undo()
+    # an edit (new size and time) is seen; so is a new file
+    agatha = root / "characters" / "agatha.md"
+    agatha.write_text(agatha.read_text() + "\nShe keeps a parrot called Admiral.\n")
+    age(root, 30)
+    assert ingest_bible(root, settings).updated == 1
+    (root / "characters" / "ruth.md").write_text("---\nname: Ruth Caddy\n---\nRuth Caddy mends nets on the quay.\n")
+    age(root, 20)
+    assert ingest_bible(root, settings).added == 1
+    # --rebuild never takes the shortcut
+    assert ingest_bible(root, settings, rebuild=True).added == first.entries + 1
+
+
+def test_a_file_changed_moments_ago_is_never_vouched_for(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("---\nname: A\n---\nA.\n")
+    assert bible_fingerprint(tmp_path) == ""  # within the clock's reach of a same-size edit
+    age(tmp_path)
+    first = bible_fingerprint(tmp_path)
+    assert first
+    past = time.time() - 10
+    (tmp_path / "a.md").write_text("---\nname: B\n---\nB.\n")  # same size
+    os.utime(tmp_path / "a.md", (past, past))
+    assert bible_fingerprint(tmp_path) not in ("", first)
