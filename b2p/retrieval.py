@@ -21,6 +21,8 @@ from b2p.store import Store
 
 _PRONOUN_WORDS = {"he": ("he", "him", "his"), "she": ("she", "her", "hers"), "they": ("they", "them", "their")}
 SIMILAR_POOL = 8  # chunks fetched per similar slot: enough to aggregate several hits per entry
+MAX_CLAUSES = 4  # clauses of a beat embedded to settle its doubtful 'similar' candidates
+CLAUSE_MARGIN = 1.5  # a clause is shorter than its beat, so it must win by this times the beat's margin
 
 
 class Retriever:
@@ -76,16 +78,25 @@ class Retriever:
         vectors = self._embed(queries) if want_similar else [None] * len(beats)
         history: list[list[str]] = []  # per earlier beat, the people/items on stage in order
         out = []
-        for index, (beat, ms, vec, (_, not_named)) in enumerate(zip(beats, mentions, vectors, ordinary, strict=True), start=1):
+        rows = zip(beats, mentions, vectors, ordinary, queries, strict=True)
+        for index, (beat, ms, vec, (_, not_named), query) in enumerate(rows, start=1):
             on_stage = list(reversed(history))
-            lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named)
+            lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query)
             # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
             history.append([p.id for p in considered if p.reason != "always"])
             out.append(lore)
         return Ledger(bible=self.bible, beats=out)
 
     def _beat(
-        self, index: int, beat: str, mentions: list[Mention], vector: Any, on_stage: list[list[str]], explain: bool, not_named: set[str]
+        self,
+        index: int,
+        beat: str,
+        mentions: list[Mention],
+        vector: Any,
+        on_stage: list[list[str]],
+        explain: bool,
+        not_named: set[str],
+        query: str = "",
     ) -> tuple[BeatLore, list[LorePick]]:
         """The beat's ledger line, and every pick considered before the budget."""
         stage = {i for cast in on_stage[: self.settings.scene_depth] for i in cast}
@@ -111,7 +122,7 @@ class Retriever:
             add(self.entries[c.entry_id], "scene", max(0.5, 0.95 - 0.1 * c.distance), c.cue)
         below: list[Dropped] = []
         if vector is not None:
-            similar, below = self._similar(vector, taken | not_named)
+            similar, below = self._similar(vector, taken | not_named, query)
             for e, score, match in similar:
                 add(e, "similar", score, match)
         return self._fit(index, beat, picks, below if explain else []), picks
@@ -155,30 +166,68 @@ class Retriever:
                 entries |= owners
         return words, entries
 
-    def _similar(self, vector: Any, taken: set[str]) -> tuple[list[tuple[LoreEntry, float, str]], list[Dropped]]:
+    def _similar(self, vector: Any, taken: set[str], query: str = "") -> tuple[list[tuple[LoreEntry, float, str]], list[Dropped]]:
         """Entries the beat describes without naming: their best chunk must clear the threshold and
         stand ``margin`` above the beat's background (the median of the next candidates), so a beat
-        that is merely 'about the setting' does not drag in whatever happens to be nearest."""
+        that is merely 'about the setting' does not drag in whatever happens to be nearest.
+
+        A long beat dilutes a short description ("dives into the flooded reading rooms beneath ..."),
+        so a candidate that clears the threshold but not the margin is doubtful rather than out: the
+        beat's clauses are queried on their own, and a doubtful candidate that some clause ranks
+        first, clearly (``_clause_winners``), is kept too."""
         k = self.settings.top_k
+        keep, below, doubtful = [], [], []
+        for entry_id, (sim, margin, match) in self._ranked(vector, taken).items():
+            e = self.entries[entry_id]
+            passes = sim >= self.settings.threshold and margin >= self.settings.margin
+            if passes and len(keep) < k:
+                keep.append((e, sim, match))
+                continue
+            if not passes and sim >= self.settings.threshold:
+                doubtful.append((e, sim, match))
+            below.append(Dropped(name=e.name, reason="top_k" if passes else "threshold", score=round(sim, 4)))
+        if doubtful and query and len(keep) < k:
+            winners = self._clause_winners(query, taken)
+            for e, sim, match in doubtful:
+                if e.id in winners and len(keep) < k:
+                    keep.append((e, sim, match))
+                    below = [d for d in below if d.name != e.name]
+        return keep, below
+
+    def _ranked(self, vector: Any, taken: set[str]) -> dict[str, tuple[float, float, str]]:
+        """Candidate entries nearest first: entry id → (best chunk similarity, its lead over the
+        median of the next candidates, that chunk's snippet)."""
         best: dict[str, tuple[float, str]] = {}
-        for entry_id, sim, match in self._nearest(vector, max(k, 3) * SIMILAR_POOL + len(taken) * 2):
+        for entry_id, sim, match in self._nearest(vector, max(self.settings.top_k, 3) * SIMILAR_POOL + len(taken) * 2):
             if entry_id in taken or self.entries[entry_id].always:
                 continue
             if entry_id not in best or sim > best[entry_id][0]:
                 best[entry_id] = (sim, match)
         ranked = sorted(best.items(), key=lambda kv: -kv[1][0])
         sims = [s for _, (s, _) in ranked]
-        keep, below = [], []
+        out = {}
         for n, (entry_id, (sim, match)) in enumerate(ranked):
-            e = self.entries[entry_id]
             rest = sims[n + 1 : n + 8]
             floor = float(sorted(rest)[len(rest) // 2]) if rest else 0.0
-            if sim >= self.settings.threshold and sim - floor >= self.settings.margin and len(keep) < k:
-                keep.append((e, sim, match))
-            else:
-                reason = "top_k" if sim >= self.settings.threshold and sim - floor >= self.settings.margin else "threshold"
-                below.append(Dropped(name=e.name, reason=reason, score=round(sim, 4)))
-        return keep, below
+            out[entry_id] = (sim, sim - floor, match)
+        return out
+
+    def _clause_winners(self, query: str, taken: set[str]) -> set[str]:
+        """Entries that some clause of the beat, queried on its own, ranks first with at least the
+        threshold and ``CLAUSE_MARGIN`` times the margin: a clause is short, so it needs a clearer
+        win than the whole beat. One encode call for all the clauses."""
+        found = clauses(query)
+        if not found:
+            return set()
+        winners = set()
+        for vec in self._embed(found):
+            first = next(iter(self._ranked(vec, taken).items()), None)
+            if first is None:
+                continue
+            entry_id, (sim, margin, _) = first
+            if sim >= self.settings.threshold and margin >= CLAUSE_MARGIN * self.settings.margin:
+                winners.add(entry_id)
+        return winners
 
     def _nearest(self, vector: Any, n: int) -> list[tuple[str, float, str]]:
         """The nearest current chunks of enabled entries: (entry id, cosine, snippet), best first.
@@ -225,3 +274,52 @@ def _without(text: str, mentions: Sequence[Mention], words: set[str] = frozenset
         last = m.end
     out.append(text[last:])
     return " ".join(w for w in "".join(out).split() if w.strip(".,;:!?'\"") not in words)
+
+
+# Where a beat's clauses meet: coordinating and subordinating conjunctions and relative words.
+# Prepositions stay inside a clause, so "conflict with rival miners" keeps its head noun.
+_CLAUSE_BREAKS = frozenset(
+    "and or but nor yet so then while as because though although since unless until before after "
+    "when whenever where wherever that which who whom whose if whether".split()
+)
+# Function words trimmed from a clause's ends and not counted as its content. Prepositions are not
+# trimmed: one left hanging where a name was cut out ("dives into the flooded rooms beneath") still
+# says where.
+_PREPOSITIONS = frozenset(
+    "with without against beneath below under underneath above over into onto in on at from through "
+    "throughout across toward towards to for about of by near behind beyond inside within among amongst "
+    "between along around during past upon via like despite except".split()
+)
+_FUNCTION_WORDS = _CLAUSE_BREAKS | frozenset(
+    "a an the this that these those its it it's their there they them he him his she her hers we us our "
+    "you your i me my is are was were be been being am has have had having do does did will would can "
+    "could may might must shall should not no only just very too also even still already ever never "
+    "what why how than such some any all each every both either neither few many much more most other "
+    "another same own one two".split()
+)
+_WORD_OR_STOP = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*|[,;:.!?()\[\]\"“”—–]")
+
+
+def clauses(text: str, limit: int = MAX_CLAUSES) -> list[str]:
+    """The beat's clauses, split at punctuation and conjunctions, with at least two content words
+    each: at most ``limit`` of them (the wordiest, in beat order). None for a one-clause beat,
+    whose only clause is the beat itself."""
+    runs: list[list[re.Match[str]]] = [[]]
+    for m in _WORD_OR_STOP.finditer(text):
+        if not m.group()[0].isalnum() or m.group().lower() in _CLAUSE_BREAKS:
+            runs.append([])
+        else:
+            runs[-1].append(m)
+    found: list[tuple[int, str]] = []
+    for run in runs:
+        while run and run[0].group().lower() in _FUNCTION_WORDS:
+            run = run[1:]
+        while run and run[-1].group().lower() in _FUNCTION_WORDS:
+            run = run[:-1]
+        content = sum(1 for m in run if m.group().lower() not in _FUNCTION_WORDS | _PREPOSITIONS)
+        if content >= 2:
+            found.append((content, text[run[0].start() : run[-1].end()]))
+    if len(found) < 2:
+        return []
+    wordiest = sorted(range(len(found)), key=lambda i: -found[i][0])[:limit]
+    return [found[i][1] for i in sorted(wordiest)]

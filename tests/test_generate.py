@@ -365,7 +365,8 @@ def test_dry_run_prompts_hold_exactly_the_picked_lore(work: Path, sample_store: 
     settings = settings_for(work)
     with Store.open(settings) as st, st.lock(exclusive=False):
         r = Retriever(settings, st, "lunar_mining")
-        every = st.entry_texts(r.col, list(r.entries))
+        got = st.collection("lunar_mining").get(ids=[f"e:{i}" for i in r.entries], include=["documents"])  # from Chroma itself
+        every = {rid[2:]: doc for rid, doc in zip(got["ids"], got["documents"], strict=True)}
         for section, beat in zip(sections, ledger["beats"], strict=True):
             from b2p.models import BeatLore
 
