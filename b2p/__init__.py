@@ -6,6 +6,7 @@ The library used at generation time. Each pipeline stage is one module:
 - ``models``     the data shapes shared by every stage (entries, picks, ledgers, traces)
 - ``embeddings`` sentence-transformers at ingest, an ONNX twin of the same model at query time
 - ``store``      the Chroma store: open, lock, read entries, write chunks
+- ``index``      the lore index saved beside the store: what a cold ``b2p lore`` reads instead of Chroma
 - ``beats``      beat-sheet parsing
 - ``matcher``    which entries a beat names (one Aho-Corasick automaton for every alias)
 - ``scene``      who a beat's pronouns and descriptions point back to

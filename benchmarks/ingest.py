@@ -13,12 +13,18 @@ an hour on 2 busy cores, so ``--sizes 1000`` is the quick run), in a fresh child
 3. re-ingest of the unchanged bible, as ``b2p ingest`` from a new process (target: seconds), and once
    more in a probe process that reports whether any embedding code was even imported.
 
+``--reingest-only`` skips steps 1–2 and times re-ingests of the stores already in the cache (the
+10k one takes an hour to make): the unchanged shortcut (files, sizes and times as recorded:
+nothing parsed), and a re-ingest after every file was touched (each file parsed and diffed against
+the store, nothing embedded: what editing one entry costs, less that entry's embedding).
+
 Imports (torch, chromadb) are done before either timing. The ONNX twin of the model, exported once
 per machine, is made beforehand (by ingesting the sample bible) so no timing includes it.
 Generated bibles are cached (``--cache``, the layout ``lore_latency.py`` uses); when the cache has
 no ingested store of a size yet, the one made here is kept there for the other benchmarks.
 
     python benchmarks/ingest.py --sizes 1000
+    python benchmarks/ingest.py --sizes 1000,10000 --reingest-only
     nice -n 10 python benchmarks/ingest.py --sizes 1000,10000 --cache /tmp/b2p-bench
 """
 
@@ -37,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import b2p_command, default_cache, log, sample_store, synthetic, use_cache  # noqa: E402
+from benchmarks._common import b2p_command, default_cache, log, sample_store, synthetic, synthetic_cached, use_cache  # noqa: E402
 
 NAME = "ingest"
 TARGETS = {"ratio": 1.2, "reingest_s": "seconds, no embedding"}
@@ -149,6 +155,37 @@ def measure(cache: Path, n: int, seed: int, keep: bool) -> dict:
         shutil.rmtree(store.parent, ignore_errors=True)
 
 
+def reingest_only(cache: Path, n: int, seed: int, runs: int = 5) -> dict:
+    """Re-ingest timings on the cached store of an ``n``-entry bible (made by a full run or lore_latency.py)."""
+    import statistics
+
+    bible, store = synthetic(cache, n, seed, ingest=False)
+    if not synthetic_cached(cache, n, seed):
+        raise SystemExit(f"no cached {n}-entry store in {cache}: run 'python benchmarks/ingest.py --sizes {n}' first")
+    root = bible.root.resolve()
+    cmd = [*b2p_command(), "ingest", str(root), "--store", str(store), "--json"]
+    run_json(cmd)  # settle: a store from an older b2p records its state and lore index here
+    walls = []
+    for _ in range(runs):
+        got, wall, _ = run_json(cmd)
+        assert got["added"] == got["updated"] == got["removed"] == 0, got
+        walls.append(wall)
+    probed, _, _ = run_json([sys.executable, str(Path(__file__).resolve()), "--probe", str(root), str(store)])
+    past = time.time() - 60  # every file touched (new times, same bytes): the bible must be read again
+    for f in root.rglob("*"):
+        os.utime(f, (past, past))
+    full, full_wall, full_rss = run_json(cmd)
+    assert full["added"] == full["updated"] == full["removed"] == 0, full
+    base = [run_json([sys.executable, "-c", "import json; print(json.dumps({}))"])[1] for _ in range(runs)]
+    return {
+        "entries": full["entries"], "chunks": full["chunks"],
+        "reingest_cli_s": round(statistics.median(walls), 2), "reingest_cli_s_all": [round(w, 2) for w in walls],
+        "reingest_imported_torch": probed["torch_imported"] or probed["sentence_transformers_imported"],
+        "reingest_touched_s": round(full_wall, 2), "reingest_touched_peak_rss_mb": round(full_rss),
+        "python_start_s": round(statistics.median(base), 3),
+    }
+
+
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] in ("--child", "--probe"):
         (child if sys.argv[1] == "--child" else probe)(Path(sys.argv[2]), Path(sys.argv[3]))
@@ -158,8 +195,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7, help="bible seed (7 shares lore_latency.py's cached bibles) [7]")
     ap.add_argument("--cache", type=Path, default=default_cache(), help="generated bibles (and kept stores) [$B2P_BENCH_CACHE or <tmp>/b2p-bench]")
     ap.add_argument("--no-keep", action="store_true", help="never keep the store made here in the cache")
+    ap.add_argument("--reingest-only", action="store_true", help="only time re-ingests of the stores already cached")
     args = ap.parse_args()
     cache = use_cache(args.cache)
+    if args.reingest_only:
+        out = {"targets": TARGETS, "sizes": {str(n): reingest_only(cache, n, args.seed) for n in (int(x) for x in args.sizes.split(","))}}
+        print(json.dumps(out, indent=2))
+        return
     log(NAME, "making sure the ONNX twin exists (ingests the sample bible once per cache)")
     sample_store(cache)
     out: dict = {"targets": TARGETS, "cpus": len(os.sched_getaffinity(0)), "sizes": {}}
