@@ -322,8 +322,11 @@ CASES = [
     C("toml_bad_value", f"{LORE} --beat 'Jack drives out.'", r"error: b2p\.toml: budget: Input should be greater than or equal to 0",
       config="bad_value"),
     C("config_flag_missing_file", f"{LORE} --beat 'Jack drives out.' --config nowhere.toml", r"error: nowhere\.toml: config file not found"),
-    C("config_flag_fifo", f"{LORE} --beat 'Jack drives out.' --config settings.toml", r"error: settings\.toml: .*", make=fifo_config,
-      known=(HANG, "settings._read_toml reads a FIFO (or /dev/zero) given to --config without checking it is a regular file")),
+    C("config_flag_fifo", f"{LORE} --beat 'Jack drives out.' --config settings.toml", r"error: settings\.toml: not a regular file; .*",
+      make=fifo_config),
+    C("config_flag_dev_zero", f"{LORE} --beat 'Jack drives out.' --config /dev/zero", r"error: /dev/zero: not a regular file; .*"),
+    C("config_flag_a_folder", f"{LORE} --beat 'Jack drives out.' --config bible", r"error: bible: is a folder; pass a TOML settings file.*",
+      make=empty_folder),
     C("env_bad_value", f"{LORE} --beat 'Jack drives out.'", r"error: environment \(B2P_\*\): budget: Input should be a valid integer.*",
       env={"B2P_BUDGET": "lots"}),
     # ---- flags ------------------------------------------------------------------------------------
