@@ -286,8 +286,7 @@ def generate(
                              base_url=base_url, temperature=temperature, seed=seed, words_per_beat=words_per_beat, n=n, stream=stream)
         only_beats = gen.parse_only(only) if only is not None else None
         beats = read_beats(beats_file)
-        if not dry_run:
-            gen.check_flags(len(beats), beats_file, output, resume, only_beats)
+        gen.check_before_store(settings, beats, beats_file, output, resume, only_beats, dry_run)
         plan = gen.plan_chapter(settings, _bible(bible, settings), beats)
         with load_llm(settings) as model_llm:
             if dry_run:

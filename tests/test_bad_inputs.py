@@ -214,9 +214,6 @@ B = r"bible/characters/jack\.md"
 ON_GOOD = "--bible good_bible --store {store}"
 LORE = f"lore {ON_GOOD}"
 GEN = "generate beats.txt --bible good_bible --store {store}"
-BUG_LATE_CHECK = (STORE_WRITE, "cli.generate retrieves every beat's lore (opening and querying the store, which rewrites "
-                  "Chroma's HNSW files) before it checks the model file or the saved trace")
-
 CASES = [
     # ---- the bible: YAML front matter ------------------------------------------------------------
     C("yaml_malformed", "ingest bible --store {store}", rf"{B}:2: bad YAML in front matter: expected ',' or '\]'.*", bible="yaml_malformed"),
@@ -360,14 +357,22 @@ CASES = [
     C("words_per_beat_tiny", f"{GEN} --dry-run --words-per-beat 1", r"error: option: words_per_beat: Input should be greater than or equal to 10",
       beats="one_beat.txt"),
     C("model_path_missing", f"{GEN} --dry-run --model-path nowhere.gguf",
-      r"error: nowhere\.gguf: model file not found; pass --model-path with an existing \.gguf file", code=1, beats="one_beat.txt",
-      known=BUG_LATE_CHECK),
+      r"error: nowhere\.gguf: model file not found; pass --model-path with an existing \.gguf file", code=1, beats="one_beat.txt"),
     C("model_path_not_gguf", f"{GEN} --dry-run --model-path beats.txt",
-      r"error: beats\.txt: not a GGUF model file; pass --model-path with a llama\.cpp \.gguf file", code=1, beats="one_beat.txt",
-      known=BUG_LATE_CHECK),
+      r"error: beats\.txt: not a GGUF model file; pass --model-path with a llama\.cpp \.gguf file", code=1, beats="one_beat.txt"),
     C("resume_corrupt_trace", f"{GEN} -o chapter.md --resume",
-      r"error: chapter\.trace\.json: not JSON; delete it to start the chapter over, or pick another -o", beats="one_beat.txt", make=corrupt_trace,
-      known=BUG_LATE_CHECK),
+      r"error: chapter\.trace\.json: not JSON; delete it to start the chapter over, or pick another -o", beats="one_beat.txt", make=corrupt_trace),
+    # ---- generate: refusals that need no store come before it is opened ------------------------------
+    C("model_path_a_folder", f"{GEN} --dry-run --model-path bible", r"error: bible: is a folder; pass --model-path with a \.gguf file", code=1,
+      beats="one_beat.txt", make=empty_folder),
+    C("openai_without_a_key", f"{GEN} --dry-run --llm openai", r"error: no OpenAI API key: run `export OPENAI_API_KEY=sk-\.\.\.`, .*", code=1,
+      beats="one_beat.txt"),
+    C("only_without_a_saved_chapter", f"{GEN} -o chapter.md --only 1",
+      r"error: --only needs the saved chapter: there is no trace at chapter\.trace\.json; generate the chapter first", beats="one_beat.txt"),
+    C("resume_trace_unreadable", f"{GEN} -o chapter.md --resume", r"error: chapter\.trace\.json: cannot read the trace: .*Permission denied.*",
+      beats="one_beat.txt", unprivileged=True, make=lambda w: (corrupt_trace(w), (w / "chapter.trace.json").chmod(0))),
+    C("unknown_bible_name_generate", "generate beats.txt --bible goodbible --store {store} --dry-run",
+      r"error: no bible 'goodbible' in the store at {store} \(did you mean \"good_bible\"\?\); .*", code=1, beats="one_beat.txt"),
 ]
 
 
