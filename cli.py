@@ -10,10 +10,39 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from b2p.errors import B2PError
 
+
+class _Group(TyperGroup):
+    """Every usage error (unknown flag, missing argument, bad value) is one line on stderr and exit 2."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:  # the group's own flags and no-command
+        with _usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:  # the command name, then the command's flags and arguments
+        with _usage_errors(ctx):
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _usage_errors(ctx: Any = None) -> Iterator[None]:
+    from b2p.usage import exceptions, usage_line
+
+    try:
+        yield
+    except exceptions.NoArgsIsHelpError:  # bare 'b2p': the help, as before
+        raise
+    except exceptions.UsageError as err:
+        command = " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand))) if ctx is not None else None
+        _err(usage_line(err, command))
+        raise typer.Exit(err.exit_code) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="b2p",
     help="Beats to prose: expand a beat sheet into a chapter, giving each beat only the lore it needs.",
     no_args_is_help=True,
@@ -22,9 +51,10 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
+# Files b2p reads itself take readable=False: its own checks name the file and the fix in one line.
 StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Embedded store folder [env B2P_STORE; default .b2p]", show_default=False)]
 UrlOpt = Annotated[Optional[str], typer.Option("--chroma-url", help="Use a Chroma server, e.g. http://127.0.0.1:8000 [env B2P_CHROMA_URL]", show_default=False)]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Settings file [default ./b2p.toml if present]", show_default=False)]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Settings file [default ./b2p.toml if present]", show_default=False, readable=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 BibleOpt = Annotated[str, typer.Option("--bible", help="An ingested bible's name, or a bible folder (ingested first if new or changed).")]
 
@@ -97,7 +127,7 @@ def _bible(bible: str, settings) -> str:  # noqa: ANN001
 
 @app.command()
 def ingest(
-    bible_dir: Annotated[Path, typer.Argument(help="The bible folder (characters/, places/, …, bible.yaml).", show_default=False)],
+    bible_dir: Annotated[Path, typer.Argument(help="The bible folder (characters/, places/, …, bible.yaml).", show_default=False, readable=False)],
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
@@ -160,7 +190,7 @@ def entries(
 @app.command()
 def lore(
     bible: BibleOpt,
-    beats_file: Annotated[Optional[Path], typer.Argument(help="A beat sheet: one beat per line.", show_default=False)] = None,
+    beats_file: Annotated[Optional[Path], typer.Argument(help="A beat sheet: one beat per line.", show_default=False, readable=False)] = None,
     beat: Annotated[Optional[str], typer.Option("--beat", help="Show the lore of this one beat instead of a sheet.", show_default=False)] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Also show similar candidates that fell below the threshold.")] = False,
     budget: Annotated[Optional[int], typer.Option("--budget", help="Lore tokens per beat [default 1200]", show_default=False)] = None,
@@ -196,7 +226,7 @@ def lore(
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="A SillyTavern World Info .json, a V2/V3 character card (.json/.png) or a NovelAI .lorebook.", show_default=False)],
+    file: Annotated[Path, typer.Argument(help="A SillyTavern World Info .json, a V2/V3 character card (.json/.png) or a NovelAI .lorebook.", show_default=False, readable=False)],
     into: Annotated[Path, typer.Option("--into", help="The bible folder to write entries into (created if missing).", show_default=False)],
     fmt: Annotated[Optional[str], typer.Option("--format", help="sillytavern | character-card | novelai [default: detected from content]", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would be imported; write nothing.")] = False,
@@ -224,13 +254,13 @@ def import_(
 
 @app.command()
 def generate(
-    beats_file: Annotated[Path, typer.Argument(help="A beat sheet: one beat per line.", show_default=False)],
+    beats_file: Annotated[Path, typer.Argument(help="A beat sheet: one beat per line.", show_default=False, readable=False)],
     bible: BibleOpt,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the chapter here (Markdown) and its trace beside it [default: stdout]", show_default=False)] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="sequential | oneshot | interactive [default sequential]", show_default=False)] = None,
     llm: Annotated[Optional[str], typer.Option("--llm", help="local (embedded GGUF) | openai (OpenAI or --base-url) [default local]", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Model name for --llm openai [default gpt-4o-mini]", show_default=False)] = None,
-    model_path: Annotated[Optional[Path], typer.Option("--model-path", help="A GGUF file for --llm local [default: the embedded SmolLM2]", show_default=False)] = None,
+    model_path: Annotated[Optional[Path], typer.Option("--model-path", help="A GGUF file for --llm local [default: the embedded SmolLM2]", show_default=False, readable=False)] = None,
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 (key in B2P_API_KEY)", show_default=False)] = None,
     temperature: Annotated[Optional[float], typer.Option("--temperature", help="Sampling temperature, 0–2 [default 0.8]", show_default=False)] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Sampling seed, for repeatable drafts.", show_default=False)] = None,
@@ -256,8 +286,7 @@ def generate(
                              base_url=base_url, temperature=temperature, seed=seed, words_per_beat=words_per_beat, n=n, stream=stream)
         only_beats = gen.parse_only(only) if only is not None else None
         beats = read_beats(beats_file)
-        if not dry_run:
-            gen.check_flags(len(beats), beats_file, output, resume, only_beats)
+        gen.check_before_store(settings, beats, beats_file, output, resume, only_beats, dry_run)
         plan = gen.plan_chapter(settings, _bible(bible, settings), beats)
         with load_llm(settings) as model_llm:
             if dry_run:

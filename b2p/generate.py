@@ -17,7 +17,7 @@ from pathlib import Path
 from b2p import prompts, prose, trace
 from b2p.errors import ConfigError, ModelError
 from b2p.interactive import Interaction, ask_author
-from b2p.llm import LLM, Completion, GenOptions, Message, OnText
+from b2p.llm import LLM, Completion, GenOptions, Message, OnText, check_llm
 from b2p.models import BibleMeta, Ledger, LorePick
 from b2p.prompts import Prompt, Story
 from b2p.settings import Settings
@@ -59,6 +59,29 @@ def check_flags(n_beats: int, beats_file: Path, out: Path | None, resume: bool, 
             raise ConfigError(f"--only {i}: the beat sheet {beats_file} has {n_beats} beats (1–{n_beats})")
 
 
+def load_saved(out: Path | None, beats: Sequence[str], beats_file: Path, resume: bool, only: Sequence[int] | None) -> ChapterTrace | None:
+    """The saved trace ``--resume``/``--only`` continue from, checked against the sheet; None when there is none."""
+    if out is None or not (resume or only):
+        return None
+    old = trace.load(out)
+    if old is not None:
+        trace.check_sheet(old, out, beats, beats_file)
+    elif only:
+        raise ConfigError(f"--only needs the saved chapter: there is no trace at {trace.trace_path(out)}; generate the chapter first")
+    return old
+
+
+def check_before_store(settings: Settings, beats: Sequence[str], beats_file: Path, out: Path | None, resume: bool,
+                       only: Sequence[int] | None, dry_run: bool = False) -> None:
+    """Every refusal that needs no store (flags, the model file or key, the saved trace), so it comes
+    before the store is opened: Chroma rewrites files even to answer a query."""
+    if not dry_run:
+        check_flags(len(beats), beats_file, out, resume, only)
+    check_llm(settings)
+    if not dry_run:
+        load_saved(out, beats, beats_file, resume, only)
+
+
 @dataclass
 class Plan:
     """What the bible says about one sheet, read once so the store is not held while the model writes."""
@@ -88,7 +111,7 @@ def plan_chapter(settings: Settings, bible: str, beats: Sequence[str]) -> Plan:
     from b2p.retrieval import Retriever
     from b2p.store import Store
 
-    with Store.open(settings) as st, st.lock(exclusive=False):
+    with Store.open(settings, bible=bible) as st, st.lock(exclusive=False):
         r = Retriever(settings, st, bible)
         ledger = r.ledger(list(beats))
         texts = {b.index: r.pick_texts(b) for b in ledger.beats}
@@ -158,11 +181,9 @@ class ChapterRun:
         check_flags(n, self.beats_file, self.out, self.resume, self.only)
         if s.mode == "interactive" and self.interaction is None:
             raise ConfigError("interactive mode needs a terminal to ask on")
-        old = trace.load(self.out) if self.out is not None and (self.resume or self.only) else None
+        old = load_saved(self.out, self.beats, self.beats_file, self.resume, self.only)
         if old is not None:
             trace.check_matches(old, self.out, self.plan.bible, self.beats, self.beats_file)  # type: ignore[arg-type]
-        elif self.only:
-            raise ConfigError(f"--only needs the saved chapter: there is no trace at {trace.trace_path(self.out)}; generate the chapter first")  # type: ignore[arg-type]
         elif self.resume:
             self.events.note(f"nothing to resume at {self.out}; starting at beat 1")
         self.trace = ChapterTrace(

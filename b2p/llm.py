@@ -104,6 +104,22 @@ def load_llm(settings: Settings) -> LLM:
     return factory(settings)
 
 
+def check_llm(settings: Settings) -> None:
+    """Refuse what ``load_llm`` would refuse without loading anything: a backend that does not exist,
+    a missing or non-GGUF model file, no API key. Run before the store is opened, so such an error
+    leaves it untouched."""
+    if settings.llm not in BACKENDS:
+        load_llm(settings)  # raises the one-line ConfigError
+    elif settings.llm == "local":
+        from b2p.llm_local import check_model_file
+
+        check_model_file(settings.model_path)
+    elif settings.llm == "openai":
+        from b2p.llm_openai import OpenAILLM
+
+        OpenAILLM.check(settings)
+
+
 # ── remote model tables ──────────────────────────────────────────────────────────────────────
 
 # USD per 1M (input, output) tokens, from OpenAI's public price list. Only an estimate for the summary.

@@ -55,6 +55,13 @@ def _check_gguf(path: Path) -> None:
         raise ModelError(f"{path}: not a GGUF model file; pass --model-path with a llama.cpp .gguf file")
 
 
+def check_model_file(model_path: Path | str | None) -> Path:
+    """The GGUF file a LocalLLM would load, checked without loading it (cheap: run before the store is opened)."""
+    path = Path(model_path).expanduser() if model_path is not None else embedded_model_path()
+    _check_gguf(path)
+    return path
+
+
 def _usable_cores() -> int:
     """Cores this process may run on (respects taskset/cpusets, unlike ``os.cpu_count``)."""
     try:
@@ -71,8 +78,7 @@ class LocalLLM(LLM):
 
     def __init__(self, model_path: Path | str | None = None, *, n_ctx: int = 4096, seed: int | None = None,
                  n_threads: int | None = None) -> None:
-        path = Path(model_path).expanduser() if model_path is not None else embedded_model_path()
-        _check_gguf(path)
+        path = check_model_file(model_path)
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 

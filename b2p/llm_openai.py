@@ -45,6 +45,10 @@ class _StreamOptionsRejected(Exception):
     """The server does not know ``stream_options``; resend without it."""
 
 
+NO_KEY = ("no OpenAI API key: run `export OPENAI_API_KEY=sk-...`, or use another "
+          "OpenAI-compatible server with --base-url URL (key, if any, in B2P_API_KEY)")
+
+
 def _display_url(url: str) -> str:
     """The URL without any user:password part."""
     parts = urlsplit(url)
@@ -67,8 +71,7 @@ class OpenAILLM(LLM):
         self.where = "OpenAI" if self.is_openai else _display_url(self.base_url)
         if not api_key:
             if self.is_openai:
-                raise ModelError("no OpenAI API key: run `export OPENAI_API_KEY=sk-...`, or use another "
-                                 "OpenAI-compatible server with --base-url URL (key, if any, in B2P_API_KEY)")
+                raise ModelError(NO_KEY)
             api_key = PLACEHOLDER_KEY
         self._secrets = [api_key] if api_key != PLACEHOLDER_KEY else []
         self.context_window = context_window or known_context_window(self.name)
@@ -79,13 +82,24 @@ class OpenAILLM(LLM):
         self._openai = openai
         self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=0)
 
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> OpenAILLM:
+    @staticmethod
+    def _key(settings: Settings) -> str | None:
         key = settings.api_key.get_secret_value() if settings.api_key else None
         if key is None and settings.base_url is None:
             # Read here, when the backend is chosen, never at import. OPENAI_API_KEY is only ever sent
             # to OpenAI itself: a --base-url server must not receive the user's OpenAI key.
             key = os.environ.get("OPENAI_API_KEY") or None
+        return key
+
+    @classmethod
+    def check(cls, settings: Settings) -> None:
+        """What construction would refuse (no key for OpenAI itself), checked without importing openai."""
+        if not cls._key(settings) and settings.base_url is None:
+            raise ModelError(NO_KEY)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> OpenAILLM:
+        key = cls._key(settings)
         args: dict[str, Any] = {
             "model": settings.model, "base_url": settings.base_url, "api_key": key, "timeout": settings.timeout,
             "retries": settings.retries, "context_window": settings.context_window, "seed": settings.seed,

@@ -201,6 +201,12 @@ def check_matches(trace: ChapterTrace, chapter: Path, bible: str, beats: Sequenc
     path = trace_path(chapter)
     if trace.bible != bible:
         raise ConfigError(f"{path}: made with bible '{trace.bible}', not '{bible}'; pass --bible {trace.bible} or pick another -o")
+    check_sheet(trace, chapter, beats, beats_file)
+
+
+def check_sheet(trace: ChapterTrace, chapter: Path, beats: Sequence[str], beats_file: Path) -> None:
+    """Refuse to continue a trace made from another beat sheet (needs no store: checked before it is opened)."""
+    path = trace_path(chapter)
     if trace.beats_sha256 != sheet_hash(beats) or trace.totals.beats != len(beats):
         raise ConfigError(
             f"{path}: made from a different beat sheet ({trace.beats_file}, {trace.totals.beats} beats) than {beats_file} "
