@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import re
+import stat
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +76,10 @@ def read_source(path: Path) -> tuple[bytes, bool]:
     if path.is_dir():
         raise BibleError(f"{path}: is a folder; pass the lorebook file (.json, .png or .lorebook)")
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block, or never end
+            raise BibleError(f"{path}: not a regular file; pass the lorebook file (.json, .png or .lorebook)")
+        size = st.st_size
         if size > MAX_INPUT_BYTES:
             raise BibleError(f"{path}: file is {size / 1e6:.0f} MB; a lorebook this large is not supported")
         raw = path.read_bytes()

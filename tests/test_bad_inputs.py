@@ -280,6 +280,8 @@ CASES = [
     C("beats_a_folder", f"lore beats.txt {ON_GOOD}", r"beats\.txt: is a folder; pass a beat-sheet text file.*", make=lambda w: (w / "beats.txt").mkdir()),
     C("beats_fifo", f"lore beats.txt {ON_GOOD}", r"beats\.txt: not a regular file; .*", make=fifo_beats),
     C("beats_dev_zero", f"{GEN} --dry-run", r"beats\.txt: not a regular file; .*", make=device_beats),
+    C("import_fifo", "import lorebook.json --into imported", r"lorebook\.json: not a regular file; pass the lorebook file .*",
+      make=lambda w: os.mkfifo(w / "lorebook.json")),
     C("beats_unreadable", f"lore beats.txt {ON_GOOD}", r"beats\.txt: cannot read beat sheet: Permission denied", make=unreadable_beats, unprivileged=True),
     C("beats_unreadable_generate", f"{GEN} --dry-run", r"beats\.txt: cannot read beat sheet: Permission denied", make=unreadable_beats,
       unprivileged=True),
