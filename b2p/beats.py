@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from b2p.errors import BibleError
+from b2p.userfiles import read_user_file
 
 _MARKER = re.compile(r"^\s*(?:\(?\d+[.)]|[-*•+])\s+")
 
@@ -25,16 +26,7 @@ def parse_beats(text: str) -> list[str]:
 
 def read_beats(path: Path) -> list[str]:
     """Read a beat sheet, or raise one clear line naming the file."""
-    if not path.exists():
-        raise BibleError(f"{path}: beat sheet not found")
-    if path.is_dir():
-        raise BibleError(f"{path}: is a folder; pass a beat-sheet text file (one beat per line)")
-    if not path.is_file():  # a FIFO would block forever and /dev/zero never ends
-        raise BibleError(f"{path}: not a regular file; pass a beat-sheet text file (one beat per line)")
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise BibleError(f"{path}: cannot read beat sheet: {err.strerror}") from None
+    data = read_user_file(path, "beat sheet", "a beat-sheet text file (one beat per line)")
     if b"\x00" in data:
         raise BibleError(f"{path}: binary file, not a beat sheet (expected text, one beat per line)")
     try:

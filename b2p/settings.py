@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from b2p.errors import ConfigError, did_you_mean
+from b2p.userfiles import read_user_file
 
 DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
 CONFIG_FILE = "b2p.toml"
@@ -63,18 +64,11 @@ class Settings(BaseSettings):
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a folder; pass a TOML settings file with --config")
-    if path.exists() and not path.is_file():  # a FIFO would block forever and /dev/zero never ends
-        raise ConfigError(f"{path}: not a regular file; pass a TOML settings file with --config")
+    raw = read_user_file(path, "config file", "a TOML settings file with --config", error=ConfigError)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the config file: {err.strerror}") from None
     fields = Settings.model_fields
     for key in data:
         if key not in fields:

@@ -7,7 +7,6 @@ Every file is checked before anything is written; all problems are reported at o
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import yaml
 
 from b2p.errors import BibleError, did_you_mean
 from b2p.models import BibleMeta, LoreEntry
+from b2p.userfiles import read_user_file
 
 BIBLE_FILE = "bible.yaml"
 BEATS_DIR = "beats"
@@ -56,16 +56,8 @@ def _entry_files(root: Path) -> list[Path]:
 
 def _read_text(path: Path, shown: str) -> str:
     """The file as UTF-8 text, or a BibleError naming the line that is not."""
-    try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):  # a FIFO or device (or a link to one) would block or never end
-            raise BibleError(f"{shown}:1: not a regular file; an entry must be a Markdown text file")
-        size = st.st_size
-        if size > MAX_ENTRY_BYTES:
-            raise BibleError(f"{shown}:1: entry is {size / 1e6:.1f} MB; split it into entries under {MAX_ENTRY_BYTES // 1_000_000} MB")
-        data = path.read_bytes()
-    except OSError as err:
-        raise BibleError(f"{shown}:1: cannot read file: {err.strerror}") from None
+    data = read_user_file(path, "file", "a Markdown text file", shown=f"{shown}:1", max_bytes=MAX_ENTRY_BYTES,
+                          too_big=f"entry is {{mb:.1f}} MB; split it into entries under {MAX_ENTRY_BYTES // 1_000_000} MB")
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise BibleError(f"{shown}:{line}: binary file, not Markdown text")

@@ -15,13 +15,13 @@ import base64
 import binascii
 import json
 import re
-import stat
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from b2p.errors import BibleError
+from b2p.userfiles import read_user_file
 
 SILLYTAVERN, CARD, NOVELAI = "sillytavern", "character-card", "novelai"
 FORMATS = (SILLYTAVERN, CARD, NOVELAI)
@@ -71,20 +71,8 @@ def is_regex_key(key: str) -> bool:
 
 def read_source(path: Path) -> tuple[bytes, bool]:
     """(raw bytes, is_png)."""
-    if not path.exists():
-        raise BibleError(f"{path}: no such file")
-    if path.is_dir():
-        raise BibleError(f"{path}: is a folder; pass the lorebook file (.json, .png or .lorebook)")
-    try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block, or never end
-            raise BibleError(f"{path}: not a regular file; pass the lorebook file (.json, .png or .lorebook)")
-        size = st.st_size
-        if size > MAX_INPUT_BYTES:
-            raise BibleError(f"{path}: file is {size / 1e6:.0f} MB; a lorebook this large is not supported")
-        raw = path.read_bytes()
-    except OSError as err:
-        raise BibleError(f"{path}: cannot read file: {err.strerror}") from None
+    raw = read_user_file(path, "file", "the lorebook file (.json, .png or .lorebook)", max_bytes=MAX_INPUT_BYTES,
+                         too_big="file is {mb:.0f} MB; a lorebook this large is not supported")
     return raw, raw.startswith(PNG_SIGNATURE)
 
 

@@ -320,7 +320,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str | None, str]]:
         "unknown fmt": (ST, "kobold", "unknown format 'kobold'"),
         "wrong fmt": (ST, "novelai", "NovelAI lorebook needs an 'entries' list (the file looks like sillytavern"),
         "png as st": (write("c.png", png), "sillytavern", "a PNG can only hold a character card"),
-        "missing": (tmp_path / "nope.json", None, "no such file"),
+        "missing": (tmp_path / "nope.json", None, "file not found"),
     }
 
 
