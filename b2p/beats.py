@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from b2p.errors import BibleError
-from b2p.userfiles import read_user_file
+from b2p.userfiles import decode_user_text, read_user_file
 
 _MARKER = re.compile(r"^\s*(?:\(?\d+[.)]|[-*•+])\s+")
 
@@ -27,13 +27,7 @@ def parse_beats(text: str) -> list[str]:
 def read_beats(path: Path) -> list[str]:
     """Read a beat sheet, or raise one clear line naming the file."""
     data = read_user_file(path, "beat sheet", "a beat-sheet text file (one beat per line)")
-    if b"\x00" in data:
-        raise BibleError(f"{path}: binary file, not a beat sheet (expected text, one beat per line)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise BibleError(f"{path}:{line}: not UTF-8 text; re-save the beat sheet as UTF-8") from None
+    text = decode_user_text(data, str(path), "a beat sheet (expected text, one beat per line)")
     beats = parse_beats(text)
     if not beats:
         raise BibleError(f"{path}: no beats: write one plot point per line")

@@ -43,3 +43,17 @@ def read_user_file(
         return path.read_bytes()
     except OSError as err:
         raise error(f"{shown}: cannot read {kind}: {err.strerror}") from None
+
+
+def decode_user_text(data: bytes, shown: str, what: str, error: type[B2PError] = BibleError) -> str:
+    """UTF-8 text (BOM dropped, newlines normalised), or one line naming where it is not:
+    ``what`` is the kind of file expected ("Markdown text", "a beat sheet")."""
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise error(f"{shown}:{line}: binary file, not {what}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise error(f"{shown}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); re-save the file as UTF-8") from None
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")

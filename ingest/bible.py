@@ -15,7 +15,7 @@ import yaml
 
 from b2p.errors import BibleError, did_you_mean
 from b2p.models import BibleMeta, LoreEntry
-from b2p.userfiles import read_user_file
+from b2p.userfiles import decode_user_text, read_user_file
 
 BIBLE_FILE = "bible.yaml"
 BEATS_DIR = "beats"
@@ -58,16 +58,7 @@ def _read_text(path: Path, shown: str) -> str:
     """The file as UTF-8 text, or a BibleError naming the line that is not."""
     data = read_user_file(path, "file", "a Markdown text file", shown=f"{shown}:1", max_bytes=MAX_ENTRY_BYTES,
                           too_big=f"entry is {{mb:.1f}} MB; split it into entries under {MAX_ENTRY_BYTES // 1_000_000} MB")
-    if b"\x00" in data:
-        line = data[: data.index(b"\x00")].count(b"\n") + 1
-        raise BibleError(f"{shown}:{line}: binary file, not Markdown text")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise BibleError(f"{shown}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); re-save the file as UTF-8") from None
-    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-
+    return decode_user_text(data, shown, "Markdown text")
 
 def _split_front_matter(text: str, shown: str) -> tuple[str, str, int]:
     """(front matter, body, line number where the body starts)."""
