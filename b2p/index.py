@@ -233,17 +233,22 @@ class LoreIndex:
                 self._texts = _unpickle(fh)
         return self._texts
 
-    def nearest(self, vector: Any, n: int) -> list[tuple[str, float, str]]:
-        """The ``n`` chunks most similar to ``vector``: (entry id, cosine, snippet), best first."""
+    def nearest(self, vectors: Any, n: int) -> list[list[tuple[str, float, str]]]:
+        """For each query vector (one matrix product for all), the ``n`` most similar chunks:
+        (entry id, cosine, snippet), best first."""
         import numpy as np
 
+        queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         if self.vectors is None or n <= 0 or not len(self.vectors):
-            return []
-        sims = self.vectors @ np.asarray(vector, dtype=np.float32)
-        n = min(n, len(sims))
-        top = np.argpartition(-sims, n - 1)[:n]
-        top = top[np.argsort(-sims[top], kind="stable")]
-        return [(self.chunk_entry[r], float(sims[r]), self.chunk_snippet[r]) for r in top]
+            return [[] for _ in queries]
+        sims = np.asarray(self.vectors @ queries.T).T  # (queries, chunks)
+        n = min(n, sims.shape[1])
+        out = []
+        for row in sims:
+            top = np.argpartition(-row, n - 1)[:n]
+            top = top[np.argsort(-row[top], kind="stable")]
+            out.append([(self.chunk_entry[r], float(row[r]), self.chunk_snippet[r]) for r in top])
+        return out
 
 
 def _unpickle(fh: Any) -> Any:

@@ -177,7 +177,7 @@ class Retriever:
         first, clearly (``_clause_winners``), is kept too."""
         k = self.settings.top_k
         keep, below, doubtful = [], [], []
-        for entry_id, (sim, margin, match) in self._ranked(vector, taken).items():
+        for entry_id, (sim, margin, match) in self._ranked(self._nearest([vector], self._pool(taken))[0], taken).items():
             e = self.entries[entry_id]
             passes = sim >= self.settings.threshold and margin >= self.settings.margin
             if passes and len(keep) < k:
@@ -194,11 +194,11 @@ class Retriever:
                     below = [d for d in below if d.name != e.name]
         return keep, below
 
-    def _ranked(self, vector: Any, taken: set[str]) -> dict[str, tuple[float, float, str]]:
-        """Candidate entries nearest first: entry id → (best chunk similarity, its lead over the
-        median of the next candidates, that chunk's snippet)."""
+    def _ranked(self, hits: list[tuple[str, float, str]], taken: set[str]) -> dict[str, tuple[float, float, str]]:
+        """Candidate entries among a query's nearest chunks, nearest first: entry id → (best chunk
+        similarity, its lead over the median of the next candidates, that chunk's snippet)."""
         best: dict[str, tuple[float, str]] = {}
-        for entry_id, sim, match in self._nearest(vector, max(self.settings.top_k, 3) * SIMILAR_POOL + len(taken) * 2):
+        for entry_id, sim, match in hits:
             if entry_id in taken or self.entries[entry_id].always:
                 continue
             if entry_id not in best or sim > best[entry_id][0]:
@@ -212,16 +212,20 @@ class Retriever:
             out[entry_id] = (sim, sim - floor, match)
         return out
 
+    def _pool(self, taken: set[str]) -> int:
+        """Chunks fetched per query: enough to aggregate several hits per entry after the taken ones."""
+        return max(self.settings.top_k, 3) * SIMILAR_POOL + len(taken) * 2
+
     def _clause_winners(self, query: str, taken: set[str]) -> set[str]:
         """Entries that some clause of the beat, queried on its own, ranks first with at least the
         threshold and ``CLAUSE_MARGIN`` times the margin: a clause is short, so it needs a clearer
-        win than the whole beat. One encode call for all the clauses."""
+        win than the whole beat. One encode call and one search for all the clauses."""
         found = clauses(query)
         if not found:
             return set()
         winners = set()
-        for vec in self._embed(found):
-            first = next(iter(self._ranked(vec, taken).items()), None)
+        for hits in self._nearest(self._embed(found), self._pool(taken)):
+            first = next(iter(self._ranked(hits, taken).items()), None)
             if first is None:
                 continue
             entry_id, (sim, margin, _) = first
@@ -229,16 +233,19 @@ class Retriever:
                 winners.add(entry_id)
         return winners
 
-    def _nearest(self, vector: Any, n: int) -> list[tuple[str, float, str]]:
-        """The nearest current chunks of enabled entries: (entry id, cosine, snippet), best first.
-        Exact, from the index's matrix; through Chroma's HNSW index for a bible too big for it."""
+    def _nearest(self, vectors: Any, n: int) -> list[list[tuple[str, float, str]]]:
+        """Per query vector, the nearest current chunks of enabled entries: (entry id, cosine, snippet),
+        best first. Exact, from the index's matrix; through Chroma's HNSW index for a bible too big for it."""
         if self.index.vectors is not None:
-            return self.index.nearest(vector, n)
+            return self.index.nearest(vectors, n)
         out = []
-        for entry_id, h16, sim, doc in self.store.query_chunks(self.col, vector, n=n, total=self.index.records):
-            e = self.entries.get(entry_id)
-            if e is not None and e.hash[:16] == h16:  # not a disabled entry's chunk, nor a stale one
-                out.append((entry_id, sim, snippet(doc, e)))
+        for vector in vectors:
+            hits = []
+            for entry_id, h16, sim, doc in self.store.query_chunks(self.col, vector, n=n, total=self.index.records):
+                e = self.entries.get(entry_id)
+                if e is not None and e.hash[:16] == h16:  # not a disabled entry's chunk, nor a stale one
+                    hits.append((entry_id, sim, snippet(doc, e)))
+            out.append(hits)
         return out
 
     def _fit(self, index: int, beat: str, picks: list[LorePick], below: list[Dropped]) -> BeatLore:
