@@ -117,7 +117,7 @@ def matcher_figures(bible: SyntheticBible, beats: list[str]) -> dict:
 
 
 def retrieval_figures(bible: SyntheticBible, store: Path, beats: list[str]) -> dict:
-    from b2p.index import LoreIndex
+    from b2p.index import LoreIndex, index_root
     from b2p.matcher import NameMatcher
     from b2p.retrieval import Retriever
     from b2p.settings import load_settings
@@ -126,8 +126,9 @@ def retrieval_figures(bible: SyntheticBible, store: Path, beats: list[str]) -> d
     settings = load_settings(None, store=store)
     with Store.open(settings) as st:
         t = time.perf_counter()
-        LoreIndex.build(st, st.collection(bible.name), settings)
+        index = LoreIndex.build(st, st.collection(bible.name), settings)
         index_build_s = time.perf_counter() - t
+        index.save(index_root(settings))  # as ingest does: the open below reads it
     with Store.open(settings) as st:
         t = time.perf_counter()
         r = Retriever(settings, st, bible.name)
