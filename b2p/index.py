@@ -30,6 +30,7 @@ import os
 import pickle
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -170,18 +171,21 @@ class LoreIndex:
         }
         return cls(data, vectors, None, texts)
 
-    def save(self, root: Path) -> Path | None:
+    def save(self, root: Path, replace: bool = False) -> Path | None:
         """Write the index under ``root`` atomically (a temporary folder renamed into place).
-        Only a clean state is saved; a folder another process saved first is kept."""
+        Only a clean state is saved. ``replace``: the saved one could not be read, so it is swapped
+        out; otherwise a folder already there (another process saved it first) is kept."""
         if not self.state:
             return None
         import numpy as np
 
         target = _folder(root, self.bible, self.state)
-        if target.is_dir():
+        if target.is_dir() and not replace:
             return target
         tmp = target.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
+            if target.is_dir():
+                os.rename(target, tmp.with_name(tmp.name + "-damaged"))
             tmp.mkdir(parents=True)
             with open(tmp / "index.pkl", "wb") as fh:
                 pickle.dump(self._data | {"has_vectors": self.vectors is not None}, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -196,9 +200,11 @@ class LoreIndex:
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
             return None if not target.is_dir() else target  # read-only store, or another process won
-        for old in target.parent.iterdir():
-            if old != target and not old.name.startswith(".tmp-"):
-                shutil.rmtree(old, ignore_errors=True)  # earlier states of this collection
+        for old in target.parent.iterdir():  # earlier states of this collection, leftovers of killed saves
+            with contextlib.suppress(OSError):
+                busy = old.name.startswith(".tmp-") and not old.name.endswith("-damaged") and time.time() - old.stat().st_mtime < 3600
+                if old != target and not busy:
+                    shutil.rmtree(old, ignore_errors=True)
         self._folder = target
         return target
 
@@ -308,6 +314,6 @@ def open_index(settings: Settings, store: Store, bible: str) -> tuple[LoreIndex,
     store.check_space(col)
     index = LoreIndex.build(store, col, settings)
     with contextlib.suppress(OSError):
-        index.save(root)
+        index.save(root, replace=True)  # missing, or there but unreadable
     return index, col
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from b2p.index import current_state, index_root
+from b2p.index import LoreIndex, current_state, index_root
 from b2p.retrieval import Retriever
 from b2p.settings import Settings, load_settings
 from b2p.store import Store
@@ -106,6 +106,9 @@ def test_a_damaged_or_missing_index_is_rebuilt_from_the_store(harbour_copy: tupl
     (folder,) = saved_indexes(settings, "harbour")
     (folder / "index.pkl").write_bytes(b"not a pickle")
     assert ledger_json(settings, "harbour", beats) == want
+    with Store.open(settings) as st:
+        assert LoreIndex.load(index_root(settings), "harbour", current_state(settings, st, "harbour")[0]) is not None  # repaired on disk
+    assert saved_indexes(settings, "harbour") == [folder]
     import shutil
 
     shutil.rmtree(index_root(settings))
