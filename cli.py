@@ -160,16 +160,17 @@ def entries(
 ) -> None:
     """List the entries a bible holds in the store: name, kind, aliases, chunks."""
     with _user_errors():
+        from b2p.index import open_index
         from b2p.store import Store
 
         settings = _settings(config, store=store, chroma_url=chroma_url)
         name = _bible(bible, settings)
         with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
-            col = st.collection(name)
-            scan = st.scan(col)
-        rows = sorted(scan.entries.values(), key=lambda s: (s.entry.kind, s.entry.name))
+            index, _ = open_index(settings, st, name)
+            listing = index.listing()
+        rows = sorted(listing, key=lambda s: (s.entry.kind, s.entry.name))
         if as_json:
-            typer.echo(json.dumps({"bible": col.name, "entries": [
+            typer.echo(json.dumps({"bible": index.bible, "entries": [
                 {"name": s.entry.name, "id": s.entry.id, "kind": s.entry.kind, "aliases": s.entry.aliases, "tags": s.entry.tags,
                  "always": s.entry.always, "case_sensitive": s.entry.case_sensitive, "enabled": s.entry.enabled,
                  "chunks": s.chunks, "tokens": s.entry.tokens} for s in rows]}))
@@ -177,7 +178,7 @@ def entries(
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"{col.name}: {len(rows)} entries", title_justify="left")
+        table = Table(title=f"{index.bible}: {len(rows)} entries", title_justify="left")
         for c in ("entry", "kind", "aliases", "chunks", "tokens", "flags"):
             table.add_column(c, justify="right" if c in ("chunks", "tokens") else "left")
         for s in rows:

@@ -11,7 +11,8 @@ So the index keeps, per collection *state*, what retrieval reads:
   similarity search is an exact cosine scan: a few milliseconds at 10k entries, no HNSW
   approximation. Bibles with more than ``exact_search_max_chunks`` chunks skip the matrix and
   search through Chroma's HNSW index instead;
-- the entries' full texts, loaded only when a prompt or a shared alias needs them (``texts.pkl``).
+- the entries' full texts, loaded only when a prompt or a shared alias needs them (``texts.pkl``),
+  and every entry record, disabled ones too, for ``b2p entries`` (``entries.pkl``).
 
 The state is a hash of the collection's entries (ids and content hashes), how they were embedded
 and the bible's notes; ingest blanks it before writing and sets it when done, so an interrupted
@@ -40,7 +41,7 @@ from b2p.matcher import NameMatcher
 from b2p.models import BibleMeta, LoreEntry
 from b2p.scene import Describers
 from b2p.settings import Settings
-from b2p.store import Store, collection_name, parse_chunk_id
+from b2p.store import Store, StoredEntry, collection_name, parse_chunk_id
 
 INDEX_DIR = "b2p-index"  # inside an embedded store's folder
 _FORMAT = 1
@@ -95,7 +96,7 @@ class EntryTable(Mapping[str, LoreEntry]):
 class LoreIndex:
     """One bible's entries, matcher, noun tables and chunk vectors, as retrieval reads them."""
 
-    def __init__(self, data: dict[str, Any], vectors: Any, folder: Path | None, texts: dict[str, str] | None = None) -> None:
+    def __init__(self, data: dict[str, Any], vectors: Any, folder: Path | None, side: dict[str, Any] | None = None) -> None:
         self.bible: str = data["bible"]
         self.state: str = data["state"]
         self.embed_model: str = data["embed_model"]
@@ -112,7 +113,7 @@ class LoreIndex:
         self.records: int = data["records"]
         self._data = data
         self._folder = folder
-        self._texts = texts
+        self._side: dict[str, Any] = side or {}  # texts, entries: read from the folder on first use
 
     # -- building ------------------------------------------------------------------------------
 
@@ -169,7 +170,8 @@ class LoreIndex:
             "chunk_snippet": snippets,
             "records": records,
         }
-        return cls(data, vectors, None, texts)
+        listing = [(s.entry.model_dump(exclude={"text"}), s.chunks) for s in scan.entries.values()]
+        return cls(data, vectors, None, {"texts": texts, "entries": listing})
 
     def save(self, root: Path, replace: bool = False) -> Path | None:
         """Write the index under ``root`` atomically (a temporary folder renamed into place).
@@ -191,8 +193,9 @@ class LoreIndex:
                 pickle.dump(self._data | {"has_vectors": self.vectors is not None}, fh, protocol=pickle.HIGHEST_PROTOCOL)
             if self.vectors is not None:
                 np.save(tmp / "vectors.npy", np.ascontiguousarray(self.vectors, dtype=np.float32))
-            with open(tmp / "texts.pkl", "wb") as fh:
-                pickle.dump(self.texts(), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            for name in ("texts", "entries"):
+                with open(tmp / f"{name}.pkl", "wb") as fh:
+                    pickle.dump(self._load(name), fh, protocol=pickle.HIGHEST_PROTOCOL)
             for f in tmp.iterdir():
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
@@ -233,11 +236,18 @@ class LoreIndex:
     # -- reading -------------------------------------------------------------------------------
 
     def texts(self) -> dict[str, str]:
-        """Every enabled entry's full text, by id (read from disk on first use)."""
-        if self._texts is None:
-            with open(self._folder / "texts.pkl", "rb") as fh:  # type: ignore[operator]
-                self._texts = _unpickle(fh)
-        return self._texts
+        """Every enabled entry's full text, by id."""
+        return self._load("texts")
+
+    def listing(self) -> list[StoredEntry]:
+        """Every entry record, disabled ones too (without their text), with its chunk count."""
+        return [StoredEntry(LoreEntry.model_construct(**row), chunks) for row, chunks in self._load("entries")]
+
+    def _load(self, name: str) -> Any:
+        if name not in self._side:
+            with open(self._folder / f"{name}.pkl", "rb") as fh:  # type: ignore[operator]
+                self._side[name] = _unpickle(fh)
+        return self._side[name]
 
     def nearest(self, vectors: Any, n: int) -> list[list[tuple[str, float, str]]]:
         """For each query vector (one matrix product for all), the ``n`` most similar chunks:

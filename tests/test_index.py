@@ -178,3 +178,22 @@ def test_a_file_changed_moments_ago_is_never_vouched_for(tmp_path: Path) -> None
     (tmp_path / "a.md").write_text("---\nname: B\n---\nB.\n")  # same size
     os.utime(tmp_path / "a.md", (past, past))
     assert bible_fingerprint(tmp_path) not in ("", first)
+
+
+def test_entries_lists_every_record_the_store_holds_disabled_ones_too(harbour_copy: tuple[Path, Settings]) -> None:
+    """`b2p entries` answers from the index too: exactly Chroma's entry records, chunk counts included."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    root, settings = harbour_copy
+    ingest_bible(root, settings)
+    result = CliRunner().invoke(app, ["entries", "--bible", "harbour", "--store", str(settings.store), "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {e["name"]: e for e in json.loads(result.stdout)["entries"]}
+    with Store.open(settings) as st:
+        scan = st.scan(st.collection("harbour"))
+    assert {s.entry.name: (s.entry.enabled, s.chunks, s.entry.tokens) for s in scan.entries.values()} == {
+        n: (e["enabled"], e["chunks"], e["tokens"]) for n, e in listed.items()
+    }
+    assert any(not e["enabled"] for e in listed.values())  # the disabled entry is listed, not hidden
