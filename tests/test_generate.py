@@ -465,6 +465,59 @@ def test_interrupted_and_killed_runs_resume_then_only_rewrites_one_beat(work: Pa
 
 
 @pytest.mark.slow
+def test_kill_9_at_random_moments_then_resume_keeps_every_beat_exactly_once(work: Path) -> None:
+    """SIGKILL a real `b2p generate` at random moments (while loading, mid-beat, mid-save), resuming
+    each time: the files on disk are always a valid partial chapter, and the end has every beat once.
+    'early' kills land anywhere in the first seconds; 'working' kills a random moment after a beat
+    was saved, i.e. while the next beat, a summary or a save is under way."""
+    import random
+
+    rng = random.Random(int(os.environ.get("B2P_CRASH_SEED", "20261128")))
+    out = work / "random-kills" / "chapter.md"
+    args = [sys.executable, "-m", "cli", *base_args(work, "-o", str(out), "--seed", "9", "--resume")]
+
+    def saved() -> int:
+        try:
+            return len(json.loads(trace_path(out).read_text())["beats"])
+        except (FileNotFoundError, json.JSONDecodeError):
+            return 0
+
+    kills: list[str] = []
+    for mode in ("early", "working", "early", "working", "early", "working"):
+        before = saved()
+        if before == 3:
+            break
+        proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            if mode == "early":
+                time.sleep(rng.uniform(0.2, 4.0))
+            else:
+                deadline = time.monotonic() + 600
+                while saved() == before and proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(rng.uniform(0.0, 3.0))
+            if proc.poll() is None:
+                proc.kill()
+                kills.append(f"{mode}@{before}->{saved()}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        if trace_path(out).exists():
+            partial = json.loads(trace_path(out).read_text())  # never half-written
+            assert [b["index"] for b in partial["beats"]] == list(range(1, len(partial["beats"]) + 1))
+            md = out.read_text()
+            assert all(md.count(b["text"]) == 1 for b in partial["beats"])
+        if out.parent.exists():
+            assert not list(out.parent.glob(".*.tmp"))  # atomic writes leave no temp files behind
+    assert len(kills) >= 3 and any(k.startswith("working") for k in kills), kills
+    resumed = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_good_chapter(out, json.loads(trace_path(out).read_text()))
+    print(f"\n{len(kills)} kills (mode@beats saved before->after): {', '.join(kills)}")
+
+
+@pytest.mark.slow
 def test_oneshot_real_model_splits_into_beats(work: Path) -> None:
     out = work / "oneshot" / "chapter.md"
     result = invoke(base_args(work, "-o", str(out), "--mode", "oneshot", "--seed", "3"))
