@@ -96,8 +96,8 @@ def ingest_bible(root: Path, settings: Settings, rebuild: bool = False, progress
             "bible_meta": bible_meta, "source": str(bible.root.resolve()), "state": state, "files": files,
             "entries": len(bible.entries), "chunks": report.chunks, "warnings": json.dumps(bible.warnings),
         })
-        if LoreIndex.load(index_root(settings), col.name, state) is None:
-            LoreIndex.build(store, col, settings).save(index_root(settings))
+        if LoreIndex.load(index_root(settings), col.name, state) is None:  # missing, or unreadable
+            LoreIndex.build(store, col, settings).save(index_root(settings), replace=True)
     # Also after an unchanged run: an export interrupted last time is retried here.
     ensure_onnx(embedder, settings.cache_dir)
     report.warnings = bible.warnings
