@@ -8,9 +8,11 @@ So the index keeps, per collection *state*, what retrieval reads:
 - the enabled entries' metadata (without their text), the name matcher's automaton, the scene's
   noun tables and the case-sensitive name words, in ``index.pkl``;
 - every current chunk's vector as one float32 matrix (``vectors.npy``, memory-mapped), so the
-  similarity search is an exact cosine scan: a few milliseconds at 10k entries, no HNSW
-  approximation. Bibles with more than ``exact_search_max_chunks`` chunks skip the matrix and
-  search through Chroma's HNSW index instead;
+  similarity search is an exact cosine scan: a few milliseconds at 10k entries (17k chunks), no
+  HNSW approximation. It does not use Chroma's HNSW index at all: in chromadb 1.5.9 a ``kill -9``
+  during a write can leave records that ``get`` returns but a query never finds again, even after
+  reopening (6 of 12 kills in our stress run; chroma#7758 reports the same after deletes and
+  upserts). The vectors read back from Chroma's SQLite are always whole;
 - the entries' full texts, loaded only when a prompt or a shared alias needs them (``texts.pkl``),
   and every entry record, disabled ones too, for ``b2p entries`` (``entries.pkl``).
 
@@ -109,8 +111,7 @@ class LoreIndex:
         self.chunk_entry: list[str] = data["chunk_entry"]
         self.chunk_hash: list[str] = data["chunk_hash"]
         self.chunk_snippet: list[str] = data["chunk_snippet"]
-        self.vectors = vectors  # (chunks, dim) float32, L2-normalised; None: search through Chroma
-        self.records: int = data["records"]
+        self.vectors = vectors  # (chunks, dim) float32, L2-normalised
         self._data = data
         self._folder = folder
         self._side: dict[str, Any] = side or {}  # texts, entries: read from the folder on first use
@@ -119,24 +120,21 @@ class LoreIndex:
 
     @classmethod
     def build(cls, store: Store, col: Any, settings: Settings) -> LoreIndex:
-        """Read the collection once: entry records, then (unless the bible is too big) chunk vectors."""
+        """Read the collection once: entry records, then every chunk's text and vector."""
         import numpy as np
 
         meta = store.b2p_meta(col)
         scan = store.scan(col, with_text=True, chunks=False)
         entries = {i: s.entry for i, s in scan.entries.items() if s.entry.enabled}
-        chunks = max(0, (records := col.count()) - len(scan.entries))
-        exact = chunks <= settings.exact_search_max_chunks
         rows, texts = {}, {}
         for i, e in entries.items():
             texts[i] = e.text
             rows[i] = e.model_dump(exclude={"text"}) | {"text": ""}
         chunk_entry, chunk_hash, snippets, vecs = [], [], [], []
         page = 5000
-        include = ["documents", "embeddings"] if exact else ["documents"]
         offset = 0
         while True:
-            got = col.get(where={"type": "chunk"}, include=include, limit=page, offset=offset)
+            got = col.get(where={"type": "chunk"}, include=["documents", "embeddings"], limit=page, offset=offset)
             for n, cid in enumerate(got["ids"]):
                 entry_id, h16, _ = parse_chunk_id(cid)
                 e = entries.get(entry_id)
@@ -145,16 +143,12 @@ class LoreIndex:
                 chunk_entry.append(entry_id)
                 chunk_hash.append(h16)
                 snippets.append(snippet(got["documents"][n] or "", e))
-                if exact:
-                    vecs.append(np.asarray(got["embeddings"][n], dtype=np.float32))
+                vecs.append(np.asarray(got["embeddings"][n], dtype=np.float32))
             if len(got["ids"]) < page:
                 break
             offset += page
-        vectors = None
-        if exact:
-            dim = len(vecs[0]) if vecs else 1
-            vectors = np.vstack(vecs) if vecs else np.zeros((0, dim), dtype=np.float32)
-            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        vectors = np.vstack(vecs) if vecs else np.zeros((0, 1), dtype=np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         data = {
             "bible": col.name,
             "state": meta.get("state") or "",
@@ -168,7 +162,6 @@ class LoreIndex:
             "chunk_entry": chunk_entry,
             "chunk_hash": chunk_hash,
             "chunk_snippet": snippets,
-            "records": records,
         }
         listing = [(s.entry.model_dump(exclude={"text"}), s.chunks) for s in scan.entries.values()]
         return cls(data, vectors, None, {"texts": texts, "entries": listing})
@@ -190,9 +183,8 @@ class LoreIndex:
                 os.rename(target, tmp.with_name(tmp.name + "-damaged"))
             tmp.mkdir(parents=True)
             with open(tmp / "index.pkl", "wb") as fh:
-                pickle.dump(self._data | {"has_vectors": self.vectors is not None}, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            if self.vectors is not None:
-                np.save(tmp / "vectors.npy", np.ascontiguousarray(self.vectors, dtype=np.float32))
+                pickle.dump(self._data, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            np.save(tmp / "vectors.npy", np.ascontiguousarray(self.vectors, dtype=np.float32))
             for name in ("texts", "entries"):
                 with open(tmp / f"{name}.pkl", "wb") as fh:
                     pickle.dump(self._load(name), fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -220,12 +212,10 @@ class LoreIndex:
         try:
             with open(folder / "index.pkl", "rb") as fh:
                 data = _unpickle(fh)
-            vectors = None
-            if data.get("has_vectors"):
-                import numpy as np
+            import numpy as np
 
-                vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-            if data["state"] != state or (vectors is not None and len(vectors) != len(data["chunk_entry"])):
+            vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+            if data["state"] != state or len(vectors) != len(data["chunk_entry"]):
                 return None
         except FileNotFoundError:
             return None
@@ -255,7 +245,7 @@ class LoreIndex:
         import numpy as np
 
         queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-        if self.vectors is None or n <= 0 or not len(self.vectors):
+        if n <= 0 or not len(self.vectors):
             return [[] for _ in queries]
         sims = np.asarray(self.vectors @ queries.T).T  # (queries, chunks)
         n = min(n, sims.shape[1])

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from b2p.errors import StoreError
-from b2p.index import open_index, snippet
+from b2p.index import open_index
 from b2p.matcher import Mention
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
 from b2p.scene import resolve
@@ -31,7 +31,7 @@ class Retriever:
     def __init__(self, settings: Settings, store: Store, bible: str) -> None:
         self.settings = settings
         self.store = store
-        self.index, self._col = open_index(settings, store, bible)
+        self.index, _ = open_index(settings, store, bible)
         self.bible = self.index.bible
         self.embed_model = self.index.embed_model
         self.entries = self.index.entries
@@ -44,13 +44,6 @@ class Retriever:
     @property
     def meta(self) -> BibleMeta:
         return self.index.bible_meta
-
-    @property
-    def col(self) -> Any:
-        """The Chroma collection: opened only for a bible searched through Chroma's HNSW index."""
-        if self._col is None:
-            self._col = self.store.collection(self.bible)
-        return self._col
 
     def pick_texts(self, beat: BeatLore) -> dict[str, str]:
         """The exact lore text each pick of a beat puts into the prompt, by entry id.
@@ -177,7 +170,7 @@ class Retriever:
         first, clearly (``_clause_winners``), is kept too."""
         k = self.settings.top_k
         keep, below, doubtful = [], [], []
-        for entry_id, (sim, margin, match) in self._ranked(self._nearest([vector], self._pool(taken))[0], taken).items():
+        for entry_id, (sim, margin, match) in self._ranked(self.index.nearest([vector], self._pool(taken))[0], taken).items():
             e = self.entries[entry_id]
             passes = sim >= self.settings.threshold and margin >= self.settings.margin
             if passes and len(keep) < k:
@@ -224,7 +217,7 @@ class Retriever:
         if not found:
             return set()
         winners = set()
-        for hits in self._nearest(self._embed(found), self._pool(taken)):
+        for hits in self.index.nearest(self._embed(found), self._pool(taken)):
             first = next(iter(self._ranked(hits, taken).items()), None)
             if first is None:
                 continue
@@ -232,21 +225,6 @@ class Retriever:
             if sim >= self.settings.threshold and margin >= CLAUSE_MARGIN * self.settings.margin:
                 winners.add(entry_id)
         return winners
-
-    def _nearest(self, vectors: Any, n: int) -> list[list[tuple[str, float, str]]]:
-        """Per query vector, the nearest current chunks of enabled entries: (entry id, cosine, snippet),
-        best first. Exact, from the index's matrix; through Chroma's HNSW index for a bible too big for it."""
-        if self.index.vectors is not None:
-            return self.index.nearest(vectors, n)
-        out = []
-        for vector in vectors:
-            hits = []
-            for entry_id, h16, sim, doc in self.store.query_chunks(self.col, vector, n=n, total=self.index.records):
-                e = self.entries.get(entry_id)
-                if e is not None and e.hash[:16] == h16:  # not a disabled entry's chunk, nor a stale one
-                    hits.append((entry_id, sim, snippet(doc, e)))
-            out.append(hits)
-        return out
 
     def _fit(self, index: int, beat: str, picks: list[LorePick], below: list[Dropped]) -> BeatLore:
         """Fill the budget in priority order; everything that does not fit is reported.

@@ -41,9 +41,6 @@ class Settings(BaseSettings):
     margin: float = Field(0.12, ge=0.0, le=1.0, description="How far a 'similar' entry must stand above the beat's background similarity.")
     top_k: int = Field(3, ge=0, le=100, description="At most this many 'similar' entries per beat.")
     scene_depth: int = Field(3, ge=0, le=50, description="How many earlier beats the scene cast is carried from.")
-    exact_search_max_chunks: int = Field(
-        100_000, ge=0, description="Bibles with up to this many chunks are searched exactly in memory (~1.5 KB each); larger ones through Chroma's HNSW index."
-    )
     # generation
     llm: Literal["local", "openai"] = Field("local", description="Model backend: the embedded GGUF or an OpenAI-compatible API.")
     model: str | None = Field(None, description="Model name for the openai backend (default gpt-4o-mini).")

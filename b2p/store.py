@@ -23,7 +23,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -357,29 +357,6 @@ class Store:
                 break
             offset += page
         return out
-
-    def query_chunks(self, col: Any, vector: Sequence[float], n: int, total: int | None = None) -> list[tuple[str, str, float, str]]:
-        """The ``n`` nearest chunks: (entry id, hash16, cosine similarity, chunk text).
-
-        No ``where`` filter: Chroma pre-filters through SQLite, which costs ~0.4 s at 10k entries
-        against ~10 ms for the plain vector query. Entry records (ids ``e:``) are skipped here;
-        callers drop disabled and stale chunks by their entry, which they already hold.
-        """
-        total = col.count() if total is None else total
-        if total == 0 or n <= 0:
-            return []
-        got = col.query(
-            query_embeddings=[list(map(float, vector))],
-            n_results=min(n + n // 2 + 8, total),  # room for the entry records among the hits
-            include=["distances", "documents"],
-        )
-        hits = []
-        for cid, dist, doc in zip(got["ids"][0], got["distances"][0], got["documents"][0], strict=True):
-            if not cid.startswith("c:"):
-                continue
-            entry_id, h, _ = parse_chunk_id(cid)
-            hits.append((entry_id, h, 1.0 - float(dist), doc or ""))
-        return hits[:n]
 
     # -- writing (callers hold lock(exclusive=True)) -----------------------------------------
 

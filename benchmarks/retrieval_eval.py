@@ -59,7 +59,7 @@ def keyword_baseline(retriever: Retriever, beat: str) -> set[str]:
 def vector_baseline(retriever: Retriever, beat: str) -> set[str]:
     vec = retriever._embed([beat])[0]
     best: dict[str, float] = {}
-    for entry_id, _h, sim, _doc in retriever.store.query_chunks(retriever.col, vec, n=40):
+    for entry_id, sim, _snippet in retriever.index.nearest([vec], 40)[0]:
         e = retriever.entries.get(entry_id)
         if e is not None and not e.always:
             best[e.name] = max(best.get(e.name, -1.0), sim)

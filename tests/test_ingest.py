@@ -254,8 +254,8 @@ def test_store_records_model_and_chunking(sample_store: Settings) -> None:
         assert meta["chunking"] == f"sentence:{sample_store.chunk_size}/{sample_store.chunk_overlap}"
         store.check_space(col)  # cosine: a chunk's own vector scores ~1.0 against itself
         one = col.get(where={"type": "chunk"}, limit=1, include=["embeddings"])
-        hits = store.query_chunks(col, one["embeddings"][0], 1)
-    assert hits[0][2] == pytest.approx(1.0, abs=1e-4)
+        got = col.query(query_embeddings=[one["embeddings"][0]], n_results=1, include=["distances"])
+    assert 1.0 - got["distances"][0][0] == pytest.approx(1.0, abs=1e-4)
 
 
 def test_two_bibles_share_a_store(sample_store: Settings) -> None:
