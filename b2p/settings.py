@@ -82,7 +82,7 @@ def _one_line(err: ValidationError, where: str) -> str:
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from ``config`` (or ``./b2p.toml`` if present), env and non-None ``overrides``."""
     path = config if config is not None else Path(CONFIG_FILE)
-    file_values = _read_toml(path) if (config is not None or path.is_file()) else {}
+    file_values = _read_toml(path) if (config is not None or path.exists()) else {}
     try:
         from_env = Settings()
     except ValidationError as err:

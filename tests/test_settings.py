@@ -78,3 +78,20 @@ def test_a_regular_file_still_loads(tmp_path: Path) -> None:
 def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nowhere\.toml: config file not found$"):
         load_settings(tmp_path / "nowhere.toml")
+
+
+def test_the_current_folders_b2p_toml_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().budget == 1200  # none there: the defaults
+    (tmp_path / "b2p.toml").write_text("budget = 9\n")
+    assert load_settings().budget == 9
+
+
+@pytest.mark.usefixtures("no_reads")
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_b2p_toml_here_that_is_not_a_file_is_refused_not_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """A writer who made ./b2p.toml expects it read: one line saying why it cannot be, not silence."""
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo("b2p.toml") if kind == "fifo" else os.mkdir("b2p.toml")
+    with pytest.raises(ConfigError, match=r"^b2p\.toml: (not a regular file|is a folder); "):
+        load_settings()
