@@ -48,7 +48,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,  # API keys live in memory
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 
 # Files b2p reads itself take readable=False: its own checks name the file and the fix in one line.
