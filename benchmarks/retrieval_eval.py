@@ -8,7 +8,10 @@ left out of the scores.
 - keyword:  lorebook-style activation: names and aliases as whole words, case-insensitive
 - vector:   top-k entries by their best chunk's cosine similarity to the beat (k = 3)
 
-Run: ``python benchmarks/retrieval_eval.py [--store DIR] [--errors]``; prints one JSON object.
+``benchmarks/heldout/`` holds a bible labelled blind, by a helper who never read b2p's code:
+``--bibles benchmarks/heldout`` scores it alone.
+
+Run: ``python benchmarks/retrieval_eval.py [--bibles DIR] [--store DIR] [--errors]``; prints one JSON object.
 """
 
 from __future__ import annotations
@@ -84,12 +87,12 @@ class Score:
         return {"recall": round(recall, 4), "precision": round(precision, 4), "f1": round(f1, 4), "forbidden_hits": self.forbidden}
 
 
-def evaluate(store_dir: Path, show_errors: bool = False) -> dict:
+def evaluate(store_dir: Path, show_errors: bool = False, bibles: Path = ROOT / "story_bibles") -> dict:
     settings = load_settings(None, store=store_dir)
     scores = {"b2p": Score(), "keyword": Score(), "vector": Score()}
     beats_total = 0
     errors = []
-    sheets = labelled_sheets(ROOT / "story_bibles")
+    sheets = labelled_sheets(bibles)
     for bible_dir in sorted({b for b, _, _ in sheets}):
         ingest_bible(bible_dir, settings)
     started = time.perf_counter()
@@ -131,14 +134,15 @@ def evaluate(store_dir: Path, show_errors: bool = False) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bibles", type=Path, default=ROOT / "story_bibles", help="folder of bibles with labelled sheets (default story_bibles)")
     ap.add_argument("--store", type=Path, help="store folder to (re)use; default: a temporary one")
     ap.add_argument("--errors", action="store_true", help="list every beat where b2p missed or added an entry")
     args = ap.parse_args()
     if args.store:
-        print(json.dumps(evaluate(args.store, args.errors), indent=2))
+        print(json.dumps(evaluate(args.store, args.errors, args.bibles), indent=2))
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            print(json.dumps(evaluate(Path(tmp) / ".b2p", args.errors), indent=2))
+            print(json.dumps(evaluate(Path(tmp) / ".b2p", args.errors, args.bibles), indent=2))
 
 
 if __name__ == "__main__":
