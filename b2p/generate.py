@@ -5,7 +5,7 @@ one request and splits the reply back into beats; ``interactive`` is sequential 
 accepting, re-rolling or editing each draft through an ``Interaction`` the caller passes in.
 ``--n K`` drafts K candidates and keeps the one the judge scores best.
 
-Every finished beat is saved at once (trace, then chapter, each atomically), so a crash or Ctrl-C
+Every finished beat is saved at once (chapter, then trace, each atomically), so a crash or Ctrl-C
 leaves a valid partial chapter that ``resume`` continues without redoing any beat.
 """
 

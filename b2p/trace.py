@@ -168,16 +168,18 @@ def render_chapter(trace: ChapterTrace) -> str:
 
 
 def save(trace: ChapterTrace, chapter: Path, on_trace_saved: Callable[[], None] | None = None) -> None:
-    """The trace first, then the chapter rendered from it (a resume re-renders the chapter anyway).
+    """The chapter rendered from the trace first, then the trace, each atomically.
 
-    ``on_trace_saved`` runs between the two: from then on the beats are saved, even if the chapter
-    write is interrupted.
+    So the chapter always holds every beat the trace records: a kill between the two leaves at most
+    one beat in the chapter that the trace does not yet hold, which a resume writes again and then
+    re-renders the chapter from the trace. ``on_trace_saved`` runs once the trace is written: from
+    then on the beats are saved.
     """
     trace.retotal()
+    write_atomic(chapter, render_chapter(trace))
     write_atomic(trace_path(chapter), trace.model_dump_json(indent=2) + "\n")
     if on_trace_saved is not None:
         on_trace_saved()
-    write_atomic(chapter, render_chapter(trace))
 
 
 def load(chapter: Path) -> ChapterTrace | None:
