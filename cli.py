@@ -308,6 +308,54 @@ def generate(
             _render_summary(run, output, time.perf_counter() - started)
 
 
+@app.command("eval")
+def eval_(
+    chapter: Annotated[Path, typer.Argument(help="A chapter written by 'b2p generate -o' (its trace is read from beside it).", show_default=False, readable=False)],
+    judge: Annotated[bool, typer.Option("--judge", help="Also have the model grade each beat (follows the beat, lore, prose); grades are kept in the trace.")] = False,
+    fail_under: Annotated[Optional[str], typer.Option("--fail-under", help="Exit 1 when a figure fails, e.g. coverage=0.5,repeat=0.2 (see README).", show_default=False)] = None,
+    bible: Annotated[Optional[str], typer.Option("--bible", help="Bible to read names from [default: the trace's]", show_default=False)] = None,
+    llm: Annotated[Optional[str], typer.Option("--llm", help="Judge backend: local | openai [default local]", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Judge model for --llm openai", show_default=False)] = None,
+    model_path: Annotated[Optional[Path], typer.Option("--model-path", help="Judge GGUF for --llm local", show_default=False, readable=False)] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server for the judge", show_default=False)] = None,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure a generated chapter: beat coverage, similarity, repetition, debris, lore use, judge, writer feedback."""
+    with _user_errors():
+        import shutil
+
+        from b2p.eval_report import failures, format_report, parse_checks
+        from b2p.evaluate import evaluate_chapter, load_chapter
+
+        checks = parse_checks(fail_under) if fail_under is not None else {}
+        if "judge" in checks and not judge:
+            from b2p.errors import ConfigError
+
+            raise ConfigError("--fail-under judge=… needs --judge")
+        settings = _settings(config, store=store, chroma_url=chroma_url, llm=llm, model=model, model_path=model_path, base_url=base_url)
+        load_chapter(chapter)  # bad input is refused before a store or model is opened
+        name = _bible(bible, settings) if bible is not None else None
+        judge_llm = contextlib.nullcontext(None)
+        if judge:
+            from b2p.llm import check_llm, load_llm
+
+            check_llm(settings)
+            judge_llm = load_llm(settings)
+        with judge_llm as j, _progress("judging") as bar:
+            report = evaluate_chapter(chapter, settings, bible=name, judge=j, on_judged=_progress_fn(bar))
+        report.failed = failures(report, checks)
+        if as_json:
+            typer.echo(report.model_dump_json())
+        else:
+            width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+            typer.echo(format_report(report, width), nl=False)
+        if report.failed:
+            raise typer.Exit(1)
+
+
 class _TerminalEvents:
     """Progress on stderr: the prose as it streams, or one line per beat."""
 
