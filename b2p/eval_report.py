@@ -163,4 +163,4 @@ def format_report(report: ChapterEval, width: int | None = None) -> str:
                 cur = f"{cur}, {part}" if cur else part
         lines.append(cur)
     lines += [f"FAIL {x}" for x in report.failed]
-    return "\n".join(lines) + "\n"
+    return "\n".join(_cut(line, width) for line in lines) + "\n"
