@@ -48,13 +48,14 @@ CRAFT_WORDS = frozenset(
     "foreshadowing reinforce reinforcing immerse immersing establish establishing introduce introducing "
     "depict depicting evoke evoking capture capturing explore exploring set setting leave leaving make making "
     "sense moment reader readers chapter chapters scene scenes vivid descriptive language detail details "
-    "sensory cliffhanger future potential implications significance importance".split()
+    "sensory dialogue cliffhanger future potential implications significance importance".split()
 )
-# Nouns for the text itself rather than the story: a sentence built around one is a comment on the writing.
-TEXT_NOUNS = frozenset(
-    "paragraph paragraphs passage passages chapter chapters scene scenes beat beats prose draft drafts outline "
-    "sentence sentences excerpt section sections narrative summary story stories text word words".split()
+# Nouns for the text itself rather than the story. The first set names parts of a document and is
+# rare in a story's prose; the second is common there too ("the story he told", "the scene at the dig").
+DOCUMENT_NOUNS = frozenset(
+    "paragraph paragraphs passage passages chapter chapters beat beats prose draft drafts outline excerpt section sections".split()
 )
+TEXT_NOUNS = DOCUMENT_NOUNS | frozenset("scene scenes story stories narrative summary sentence sentences text word words".split())
 # What a writer (not a character) does to the text: "I have added a new paragraph…".
 WRITER_VERBS = frozenset(
     "add added adding write wrote written writing continue continued include included expand expanded revise "
@@ -99,7 +100,8 @@ def _stems(words: Iterable[str]) -> frozenset[str]:
     return frozenset(stem(w) for w in words)
 
 
-_FUNCTION, _CRAFT, _TEXT_NOUN, _WRITER = _stems(FUNCTION_WORDS), _stems(CRAFT_WORDS), _stems(TEXT_NOUNS), _stems(WRITER_VERBS)
+_FUNCTION, _CRAFT, _WRITER = _stems(FUNCTION_WORDS), _stems(CRAFT_WORDS), _stems(WRITER_VERBS)
+_TEXT_NOUN, _DOCUMENT = _stems(TEXT_NOUNS), _stems(DOCUMENT_NOUNS)
 
 
 def words(text: str) -> list[str]:
@@ -212,8 +214,9 @@ def _sentences(line: str) -> list[str]:
 
 def is_meta(sentence: str) -> bool:
     """A sentence about the text rather than the story: a text noun ("paragraph", "scene", "passage")
-    with the writer as its subject ("I have added…") or pointed at from outside ("In this scene", "Here is
-    the next part"), or a word count."""
+    with the writer as its subject ("I have added…"), pointed at from outside ("In this scene", "Here is
+    the next part"), or beside another text noun when one names a part of a document ("The story ended
+    where the first part started: a chapter of…"); or a word count."""
     low = sentence.lower()
     if re.search(r"\bword count\b|\(\s*\d+\s+words?\s*\)|\b\d+\s+words\b", low):
         return True
@@ -223,6 +226,9 @@ def is_meta(sentence: str) -> bool:
     if not nouns:
         return False
     if any(x in FIRST_PERSON for x in w) and any(s in _WRITER for s in stems):
+        return True
+    kinds = {stems[i] for i in nouns}
+    if len(kinds) >= 2 and kinds & _DOCUMENT:
         return True
     head = w[:5]
     return any(x in POINTERS for x in head) and nouns[0] <= 4

@@ -78,6 +78,7 @@ def test_repeat_measures_a_copied_paragraph_and_loops_inside_a_beat() -> None:
     ("In this scene: Jack finds the relic.", "label"),
     ("I have added a new paragraph about 60 words of prose.", "meta"),
     ("This passage shows how tense the dig has become.", "meta"),
+    ("The story ended where the first part started: a chapter of intense tension.", "meta"),
     ("(Word count: 150)", "note"),
     ("(The story ends abruptly)", "note"),
     ("3.", "list"),
