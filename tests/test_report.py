@@ -59,13 +59,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _generate(project: Path, server, out: Path, *extra: str, script: list[str] | None = None) -> object:  # noqa: ANN001
+def _generate(project: Path, server, out: Path, *extra: str, script: list[str] | None = None, answers: str | None = None) -> object:  # noqa: ANN001
     server.text = HOSTILE_PROSE
     if script:
         server.script(script)
     args = ["generate", str(project / "sheet.txt"), "--bible", str(project / "tidewater"), "--config", str(project / "b2p.toml"),
             "--llm", "openai", "--base-url", server.url, "--words-per-beat", "40", "--no-stream", "-o", str(out), *extra]
-    result = runner.invoke(app, args)
+    result = runner.invoke(app, args, input=answers)
     assert "Traceback" not in result.stdout + result.stderr, result.stderr
     return result
 
@@ -196,14 +196,16 @@ def test_half_finished_chapter_is_marked_and_lists_the_beats_to_come(project: Pa
         p.close()
 
 
-@pytest.mark.parametrize("extra", [("--mode", "oneshot"), ("--n", "2"), ("--only", "2"), ("--resume",)], ids=["oneshot", "n2", "only", "resume"])
+@pytest.mark.parametrize("extra", [("--mode", "oneshot"), ("--n", "2"), ("--only", "2"), ("--resume",), ("--mode", "interactive")],
+                         ids=["oneshot", "n2", "only", "resume", "interactive"])
 def test_report_works_for_every_mode(project: Path, fault_server, browser, tmp_path: Path, extra: tuple[str, ...]) -> None:  # noqa: ANN001
     chapter = tmp_path / "mode.md"
     if extra[0] in ("--only", "--resume"):
         _generate(project, fault_server, chapter, script=["ok", "500"])  # a partial chapter to continue or patch
         if extra[0] == "--only":
             assert _generate(project, fault_server, chapter, "--resume").exit_code == 0
-    assert _generate(project, fault_server, chapter, *extra).exit_code == 0
+    answers = "r 1.1\na\na\na\n" if "interactive" in extra else None  # re-roll beat 1 once, accept the rest
+    assert _generate(project, fault_server, chapter, *extra, answers=answers).exit_code == 0
     html = _report(project, chapter)
     trace = json.loads(chapter.with_name("mode.trace.json").read_text())
     p = _open(browser, html, 1280)
@@ -211,7 +213,7 @@ def test_report_works_for_every_mode(project: Path, fault_server, browser, tmp_p
         assert p.js("document.querySelectorAll('section.beat:not(.pending-beat)').length") == 3
         assert p.js("document.getElementById('unfinished')") is None
         assert p.js("document.documentElement.dataset.pwned") is None
-        if extra[0] == "--n":
+        if extra[0] == "--n" or "interactive" in extra:
             assert p.js("document.querySelectorAll('#beat-1 .candidates li').length") == 2
         if extra == ("--mode", "oneshot"):
             assert {b["mode"] for b in trace["beats"]} <= {"oneshot", "sequential"}
