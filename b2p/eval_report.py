@@ -2,13 +2,12 @@
 
 The report is plain text a writer can read: one row of figures per beat, then what is worth a look
 (debris lines, missing beat words, copied text, lore not named, the judge's reason), then the
-chapter's figures. On a terminal lines are cut to its width; piped, nothing is wrapped or cut.
-Text from the model is shown as written, with control characters made visible.
+chapter's figures. This module makes the rows and lines; ``cli.py`` draws them (a table at the
+terminal's width, tab-separated when piped; text from the model shown as written, control characters
+made visible).
 """
 
 from __future__ import annotations
-
-import re
 
 from b2p.errors import ConfigError, did_you_mean
 from b2p.evaluate import COPY_LIMIT, BeatEval, ChapterEval
@@ -63,18 +62,10 @@ def failures(report: ChapterEval, checks: dict[str, float]) -> list[str]:
     return out
 
 
-# -- the plain report ------------------------------------------------------------------------------
+# -- the plain report: cli.py draws the table and lines (text shown as written, control characters visible) --
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def shown(text: str) -> str:
-    """Model text for a terminal: control characters (escape sequences) made visible, tabs as spaces."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\t", " "))
-
-
-def _cut(line: str, width: int | None) -> str:
-    return line if width is None or len(line) <= width else line[: max(1, width - 1)] + "…"
+COLUMNS = ["beat", "words", "cover", "sim", "repeat", "loops", "debris", "end", "lore", "judge", "beat text"]
+NUMERIC = ("beat", "words", "cover", "sim", "repeat", "loops", "debris", "judge")
 
 
 def _f(value: float | None, fmt: str = "{:.2f}") -> str:
@@ -85,15 +76,23 @@ def _pct(value: float) -> str:
     return f"{value:.0%}"
 
 
-def _row(b: BeatEval) -> list[str]:
+def title(report: ChapterEval) -> str:
+    f = report.figures
+    return (f"{report.chapter}: {f.beats} of {f.beats_total} beats, {f.words} words · {report.model} · {report.mode}"
+            + (f" · {report.words_per_beat} words a beat" if report.words_per_beat else ""))
+
+
+def row(b: BeatEval) -> list[str]:
+    """One beat's cells, in COLUMNS order; lore is 'named/picks', '+N' entries named but not picked."""
     named = len(b.lore.used) + len(b.lore.unused)
     lore = f"{len(b.lore.used)}/{named}" + (f" +{len(b.lore.unpicked)}" if b.lore.unpicked else "")
     return [str(b.index), str(b.words), _f(b.coverage), _f(b.similarity), _pct(b.repeat), _pct(b.loops), str(len(b.debris)),
-            "cut" if b.mid_sentence else "ok", lore, _f(b.judge.score if b.judge else None, "{:.1f}")]
+            "cut" if b.mid_sentence else "ok", lore, _f(b.judge.score if b.judge else None, "{:.1f}"), b.beat]
 
 
-def _notes(b: BeatEval, words_per_beat: int | None) -> list[str]:
-    out = [f"{d.kind} line {d.line}: {shown(d.text)}" for d in b.debris]
+def notes(b: BeatEval, words_per_beat: int | None) -> list[str]:
+    """What is worth a writer's look in one beat, one line each (empty when nothing is)."""
+    out = [f"{d.kind} line {d.line}: {d.text}" for d in b.debris]
     if b.mid_sentence:
         out.append("ends mid-sentence")
     if b.repeat > COPY_LIMIT:
@@ -114,7 +113,7 @@ def _notes(b: BeatEval, words_per_beat: int | None) -> list[str]:
         out.append("named but not in its lore: " + ", ".join(b.lore.unpicked))
     if b.judge is not None:
         grades = ", ".join(f"{k} {_f(getattr(b.judge, k), '{:g}')}" for k in ("follows", "lore", "prose"))
-        out.append(f"judge {_f(b.judge.score, '{:.1f}')} ({grades})" + (f": {shown(b.judge.reason)}" if b.judge.reason else "")
+        out.append(f"judge {_f(b.judge.score, '{:.1f}')} ({grades})" + (f": {b.judge.reason}" if b.judge.reason else "")
                    + ("" if b.judge.parsed else " [answer not fully parsed]"))
     if b.feedback:
         ratings = [str(f.rating) for f in b.feedback if f.rating is not None]
@@ -123,44 +122,17 @@ def _notes(b: BeatEval, words_per_beat: int | None) -> list[str]:
     return out
 
 
-def format_report(report: ChapterEval, width: int | None = None) -> str:
-    """The report as text; ``width``: cut lines to it (a terminal), None: never cut (piped)."""
+def summary(report: ChapterEval) -> list[str]:
+    """The chapter's figures as short phrases."""
     f = report.figures
-    lines = [f"{report.chapter}: {f.beats} of {f.beats_total} beats, {f.words} words · {report.model} · {report.mode}"
-             + (f" · {report.words_per_beat} words a beat" if report.words_per_beat else ""), ""]
-    head = ["beat", "words", "cover", "sim", "repeat", "loops", "debris", "end", "lore", "judge"]
-    rows = [_row(b) for b in report.beats]
-    sizes = [max(len(head[i]), *(len(r[i]) for r in rows)) for i in range(len(head))]
-
-    def table_line(cells: list[str], text: str) -> str:
-        left = "  ".join(c.rjust(s) if i not in (7, 8) else c.ljust(s) for i, (c, s) in enumerate(zip(cells, sizes, strict=True)))
-        return _cut(f"{left}  {text}".rstrip(), width)
-
-    lines.append(table_line(head, "beat text"))
-    lines += [table_line(r, shown(b.beat)) for r, b in zip(rows, report.beats, strict=True)]
-    noted = [(b, _notes(b, report.words_per_beat)) for b in report.beats]
-    if any(n for _, n in noted):
-        lines.append("")
-    for b, notes in noted:
-        for k, note in enumerate(notes):
-            lines.append(_cut(f"{'beat ' + str(b.index) + ':' if k == 0 else '':<9} {note}", width))
-    lines += ["", "chapter: " + ", ".join([
-        f"coverage {_f(f.coverage)} (median)", f"similarity {_f(f.similarity)} (median)",
-        f"{f.copied_beats} beats copied (> {COPY_LIMIT:.0%} repeated)", f"highest repeat {_pct(f.repeat)}",
-        f"{f.debris} debris lines", f"{f.mid_sentence} mid-sentence endings", f"lore named {_f(f.lore)}",
-        f"{f.unpicked} entries named but not picked", f"length {_f(f.length)} × asked (median)",
-    ] + ([f"judge {_f(f.judge)} over {f.judged} beats"] if f.judged else [])
-      + ([", ".join(f"{v} {k}" for k, v in sorted(f.decisions.items())) + " (writer)"] if f.decisions else [])
-      + ([f"writer rating {f.rating:.1f}"] if f.rating is not None else []))]
-    if width is not None:  # the chapter line wraps at commas rather than being cut
-        last = lines.pop()
-        cur = ""
-        for part in last.split(", "):
-            if cur and len(cur) + 2 + len(part) > width:
-                lines.append(cur + ",")
-                cur = "  " + part
-            else:
-                cur = f"{cur}, {part}" if cur else part
-        lines.append(cur)
-    lines += [f"FAIL {x}" for x in report.failed]
-    return "\n".join(_cut(line, width) for line in lines) + "\n"
+    out = [f"coverage {_f(f.coverage)} (median)", f"similarity {_f(f.similarity)} (median)",
+           f"{f.copied_beats} beats copied (> {COPY_LIMIT:.0%} repeated)", f"highest repeat {_pct(f.repeat)}",
+           f"{f.debris} debris lines", f"{f.mid_sentence} mid-sentence endings", f"lore named {_f(f.lore)}",
+           f"{f.unpicked} entries named but not picked", f"length {_f(f.length)} × asked (median)"]
+    if f.judged:
+        out.append(f"judge {_f(f.judge)} over {f.judged} beats")
+    if f.decisions:
+        out.append(", ".join(f"{v} {k}" for k, v in sorted(f.decisions.items())) + " (writer)")
+    if f.rating is not None:
+        out.append(f"writer rating {f.rating:.1f}")
+    return out

@@ -25,7 +25,7 @@ from b2p.errors import ConfigError
 from b2p.measures import Debris, LoreUse
 from b2p.models import BeatLore, LorePick
 from b2p.settings import Settings
-from b2p.trace import BeatTrace, ChapterTrace, Feedback, Judgement, render_chapter, text_hash, trace_path, write_atomic
+from b2p.trace import BeatTrace, ChapterTrace, Feedback, Figures, Judgement, render_chapter, text_hash, trace_path, write_atomic
 from b2p.userfiles import decode_user_text, read_user_file
 
 COPY_LIMIT = 0.2  # a beat repeating more than this share of its 6-grams from earlier beats counts as copied
@@ -276,13 +276,43 @@ def evaluate_chapter(
 
     if judge is not None:
         _judge_all(chapter, trace, out, judge, lore_texts, r, settings.seed, on_judged)
+    save_figures(chapter, {b.index: (text_hash(b.text), {"eval": figures_of(ev)}) for b, ev in zip(trace.beats, out, strict=True)})
     return ChapterEval(chapter=str(chapter), trace=str(trace_path(chapter)), bible=trace.bible, model=trace.model, mode=trace.mode,
                        words_per_beat=words_per_beat, beats=out, figures=chapter_figures(out, trace.totals.beats))
 
 
+def figures_of(ev: BeatEval) -> Figures:
+    """What the trace keeps of a beat's evaluation (and ``b2p report`` shows)."""
+    return Figures(coverage=ev.coverage, similarity=ev.similarity, repeat=ev.repeat, loops=ev.loops, debris=len(ev.debris),
+                   mid_sentence=ev.mid_sentence, length=ev.length, lore=ev.lore.share, judge=ev.judge.score if ev.judge else None)
+
+
+def save_figures(chapter: Path, updates: dict[int, tuple[str, dict[str, Any]]]) -> bool:
+    """Set fields of the saved trace's beats ({index: (sha256 of the text measured, {field: value})}),
+    re-reading it first so a beat a running 'generate' saved meanwhile is kept; a beat whose text has
+    changed since is left alone. Written (atomically) only when something changed; True then."""
+    path = trace_path(chapter)
+    try:
+        fresh = ChapterTrace.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # the trace went away or broke meanwhile: the report stands, nothing is saved
+    changed = False
+    for b in fresh.beats:
+        measured, fields = updates.get(b.index, ("", {}))
+        if measured != text_hash(b.text):
+            continue
+        for key, value in fields.items():
+            if getattr(b, key) != value:
+                setattr(b, key, value)
+                changed = True
+    if changed:
+        write_atomic(path, fresh.model_dump_json(indent=2) + "\n")
+    return changed
+
+
 def _judge_all(chapter: Path, trace: ChapterTrace, out: list[BeatEval], llm: Any, lore_texts: dict[int, dict[str, str]],
                r: Any, seed: int | None, on_judged: Callable[[int, int], None] | None) -> None:
-    """Grade each beat not yet graded by this model on this text; save the trace after each one."""
+    """Grade each beat not yet graded by this model on this text; save each grade as it comes."""
     from b2p.judge import judge_beat
 
     for done, (b, ev) in enumerate(zip(trace.beats, out, strict=True), start=1):
@@ -290,8 +320,8 @@ def _judge_all(chapter: Path, trace: ChapterTrace, out: list[BeatEval], llm: Any
         if j is None or j.of != text_hash(b.text) or j.model != llm.name:
             lore = [(f"{r.entries[i].name} ({r.entries[i].kind})", t) for i, t in lore_texts[b.index].items()
                     if i in r.entries and not r.entries[i].always]
-            b.judge = judge_beat(llm, b.beat, lore, b.text, seed=0 if seed is None else seed)
-            write_atomic(trace_path(chapter), trace.model_dump_json(indent=2) + "\n")
-        ev.judge = b.judge
+            j = judge_beat(llm, b.beat, lore, b.text, seed=0 if seed is None else seed)
+            save_figures(chapter, {b.index: (text_hash(b.text), {"judge": j})})
+        ev.judge = j
         if on_judged is not None:
             on_judged(done, len(trace.beats))

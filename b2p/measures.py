@@ -230,8 +230,9 @@ def is_meta(sentence: str) -> bool:
     kinds = {stems[i] for i in nouns}
     if len(kinds) >= 2 and kinds & _DOCUMENT:
         return True
-    head = w[:5]
-    return any(x in POINTERS for x in head) and nouns[0] <= 4
+    if w[0] in POINTERS and nouns[0] <= 8:  # "Here's one more piece of the story…", "This chapter…"
+        return True
+    return any(x in POINTERS for x in w[:5]) and nouns[0] <= 4  # "In this scene", "Below is the passage"
 
 
 def _title_like(text: str) -> bool:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from b2p.errors import ConfigError
 from b2p.llm import Completion
-from b2p.models import LorePick
+from b2p.models import Dropped, LorePick
 
 TRACE_VERSION = 1
 
@@ -58,16 +58,17 @@ class Candidate(BaseModel):
 
 
 class Figures(BaseModel):
-    """A draft's eval figures (``b2p.evaluate``), kept with the text they were measured on."""
+    """A beat's eval figures (``b2p eval``, ``b2p.evaluate``): what ``b2p report`` shows beside its prose."""
 
-    coverage: float | None = None
-    similarity: float | None = None
-    repeat: float = 0.0
-    loops: float = 0.0
-    debris: int = 0
+    coverage: float | None = Field(None, description="Share of the beat's content words its prose uses.")
+    similarity: float | None = Field(None, description="Beat ↔ prose cosine similarity.")
+    repeat: float = Field(0.0, description="Share of its word 6-grams already in earlier beats.")
+    loops: float = Field(0.0, description="Share of its word 6-grams repeated within it.")
+    debris: int = Field(0, description="Scaffolding or markup lines.")
     mid_sentence: bool = False
-    words: int = 0
-    of: str = Field("", description="sha256 of the text measured.")
+    length: float | None = Field(None, description="Words / words_per_beat.")
+    lore: float | None = Field(None, description="Share of its lore picks the prose names.")
+    judge: float | None = Field(None, description="Mean judge grade, 1–5, when judged.")
 
 
 class Judgement(BaseModel):
@@ -111,13 +112,14 @@ class BeatTrace(BaseModel):
     cost: float | None = None
     story: dict[str, int] = Field(default_factory=dict, description="Earlier beats in the prompt: verbatim, summarised, left_out.")
     lore_cut: list[str] = Field(default_factory=list, description="Picks left out of the prompt to fit the context window.")
+    dropped: list[Dropped] = Field(default_factory=list, description="Entries retrieval considered and left out, and why (as in 'b2p lore').")
     split: str | None = Field(None, description="oneshot: how the reply was split into beats (markers, paragraphs, sentences).")
     edited: bool = False
     candidates: list[Candidate] = Field(default_factory=list)
     summary: str | None = Field(None, description="Model-made summary used as story-so-far for later beats.")
     summary_of: str | None = Field(None, description="sha256 of the text the summary was made from.")
     summary_usage: Usage | None = None
-    figures: Figures | None = Field(None, description="Eval figures of the kept text, when generation measured them.")
+    eval: Figures | None = Field(None, description="The latest 'b2p eval' figures of this beat's text.")
     judge: Judgement | None = Field(None, description="The latest 'b2p eval --judge' grades.")
     feedback: list[Feedback] = Field(default_factory=list, description="The writer's decisions on this beat's drafts, in order.")
 

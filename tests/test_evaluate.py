@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from b2p import measures
-from b2p.eval_report import CHECKS, format_report, parse_checks
+from b2p.eval_report import CHECKS, parse_checks
 from b2p.evaluate import evaluate_beat, evaluate_chapter
 from b2p.judge import parse_judgement
 from b2p.llm import LLM, Completion, GenOptions, Message, OnText
@@ -79,6 +79,7 @@ def test_repeat_measures_a_copied_paragraph_and_loops_inside_a_beat() -> None:
     ("I have added a new paragraph about 60 words of prose.", "meta"),
     ("This passage shows how tense the dig has become.", "meta"),
     ("The story ended where the first part started: a chapter of intense tension.", "meta"),
+    ("Here’s one more piece of the story with a focus on Jack and Xander, who had been sent to explore the dark:", "meta"),
     ("(Word count: 150)", "note"),
     ("(The story ends abruptly)", "note"),
     ("3.", "list"),
@@ -213,16 +214,27 @@ def test_plain_report_a_writer_reads(known: Path, settings: Settings) -> None:
     result = run(str(known), store=settings.store)
     assert result.exit_code == 0, result.stderr
     out = result.stdout
+    lines = out.splitlines()
+    # Piped: a title, then the table as tab-separated lines, nothing wrapped or cut.
+    assert lines[0].startswith(f"{known}: 3 of 3 beats") and lines[1].split("\t")[0] == "beat"
+    rows = [ln.split("\t") for ln in lines[2:5]]
+    assert [r[0] for r in rows] == ["1", "2", "3"] and [r[-1] for r in rows] == SHEET
+    assert [r[6] for r in rows] == ["0", "1", "0"] and rows[1][4] == "65%"  # debris lines, repeat
     assert re.search(r"(?m)^beat 2:\s+markup line 1: <<The Find>>$", out)
-    assert re.search(r"(?m)^\s+repeats \d+% of its 6-grams from earlier beats$", out)
+    assert re.search(r"(?m)^\s+repeats 65% of its 6-grams from earlier beats$", out)
     assert re.search(r"(?m)^beat 3:\s+beat words not in the prose: Jack, calls, Selene, Thorne, Outpost, Meridian$", out)
-    assert "1 beats copied" in out and "1 debris lines" in out
-    assert SHEET[0] in out  # piped: nothing is cut
-    # On a terminal every line fits its width; piped, the same report is never cut.
+    assert re.search(r"(?m)^chapter: .*1 beats copied.*, 1 debris lines", out)
+
+
+def test_eval_figures_are_kept_in_the_trace(known: Path, settings: Settings) -> None:
     report = evaluate_chapter(known, settings)
-    narrow = format_report(report, width=60)
-    assert all(len(line) <= 60 for line in narrow.splitlines())
-    assert max(len(line) for line in format_report(report).splitlines()) > 60
+    saved = json.loads(trace_path(known).read_text())
+    for b, t in zip(report.beats, saved["beats"], strict=True):
+        assert t["eval"]["coverage"] == b.coverage and t["eval"]["repeat"] == b.repeat and t["eval"]["debris"] == len(b.debris)
+    assert known.read_text().count("<<The Find>>") == 1  # the chapter itself is not touched
+    stamp = trace_path(known).read_bytes()
+    evaluate_chapter(known, settings)
+    assert trace_path(known).read_bytes() == stamp  # same figures: nothing rewritten
 
 
 def _paths(x: object, path: str = "") -> set[str]:
