@@ -384,7 +384,7 @@ def eval_(
 
             check_llm(settings)
             judge_llm = load_llm(settings)
-        with judge_llm as j, _progress("judging") as bar:
+        with judge_llm as j, (_progress("judging") if judge else contextlib.nullcontext(None)) as bar:
             report = evaluate_chapter(chapter, settings, bible=name, judge=j, on_judged=_progress_fn(bar))
         report.failed = failures(report, checks)
         if as_json:

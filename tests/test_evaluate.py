@@ -363,3 +363,24 @@ def test_judge_grades_are_saved_in_the_trace_and_not_asked_twice(tmp_path: Path,
     again = evaluate_chapter(chapter, settings, judge=llm)
     assert len(llm.prompts) == 3 and again.figures.judge == 4.0  # same text, same model: the saved grades
     assert evaluate_chapter(chapter, settings).figures.judge == 4.0  # and plain eval reports them
+
+
+def test_saving_figures_keeps_beats_a_running_generate_saved_meanwhile(tmp_path: Path, ledger) -> None:  # noqa: ANN001
+    from b2p import trace as tr
+    from b2p.evaluate import save_figures
+    from b2p.trace import Figures, text_hash
+
+    chapter = write_chapter(tmp_path / "ch.md", ledger, [GOOD, FIND])
+    measured = {1: (text_hash(GOOD), {"eval": Figures(coverage=1.0)}), 2: (text_hash(FIND), {"eval": Figures(coverage=0.8)})}
+    # Meanwhile a generate run rewrites beat 2 (--only 2) and saves beat 3.
+    saved = tr.load(chapter)
+    assert saved is not None
+    saved.put(BeatTrace(index=2, beat=SHEET[1], lore=ledger.beats[1].lore, text="A new draft of the find."))
+    saved.put(BeatTrace(index=3, beat=SHEET[2], lore=ledger.beats[2].lore, text=IGNORES))
+    save(saved, chapter)
+    assert save_figures(chapter, measured)
+    after = json.loads(trace_path(chapter).read_text())
+    assert [b["index"] for b in after["beats"]] == [1, 2, 3]
+    assert after["beats"][0]["eval"]["coverage"] == 1.0
+    assert after["beats"][1]["eval"] is None and after["beats"][1]["text"] == "A new draft of the find."  # measured on the old text
+    assert not save_figures(chapter, measured)  # nothing new: the trace is not rewritten
