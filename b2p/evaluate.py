@@ -32,7 +32,8 @@ COPY_LIMIT = 0.2  # a beat repeating more than this share of its 6-grams from ea
 
 
 class BeatEval(BaseModel):
-    """The figures of one beat. Coverage, similarity and length are taken on the prose without its debris."""
+    """The figures of one beat. Coverage, similarity, length and lore use are taken on the prose without its
+    debris lines; repetition, debris and the mid-sentence check on the prose as it is on the page."""
 
     index: int
     beat: str
@@ -123,7 +124,7 @@ def evaluate_beat(
         loops=measures.loop_share(prose),
         lore_copy=measures.repeat_share(prose, lore_texts),
         debris=found,
-        mid_sentence=measures.ends_mid_sentence(clean),
+        mid_sentence=measures.ends_mid_sentence(prose),
         lore=measures.lore_use(clean, picks, find, names) if find is not None else LoreUse(),
     )
 

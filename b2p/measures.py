@@ -10,8 +10,8 @@ figure; none loads a model except :func:`similarity`, which takes the embedder f
 - **mid-sentence end**, and **length** against the words asked for;
 - **lore use**: which picks the prose names, and which bible entries it names that were not picked.
 
-Coverage, similarity and length are taken on the prose without its debris lines, so a beat whose
-prose only repeats its own beat line covers nothing.
+``b2p.evaluate`` takes coverage, similarity, length and lore use on the prose without its debris
+lines, so a beat whose prose only repeats its own beat line covers nothing.
 """
 
 from __future__ import annotations

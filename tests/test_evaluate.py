@@ -384,3 +384,14 @@ def test_saving_figures_keeps_beats_a_running_generate_saved_meanwhile(tmp_path:
     assert after["beats"][0]["eval"]["coverage"] == 1.0
     assert after["beats"][1]["eval"] is None and after["beats"][1]["text"] == "A new draft of the find."  # measured on the old text
     assert not save_figures(chapter, measured)  # nothing new: the trace is not rewritten
+
+
+def test_eval_as_a_real_process_piped(known: Path, settings: Settings) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "cli", "eval", str(known), "--store", str(settings.store), "--fail-under", "repeat=0.2"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[1].startswith("beat\twords\tcover") and lines[-1] == "FAIL repeat: 0.652 is above 0.2"
