@@ -395,3 +395,13 @@ def test_eval_as_a_real_process_piped(known: Path, settings: Settings) -> None:
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[1].startswith("beat\twords\tcover") and lines[-1] == "FAIL repeat: 0.652 is above 0.2"
+
+
+def test_b2p_report_shows_the_figures_eval_kept(tmp_path: Path, settings: Settings, ledger) -> None:  # noqa: ANN001
+    chapter = write_chapter(tmp_path / "ch.md", ledger, [GOOD, f"<<The Find>>\n{GOOD}\n\n{FIND}", IGNORES])
+    assert run(str(chapter), store=settings.store).exit_code == 0
+    result = runner.invoke(app, ["report", str(chapter), "--store", str(settings.store)])
+    assert result.exit_code == 0, result.stderr
+    html = chapter.with_name("ch.report.html").read_text(encoding="utf-8")
+    assert html.count("<h3>Eval</h3>") == 3
+    assert re.search(r"<td>repeat</td><td class=\"num\">0\.65</td>", html) and re.search(r"<td>debris</td><td class=\"num\">1</td>", html)
