@@ -77,6 +77,7 @@ class LLM(ABC):
 
     backend: ClassVar[str | None] = None
     Options: ClassVar[type[BackendOptions]] = BackendOptions
+    _checked_backend: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -90,10 +91,13 @@ class LLM(ABC):
                 raise TypeError(f"backend '{name}': option '{field}' is a shared setting; rename it")
             if info.default is PydanticUndefined and info.default_factory is None:
                 raise TypeError(f"backend '{name}': option '{field}' needs a default")
+            if not info.description:
+                raise TypeError(f"backend '{name}': option '{field}' needs a description")
         for other in _backend_classes():
             if other is not cls and other.__dict__.get("backend") == name:
                 raise TypeError(f"backend '{name}' is defined twice: {other.__module__}.{other.__qualname__} "
                                 f"and {cls.__module__}.{cls.__qualname__}")
+        cls._checked_backend = name  # a class refused above lingers in the tree until collected: not a backend
 
     @classmethod
     def check(cls, settings: Settings) -> None:  # noqa: B027 - optional hook
@@ -141,7 +145,7 @@ def _backend_classes() -> list[type[LLM]]:
     while todo:
         cls = todo.pop(0)
         todo.extend(cls.__subclasses__())
-        if cls.__dict__.get("backend") is not None:
+        if cls.__dict__.get("backend") is not None and cls.__dict__.get("_checked_backend") == cls.__dict__["backend"]:
             found.append(cls)
     return found
 
