@@ -86,28 +86,6 @@ def _settings(config: Path | None, **flags: Any):  # noqa: ANN202
     return load_settings(config, **flags)
 
 
-def _progress_bar(label: str):  # noqa: ANN202
-    """A rich progress bar on a terminal, None otherwise (scripts and CI logs stay clean)."""
-    if not sys.stderr.isatty():
-        return None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-
-
-def _progress(label: str):  # noqa: ANN202
-    bar = _progress_bar(label)
-    return contextlib.nullcontext(None) if bar is None else bar
-
-
-def _progress_fn(bar) -> Any:  # noqa: ANN001
-    if bar is None:
-        return None
-    task = bar.add_task("embed", total=None)
-    return lambda done, total: bar.update(task, completed=done, total=total)
-
-
 def _print_ingest(report, quiet_if_unchanged: bool = False, to_stdout: bool = False) -> None:  # noqa: ANN001
     """The summary is ``b2p ingest``'s result (stdout); before lore/generate it is a side note (stderr)."""
     for w in report.warnings:
@@ -143,8 +121,9 @@ def ingest(
         from ingest.pipeline import ingest_bible
 
         settings = _settings(config, store=store, chroma_url=chroma_url, embed_model=embed_model)
-        with _progress("embedding") as bar:
-            report = ingest_bible(bible_dir, settings, rebuild=rebuild, progress=_progress_fn(bar))
+        with _Terminal() as events:
+            events.start_bar("embedding")
+            report = ingest_bible(bible_dir, settings, rebuild=rebuild, progress=events.ingest_progress)
         if as_json:
             for w in report.warnings:
                 _err(f"warning: {w}")
@@ -323,16 +302,24 @@ class _Terminal(Events):
     def __exit__(self, *exc: object) -> None:
         self._stop_bar()
 
+    def start_bar(self, label: str) -> None:
+        """A rich progress bar on a terminal, none otherwise (scripts and CI logs stay clean)."""
+        if not sys.stderr.isatty():
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        self._bar.start()
+        self._task = self._bar.add_task("embed", total=None)
+
     def _stop_bar(self) -> None:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
 
     def ingesting(self, folder: Path) -> None:
-        self._bar = _progress_bar("ingesting")
-        if self._bar is not None:
-            self._bar.start()
-            self._task = self._bar.add_task("embed", total=None)
+        self.start_bar("ingesting")
 
     def ingest_progress(self, done: int, total: int) -> None:
         if self._bar is not None:

@@ -158,7 +158,11 @@ class TomlFile(TomlConfigSettingsSource):
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise ConfigError(f"{self.path}: not valid TOML: {err}") from None
         names = setting_names()
-        for key in data:
+        for key, value in data.items():
+            if key in backends() and isinstance(value, dict):
+                example = next(iter(value), "timeout")
+                raise ConfigError(f"{self.path}: unknown setting '{key}': a backend's options are top-level keys "
+                                  f"({example} = …), not a [{key}] table")
             if key not in names:
                 raise ConfigError(f"{self.path}: unknown setting '{key}'{did_you_mean(key, names)}")
         return data
