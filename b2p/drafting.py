@@ -143,7 +143,7 @@ class Drafter:
 def beat_trace(ctx: ChapterContext, i: int, text: str, mode: str, prompt: Prompt, bill: Usage, **extra: object) -> BeatTrace:
     """A finished beat as the trace keeps it; ``bill`` is everything it cost."""
     return BeatTrace(
-        index=i, beat=ctx.beats[i - 1], lore=ctx.plan.picks(i), text=text, mode=mode,
+        index=i, beat=ctx.beats[i - 1], lore=ctx.plan.picks(i), dropped=ctx.plan.ledger.beats[i - 1].dropped, text=text, mode=mode,
         prompt_tokens=bill.prompt_tokens, completion_tokens=bill.completion_tokens, seconds=bill.seconds, requests=bill.requests,
         lore_cut=prompt.lore_cut, story={"verbatim": prompt.verbatim, "summarised": prompt.summarised, "left_out": prompt.left_out},
         cost=ctx.llm.cost(bill.prompt_tokens, bill.completion_tokens),

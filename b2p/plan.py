@@ -47,7 +47,7 @@ def plan_chapter(settings: Settings, bible: str, beats: Sequence[str]) -> Plan:
 
     with Store.open(settings, bible=bible) as st, st.lock(exclusive=False):
         r = Retriever(settings, st, bible)
-        ledger = r.ledger(list(beats))
+        ledger = r.ledger(list(beats), explain=True)  # the trace keeps what was left out, and why
         texts = {b.index: r.pick_texts(b) for b in ledger.beats}
         return Plan(bible=r.bible, meta=r.meta, ledger=ledger, texts=texts)
 
