@@ -25,8 +25,9 @@ from b2p.errors import ConfigError
 from b2p.measures import Debris, LoreUse
 from b2p.models import BeatLore, LorePick
 from b2p.settings import Settings
-from b2p.trace import BeatTrace, ChapterTrace, Feedback, Figures, Judgement, render_chapter, text_hash, trace_path, write_atomic
+from b2p.trace import BeatTrace, ChapterTrace, Feedback, Figures, Judgement, text_hash, trace_path, write_atomic
 from b2p.userfiles import decode_user_text, read_user_file
+from b2p.writer import render_chapter
 
 COPY_LIMIT = 0.2  # a beat repeating more than this share of its 6-grams from earlier beats counts as copied
 

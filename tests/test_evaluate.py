@@ -24,7 +24,8 @@ from b2p.llm import LLM, Completion, GenOptions, Message, OnText
 from b2p.matcher import NameMatcher
 from b2p.models import LoreEntry, LorePick
 from b2p.settings import Settings, load_settings
-from b2p.trace import BeatTrace, ChapterTrace, Feedback, Totals, save, sheet_hash, trace_path
+from b2p.trace import BeatTrace, ChapterTrace, Feedback, Totals, sheet_hash, trace_path
+from b2p.writer import save
 from cli import app
 
 REPO = Path(__file__).resolve().parent.parent
