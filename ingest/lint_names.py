@@ -1,0 +1,227 @@
+"""``b2p lint``'s checks of names: capitalised names in beats that the bible does not know, and
+aliases that two entries claim or that the prose also uses as ordinary words.
+
+Facts come from the bible's prose and its beat sheets, never from an English word list: a word the
+text also writes in lower case is an ordinary word; a word written capitalised inside a sentence is
+a name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from b2p.errors import closest, did_you_mean
+from ingest.lint import MISSPELT, BeatSheet, Finding, LocatedEntry, Prose
+
+# -- words ---------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*")
+_POSSESSIVE = re.compile(r"['’]s$")
+_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+
+
+def _base(word: str) -> str:
+    """The word without a possessive ending: "Fenn's" → "Fenn"."""
+    return _POSSESSIVE.sub("", word)
+
+
+def _stem(word: str) -> str:
+    """A crude stem, so "Emphasize" meets "emphasizing" and "Hint" meets "hints"."""
+    w = _base(word).lower()
+    for suffix in _SUFFIXES:
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            w = w[: -len(suffix)]
+            break
+    if len(w) > 3 and w[-1] == w[-2]:
+        w = w[:-1]  # "stopp(ed)"
+    return w.removesuffix("e") if len(w) > 3 else w
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    """Does the word at ``start`` open a sentence (or a quotation)? Not after "Dr." or an initial."""
+    before = text[:start].rstrip()
+    if before.endswith(("\"", "“", "'", "‘", "(", "[")):
+        return True
+    if not before or before[-1] in "!?…:;":
+        return not before or before[-1] in "!?…"
+    if before[-1] != ".":
+        return False
+    prev = before[:-1].rsplit(None, 1)[-1] if before[:-1].strip() else ""
+    # "Dr. Thorne", "St. Ives", "J. Smith": a short capitalised word before the full stop is an abbreviation.
+    return not (prev[:1].isupper() and len(prev) <= 3 and prev.isalpha())
+
+
+class _Corpus:
+    """What the bible's prose and its beat sheets say about words: which are used in lower case (so
+    are ordinary words), which are written capitalised inside a sentence (so are names)."""
+
+    def __init__(self, texts: Iterable[Prose]) -> None:
+        self.lower: set[str] = set()
+        self.mid_caps: set[str] = set()
+        for t in texts:
+            for m in _WORD.finditer(t.text):
+                w = m.group()
+                if w[0].islower():
+                    self.lower.add(_stem(w))
+                elif w[0].isupper() and not _opens_sentence(t.text, m.start()):
+                    self.mid_caps.add(_base(w))
+
+
+# -- names in beats ------------------------------------------------------------------------------
+
+
+def unknown_names(sheets: list[BeatSheet], entries: list[LocatedEntry], texts: list[Prose]) -> list[Finding]:
+    """Capitalised words and runs in beats that no entry is called and no entry's lore mentions."""
+    from b2p.matcher import NameMatcher
+
+    matcher = NameMatcher(x.entry for x in entries)
+    keys = list(dict.fromkeys(k for x in entries for k in x.entry.keys()))
+    corpus = _Corpus(texts)
+    # The bible knows a name its entries are called, or its lore mentions ("Earth", "Hesper Kell").
+    known = {_base(w) for t in texts if t.entry_id is not None for w in _WORD.findall(t.text) if w[0].isupper()}
+    known |= {w for k in keys for w in _WORD.findall(k)}
+    out: list[Finding] = []
+    for sheet in sheets:
+        for line, beat in sheet.beats:
+            seen: set[str] = set()
+            for run in _runs(beat, [(m.start, m.end) for m in matcher.find(beat)]):
+                first = run[0]
+                if _opens_sentence(beat, first.start()):
+                    w = first.group()
+                    # A name at a sentence start shows itself elsewhere: possessive, followed by another
+                    # capitalised word, written capitalised mid-sentence, or a near-miss of a known name.
+                    name_like = (_POSSESSIVE.search(w) or len(run) > 1 or _base(w) in corpus.mid_caps
+                                 or closest(_base(w), keys, cutoff=MISSPELT))
+                    if _stem(w) in corpus.lower or not name_like:
+                        run = run[1:]  # "Meanwhile …", "Describe …": an ordinary word opening the sentence
+                if not run or all(_base(m.group()) in known for m in run):
+                    continue
+                name = _base(beat[run[0].start() : run[-1].end()])
+                if name in seen:
+                    continue
+                seen.add(name)
+                close = closest(name, keys, cutoff=MISSPELT)
+                if close:
+                    out.append(Finding(file=sheet.shown, line=line, severity="error", check="unknown-name",
+                                       message=f'"{name}" is not a name the bible knows (did you mean "{close}"?): this beat gets none of that entry\'s lore'))
+                else:
+                    out.append(Finding(file=sheet.shown, line=line, severity="warning", check="unknown-name",
+                                       message=f'"{name}" is not a name the bible knows: no entry is called that and no lore mentions it{did_you_mean(name, keys)}'))
+    return out
+
+
+def _runs(text: str, masked: list[tuple[int, int]]) -> list[list[re.Match[str]]]:
+    """Capitalised words outside the matched names, grouped into runs ("Hesper Kell") of words
+    separated by nothing but a space."""
+    runs: list[list[re.Match[str]]] = []
+    last_end = -1
+    for m in _WORD.finditer(text):
+        w = _base(m.group())
+        if any(s <= m.start() < e for s, e in masked) or not w[0].isupper() or len(w) < 2:
+            last_end = -1
+            continue
+        if runs and last_end >= 0 and text[last_end : m.start()] in (" ", "' ", "’ "):  # "Ladies' Aid Association"
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+        last_end = m.end()
+    return runs
+
+
+# -- aliases -------------------------------------------------------------------------------------
+
+
+def _occurrences(key: str, text: str, exact: bool) -> list[tuple[int, int, str]]:
+    """Whole-word uses of a key in text, with a plural or possessive ending: (start, end, ending).
+    ``exact``: as written; else in lower case only."""
+    k = key if exact else key.lower()
+    pat = re.compile(rf"(?<![\w'’-]){re.escape(k)}(?P<suffix>['’]s|s['’]|es['’]|es|s|['’])?(?![\w'’-])")
+    return [(m.start(), m.end(), m["suffix"] or "") for m in pat.finditer(text)]
+
+
+def _inside_longer_key(x: LocatedEntry, key: str, text: str, start: int, end: int) -> bool:
+    """Is this use part of a longer name of the same entry ("mule" inside "old mule")?"""
+    for other in x.entry.keys():
+        if len(other) > len(key) and key.lower() in other.lower():
+            lo = text.lower()
+            for s, e, _ in _occurrences(other.lower(), lo, exact=True):
+                if s <= start and end <= e:
+                    return True
+    return False
+
+
+def shared_aliases(entries: list[LocatedEntry]) -> list[Finding]:
+    """A key claimed by two entries. Not flagged: a title the lore gives to each claimant ("she is
+    simply the Chief", "his people call him the Chief"), which the bible itself says they share."""
+    claimed: dict[str, list[LocatedEntry]] = {}
+    for x in entries:
+        for k in dict.fromkeys(k.casefold() for k in x.entry.keys()):
+            claimed.setdefault(k, []).append(x)
+    out = []
+    for folded, owners in claimed.items():
+        if len(owners) < 2:
+            continue
+        written = {x.entry.id: next(k for k in x.entry.keys() if k.casefold() == folded) for x in owners}
+        named = [x for x in owners if x.entry.name.casefold() == folded]
+        calls = {x.entry.id: any(not _inside_longer_key(x, written[x.entry.id], x.entry.text, s, e)
+                                 for s, e, _ in _occurrences(written[x.entry.id], x.entry.text, exact=True)) for x in owners}
+        if not named and all(calls.values()):
+            continue
+        suspects = [x for x in owners if x not in named and (named or not calls[x.entry.id])] or owners[1:]
+        for x in suspects:
+            key = written[x.entry.id]
+            others = ", ".join(f"{o.entry.name} ({o.shown})" for o in owners if o is not x)
+            why = (f"it is the name of {named[0].entry.name}" if named else "and this entry's lore never calls it that")
+            out.append(Finding(file=x.shown, line=x.alias_line(key), severity="warning", check="shared-alias",
+                               message=f'alias "{key}" is also claimed by {others}, {why}: a beat saying "{key}" pulls in '
+                                       "whichever is on stage, or all of them"))
+    return out
+
+
+def common_word_aliases(entries: list[LocatedEntry], texts: list[Prose]) -> list[Finding]:
+    """A capitalised name or alias that the prose also uses in lower case in another sense ("a lull
+    in the rain", "no weeping woman"), on an entry that is not ``case_sensitive``.
+
+    A bare definite singular ("the moon", "the company's founder") refers to the one such thing, so it
+    is the entry itself; an indefinite, bare, plural or possessed use, or "the captain of …" in another
+    entry's lore or a beat, is the ordinary word."""
+    holders: dict[str, set[str]] = {}  # key → the entries that claim it
+    for x in entries:
+        for k in x.entry.keys():
+            holders.setdefault(k.casefold(), set()).add(x.entry.id)
+    out = []
+    for x in entries:
+        if x.entry.case_sensitive:
+            continue
+        uses: list[tuple[str, str, str]] = []  # (key, quoted use, where)
+        for key in x.entry.keys():
+            if key == key.lower():
+                continue  # written in lower case on purpose: a description ("the doc")
+            for t in texts:
+                for s, e, suffix in _occurrences(key, t.text, exact=False):
+                    if t.text[s:e] != t.text[s:e].lower() or _inside_longer_key(x, key, t.text, s, e):
+                        continue
+                    definite = key.lower().startswith("the ") or re.search(r"(?:^|[^\w'’-])the\s+$", t.text[:s], re.IGNORECASE)
+                    plural = suffix.rstrip("'’") in ("s", "es")
+                    described = re.match(r"\s+of\b", t.text[e:])
+                    if definite and not plural and (not described or t.entry_id in holders.get(key.casefold(), ())):
+                        continue  # "the moon"; in a holder's own lore, "X is the sergeant of the watch" is X
+                    uses.append((key, _quote(t.text, s, e), t.where(s)))
+        if uses:
+            keys = list(dict.fromkeys(k for k, _, _ in uses))
+            key, quoted, where = uses[0]
+            said = " / ".join(f'"{k}"' for k in keys)
+            more = f", and {len(uses) - 1} more" if len(uses) > 1 else ""
+            out.append(Finding(file=x.shown, line=x.alias_line(key) if key != x.entry.name else x.name_line,
+                               severity="warning", check="common-word-alias",
+                               message=f"{said} is also an ordinary word here (\"{quoted}\", {where}{more}): "
+                                       f"a beat using it that way pulls in {x.entry.name}; add \"case_sensitive: true\""))
+    return out
+
+
+def _quote(text: str, start: int, end: int) -> str:
+    """The use with a word either side: "no weeping woman,"."""
+    before = text[:start].split()[-1:] if text[:start].strip() else []
+    after = text[end:].split()[:1]
+    return " ".join([*before, text[start:end], *after]).strip(" ,;:.")
