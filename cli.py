@@ -289,7 +289,7 @@ def lint(
             typer.echo(report.model_dump_json())
         else:
             for f in report.findings:
-                typer.echo(f.line_text())
+                _echo(f.line_text())
             for s in report.skipped:
                 _err(f"note: not checked: {s}")
             _err(f"{report.bible}: {report.errors} errors, {report.warnings} warnings ({len(report.sheets)} beat sheets, {report.beats} beats)")

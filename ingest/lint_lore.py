@@ -44,11 +44,7 @@ def lore_findings(root: Path, entries: list[LocatedEntry], sheets: list[BeatShee
         else:
             skipped.append("unused and over-broad entries: no beat sheet (put sheets in beats/ or name them)")
         findings += _near_duplicates(entries, index)
-        relations = relation_table(index)
-        if relations is None:
-            skipped.append("relations: this b2p's lore index has no relation table")
-        else:
-            findings += _unknown_relations(entries, relations)
+        findings += _unknown_relations(entries, relation_table(index) or [])
     return findings, skipped
 
 
