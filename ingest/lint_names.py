@@ -41,15 +41,20 @@ def _stem(word: str) -> str:
 def _opens_sentence(text: str, start: int) -> bool:
     """Does the word at ``start`` open a sentence (or a quotation)? Not after "Dr." or an initial."""
     before = text[:start].rstrip()
-    if before.endswith(("\"", "“", "'", "‘", "(", "[")):
+    if before.endswith(("“", "‘", "(", "[")):
         return True
-    if not before or before[-1] in "!?…:;":
-        return not before or before[-1] in "!?…"
+    if before.endswith(("\"", "'", "”", "’")):
+        if before[-1] in "\"'" and (len(before) == 1 or before[-2].isspace()):
+            return True  # a straight quote opening a quotation: « he says, "Never…" »
+        before = before[:-1].rstrip()  # a closing quote: what came before it decides
+    if not before:
+        return True
+    if before[-1] in "!?…":
+        return True
     if before[-1] != ".":
         return False
     prev = before[:-1].rsplit(None, 1)[-1] if before[:-1].strip() else ""
-    # "Dr. Thorne", "St. Ives", "J. Smith": a short capitalised word before the full stop is an abbreviation.
-    return not (prev[:1].isupper() and len(prev) <= 3 and prev.isalpha())
+    return not _abbreviation(prev)  # "Dr. Thorne", "St. Ives", "J. Smith"
 
 
 class _Corpus:
@@ -84,23 +89,9 @@ def unknown_names(sheets: list[BeatSheet], entries: list[LocatedEntry], texts: l
     out: list[Finding] = []
     for sheet in sheets:
         for line, beat in sheet.beats:
-            seen: set[str] = set()
-            for run in _runs(beat, [(m.start, m.end) for m in matcher.find(beat)]):
-                first = run[0]
-                if _opens_sentence(beat, first.start()):
-                    w = first.group()
-                    # A name at a sentence start shows itself elsewhere: possessive, followed by another
-                    # capitalised word, written capitalised mid-sentence, or a near-miss of a known name.
-                    name_like = (_POSSESSIVE.search(w) or len(run) > 1 or _base(w) in corpus.mid_caps
-                                 or closest(_base(w), keys, cutoff=MISSPELT))
-                    if _stem(w) in corpus.lower or not name_like:
-                        run = run[1:]  # "Meanwhile …", "Describe …": an ordinary word opening the sentence
-                if not run or all(_base(m.group()) in known for m in run):
-                    continue
-                name = _base(beat[run[0].start() : run[-1].end()])
-                if name in seen:
-                    continue
-                seen.add(name)
+            masked = [(m.start, m.end) for m in matcher.find(beat)]
+            names = [_unknown(beat, run, masked, corpus, keys, known) for run in _runs(beat, masked)]
+            for name in dict.fromkeys(n for n in names if n):
                 close = closest(name, keys, cutoff=MISSPELT)
                 if close:
                     out.append(Finding(file=sheet.shown, line=line, severity="error", check="unknown-name",
@@ -111,9 +102,38 @@ def unknown_names(sheets: list[BeatSheet], entries: list[LocatedEntry], texts: l
     return out
 
 
+def _unknown(beat: str, run: list[re.Match[str]], masked: list[tuple[int, int]], corpus: _Corpus, keys: list[str], known: set[str]) -> str | None:
+    """The name a run of capitalised words spells, when the bible does not know it; else None."""
+    # A title or abbreviation on a known name is part of it: "Captain Hanna", "Dr. Hanna".
+    while run and any(s == _skip_to(beat, run[-1].end()) for s, _ in masked) and (
+            _stem(run[-1].group()) in corpus.lower or _abbreviation(run[-1].group())):
+        run = run[:-1]
+    if run and _opens_sentence(beat, run[0].start()):
+        w = run[0].group()
+        # A name at a sentence start shows itself elsewhere: possessive, followed by another capitalised
+        # word, written capitalised mid-sentence, or a near-miss of a known name.
+        name_like = _POSSESSIVE.search(w) or len(run) > 1 or _base(w) in corpus.mid_caps or closest(_base(w), keys, cutoff=MISSPELT)
+        if _stem(w) in corpus.lower or not name_like:
+            run = run[1:]  # "Meanwhile …", "Describe …": an ordinary word opening the sentence
+    if not run or all(_base(m.group()) in known for m in run):
+        return None
+    return _base(beat[run[0].start() : run[-1].end()])
+
+
+def _abbreviation(word: str) -> bool:
+    """A short capitalised word that a full stop after does not end a sentence: "Dr", "St", "Lt"."""
+    return word[:1].isupper() and len(word) <= 3 and word.isalpha()
+
+
+def _skip_to(text: str, end: int) -> int:
+    """Where the next word starts after ``end`` (past an abbreviation's full stop and spaces)."""
+    rest = text[end:]
+    return end + len(rest) - len(rest.lstrip(". "))
+
+
 def _runs(text: str, masked: list[tuple[int, int]]) -> list[list[re.Match[str]]]:
     """Capitalised words outside the matched names, grouped into runs ("Hesper Kell") of words
-    separated by nothing but a space."""
+    separated by nothing but a space (or the full stop of "Dr.")."""
     runs: list[list[re.Match[str]]] = []
     last_end = -1
     for m in _WORD.finditer(text):
@@ -121,7 +141,8 @@ def _runs(text: str, masked: list[tuple[int, int]]) -> list[list[re.Match[str]]]
         if any(s <= m.start() < e for s, e in masked) or not w[0].isupper() or len(w) < 2:
             last_end = -1
             continue
-        if runs and last_end >= 0 and text[last_end : m.start()] in (" ", "' ", "’ "):  # "Ladies' Aid Association"
+        gap = text[last_end : m.start()] if runs and last_end >= 0 else None
+        if gap in (" ", "' ", "’ ") or (gap == ". " and _abbreviation(runs[-1][-1].group())):  # "Ladies' Aid", "Dr. Tomas"
             runs[-1].append(m)
         else:
             runs.append([m])

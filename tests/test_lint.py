@@ -238,3 +238,40 @@ def test_bad_input_is_one_line_and_exit_2(runner: CliRunner, work: Path, tmp_pat
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert str(tmp_path) in result.stderr or str(bible) in result.stderr
+
+
+# -- the word rules, without a store -----------------------------------------------------------------
+
+
+def names_flagged(beats: list[str], lore: str = "Hanna Roth keeps the ferry. She poles it across the river every day.") -> list[str]:
+    """The unknown names lint finds in these beats, for a one-entry bible with this lore."""
+    from b2p.models import LoreEntry
+    from ingest.lint import BeatSheet, LocatedEntry, _texts
+    from ingest.lint_names import unknown_names
+
+    entries = [LocatedEntry(LoreEntry(id="hanna", name="Hanna Roth", aliases=["Hanna"], kind="character", text=lore), "hanna.md")]
+    sheets = [BeatSheet(Path("s.txt"), "s.txt", list(enumerate(beats, start=1)))]
+    return [re.search(r'"([^"]+)"', f.message).group(1) for f in unknown_names(sheets, entries, _texts(entries, sheets))]
+
+
+@pytest.mark.parametrize(("beat", "flagged"), [
+    ('"Stop," Tomas shouts from the bank.', ["Tomas"]),  # after a closing quote: mid-sentence
+    ('Hanna calls out, "Tomas, the rope!"', []),  # opening a quotation, seen nowhere else: could be a word
+    ("Hanna meets Dr. Tomas at the landing.", ["Dr. Tomas"]),  # not a sentence start after "Dr."
+    ("Hanna rows the Ladies' Aid Association across.", ["Ladies' Aid Association"]),  # one run
+    ("Every day Hanna poles across.", []),  # "every" is written in lower case elsewhere: ordinary
+    ("Hanna's ferry waits while Tomas's cart is loaded.", ["Tomas"]),  # possessives
+])
+def test_which_capitalised_words_are_names(beat: str, flagged: list[str]) -> None:
+    assert names_flagged(["Hanna waits.", beat]) == flagged
+
+
+def test_a_sentence_opener_is_a_name_when_the_sheets_also_write_it_mid_sentence() -> None:
+    assert names_flagged(["Tomas waves.", "Hanna waves back."]) == []  # could be a word: not flagged
+    assert names_flagged(["Tomas waves.", "Hanna waves back at Tomas."]) == ["Tomas", "Tomas"]
+    assert names_flagged(["Hana waves."]) == ["Hana"]  # a near-miss of "Hanna" is a name wherever it stands
+
+
+def test_a_title_on_a_known_name_is_part_of_it() -> None:
+    lore = "Hanna Roth keeps the ferry for the captain of the watch. She poles it across, then sleeps."
+    assert names_flagged(["Dr. Hanna waits.", "Then Captain Hanna rows.", "Then Marshal Hanna rows."], lore) == ["Marshal"]
