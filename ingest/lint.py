@@ -225,16 +225,15 @@ def _unclear_pronouns(entries: list[LocatedEntry]) -> list[Finding]:
 
 
 _MARKUP = re.compile(r"<!--.*?-->|[#>*_`~|\[\]()\-]", re.S)
+_LETTERS = re.compile(r"[^\W\d_]+")
 
 
 def _empty_entries(entries: list[LocatedEntry]) -> list[Finding]:
     """An entry whose body is only markup, comments or its own name: it gives a beat nothing."""
     out = []
     for x in entries:
-        rest = _MARKUP.sub(" ", x.entry.text)
-        for k in sorted(x.entry.keys(), key=len, reverse=True):
-            rest = re.sub(re.escape(k), " ", rest, flags=re.IGNORECASE)
-        if not re.search(r"[^\W\d_]", rest):
+        said = set(_LETTERS.findall(_MARKUP.sub(" ", x.entry.text).lower()))
+        if said <= {w for k in x.entry.keys() for w in _LETTERS.findall(k.lower())}:
             out.append(Finding(file=x.shown, line=x.body_line, severity="error", check="empty-entry",
                                message=f"{x.entry.name} has no lore: its body holds nothing but its name or markup; write what a beat should know"))
     return out

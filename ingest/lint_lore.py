@@ -21,6 +21,7 @@ DUPLICATE_OVERLAP = 0.5  # share of the shorter entry's five-word runs found in 
 DUPLICATE_COSINE = 0.9  # vectors this close are one entry, whatever else the bible holds
 DUPLICATE_STANDOUT = (0.75, 0.25)  # or at least this close, and this far above each one's next-nearest
 _SHINGLE = 5
+_COMMON_RUN = 20  # a five-word run in more entries than this is the bible's boilerplate
 
 
 def lore_findings(root: Path, entries: list[LocatedEntry], sheets: list[BeatSheet], settings: Settings,
@@ -96,50 +97,103 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
 
 def _near_duplicates(entries: list[LocatedEntry], index: Any) -> list[Finding]:
     """Pairs of entries about the same thing: much of the same text, or vectors that are one entry's."""
-    import numpy as np
-
     by_id = {x.entry.id: x for x in entries}
     ids = [i for i in dict.fromkeys(index.chunk_entry) if i in by_id]
     if len(ids) < 2:
         return []
-    vectors = np.asarray(index.vectors, dtype=np.float32)
-    owner = np.asarray(index.chunk_entry)
-    means = np.stack([vectors[owner == i].mean(axis=0) for i in ids])
-    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
-    cos = means @ means.T
-    np.fill_diagonal(cos, -1.0)
-    # Each entry's second-nearest similarity: how close the rest of the bible comes to it.
-    runner_up = np.sort(cos, axis=1)[:, -2] if len(ids) > 2 else np.full(len(ids), -1.0)
-    shingles = {i: _shingles(by_id[i].entry.text) for i in ids}
-    close, lead = DUPLICATE_STANDOUT
+    pairs = {**_close_vectors(ids, index), **{k: (None, v) for k, v in _shared_text(ids, by_id).items()}}
     out = []
-    for a in range(len(ids)):
-        for b in range(a + 1, len(ids)):
-            sa, sb = shingles[ids[a]], shingles[ids[b]]
-            overlap = len(sa & sb) / max(1, min(len(sa), len(sb)))
-            sim = float(cos[a, b])
-            stands_out = sim >= close and sim - max(runner_up[a], runner_up[b]) >= lead
-            if overlap < DUPLICATE_OVERLAP and sim < DUPLICATE_COSINE and not stands_out:
-                continue
-            first, second = sorted((by_id[ids[a]], by_id[ids[b]]), key=lambda x: x.shown)
-            how = (f"{overlap:.0%} of the shorter one's text is the same" if overlap >= DUPLICATE_OVERLAP
-                   else f"their lore is {sim:.2f} similar, far closer than any other entry comes to either")
-            out.append(Finding(file=second.shown, line=second.name_line, severity="warning", check="near-duplicate",
-                               message=f"{second.entry.name} looks like a second entry for {first.entry.name} ({first.shown}): {how}; "
-                                       "merge them, or make each say what sets it apart"))
+    for (a, b) in sorted(pairs):
+        sim, overlap = pairs[(a, b)][0], pairs[(a, b)][1]
+        first, second = sorted((by_id[ids[a]], by_id[ids[b]]), key=lambda x: x.shown)
+        how = (f"{overlap:.0%} of the shorter one's text is the same" if overlap is not None
+               else f"their lore is {sim:.2f} similar, far closer than any other entry comes to either")
+        out.append(Finding(file=second.shown, line=second.name_line, severity="warning", check="near-duplicate",
+                           message=f"{second.entry.name} looks like a second entry for {first.entry.name} ({first.shown}): {how}; "
+                                   "merge them, or make each say what sets it apart"))
+    return out
+
+
+def _close_vectors(ids: list[str], index: Any) -> dict[tuple[int, int], tuple[float, None]]:
+    """Pairs whose mean chunk vectors are one entry's: (a, b) → (cosine, None). A block of rows at a
+    time, so 10k entries never hold a 10k × 10k matrix."""
+    import numpy as np
+
+    vectors = np.asarray(index.vectors, dtype=np.float32)
+    row = {i: n for n, i in enumerate(ids)}
+    owner = np.fromiter((row.get(i, -1) for i in index.chunk_entry), dtype=np.int64, count=len(index.chunk_entry))
+    keep = owner >= 0
+    means = np.zeros((len(ids), vectors.shape[1]), dtype=np.float32)
+    np.add.at(means, owner[keep], vectors[keep])
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    close, lead = DUPLICATE_STANDOUT
+    found: list[tuple[int, int, float]] = []
+    runner_up = np.full(len(ids), -1.0, dtype=np.float32)  # each entry's second-nearest similarity
+    for start in range(0, len(ids), 1024):
+        block = means[start : start + 1024] @ means.T
+        block[np.arange(len(block)), np.arange(start, start + len(block))] = -1.0
+        if len(ids) > 2:
+            runner_up[start : start + len(block)] = np.partition(block, -2, axis=1)[:, -2]
+        for r, c in zip(*np.nonzero(block >= min(close, DUPLICATE_COSINE)), strict=True):
+            if start + r < c:
+                found.append((start + int(r), int(c), float(block[r, c])))
+    return {(a, b): (sim, None) for a, b, sim in found
+            if sim >= DUPLICATE_COSINE or sim - max(runner_up[a], runner_up[b]) >= lead}
+
+
+def _shared_text(ids: list[str], by_id: dict[str, LocatedEntry]) -> dict[tuple[int, int], float]:
+    """Pairs sharing at least ``DUPLICATE_OVERLAP`` of the shorter one's five-word runs: (a, b) → share.
+    Runs found in many entries (a bible's boilerplate) are not counted: they say nothing about a pair."""
+    shingles = [_shingles(by_id[i].entry.text) for i in ids]
+    postings: dict[tuple[str, ...], list[int]] = {}
+    for n, runs in enumerate(shingles):
+        for s in runs:
+            postings.setdefault(s, []).append(n)
+    shared: Counter[tuple[int, int]] = Counter()
+    for holders in postings.values():
+        if 1 < len(holders) <= _COMMON_RUN:
+            shared.update((a, b) for k, a in enumerate(holders) for b in holders[k + 1 :])
+    out = {}
+    for (a, b), n in shared.items():
+        share = n / max(1, min(len(shingles[a]), len(shingles[b])))
+        if share >= DUPLICATE_OVERLAP:
+            out[(a, b)] = share
     return out
 
 
 # -- relations -----------------------------------------------------------------------------------
 
 
-def relation_table(index: Any) -> list[Any] | None:
-    """The relations the lore index extracted from the entries' prose, or None when this b2p's
-    index has none."""
+def relation_table(index: Any) -> list[tuple[str, str, str | None, str]] | None:
+    """The kinship the lore index read from the entries' prose, as (entry whose lore states it,
+    relation, the relative's entry id or None when no entry is that relative, the relative as
+    written); None when this b2p's lore index has no relation table.
+
+    Reads ``index.relations``: ``links`` (entry id → [(relation, relative id, source entry id)]) and,
+    where the table keeps them, ``unresolved`` ((source entry id, relation, name as written): a
+    relative the prose names that no entry is)."""
     table = getattr(index, "relations", None)
-    return None if table is None else list(table)
+    if table is None:
+        return None
+    out: list[tuple[str, str, str | None, str]] = []
+    for links in getattr(table, "links", {}).values():
+        for relation, other, source in links:
+            out.append((source, relation, other if other in index.entries else None, other))
+    for source, relation, name in getattr(table, "unresolved", ()):
+        out.append((source, relation, None, name))
+    return out
 
 
-def _unknown_relations(entries: list[LocatedEntry], relations: list[Any]) -> list[Finding]:
-    """Relations whose other end is a name no entry has ("her cousin, Piet Vey" with no Piet Vey)."""
-    return []
+def _unknown_relations(entries: list[LocatedEntry], relations: list[tuple[str, str, str | None, str]]) -> list[Finding]:
+    """Relations whose other end is no entry ("his sister Liesl Vey" with no Liesl Vey): a beat's
+    "his sister" finds nobody."""
+    by_id = {x.entry.id: x for x in entries}
+    out = []
+    for source, relation, other, written in dict.fromkeys(relations):
+        x = by_id.get(source)
+        if other is not None or x is None:
+            continue
+        out.append(Finding(file=x.shown, line=x.body_line, severity="warning", check="unknown-relation",
+                           message=f'{x.entry.name}\'s lore names "{written}" as a {relation}, but no entry is "{written}": '
+                                   "a beat that says so finds nobody; add the entry, or an alias"))
+    return out

@@ -40,7 +40,7 @@ def _stem(word: str) -> str:
 
 def _opens_sentence(text: str, start: int) -> bool:
     """Does the word at ``start`` open a sentence (or a quotation)? Not after "Dr." or an initial."""
-    before = text[:start].rstrip()
+    before = text[max(0, start - 40) : start].rstrip()  # what decides is just before the word
     if before.endswith(("“", "‘", "(", "[")):
         return True
     if before.endswith(("\"", "'", "”", "’")):
@@ -62,15 +62,16 @@ class _Corpus:
     are ordinary words), which are written capitalised inside a sentence (so are names)."""
 
     def __init__(self, texts: Iterable[Prose]) -> None:
-        self.lower: set[str] = set()
+        lower: set[str] = set()
         self.mid_caps: set[str] = set()
         for t in texts:
             for m in _WORD.finditer(t.text):
                 w = m.group()
                 if w[0].islower():
-                    self.lower.add(_stem(w))
+                    lower.add(w)
                 elif w[0].isupper() and not _opens_sentence(t.text, m.start()):
                     self.mid_caps.add(_base(w))
+        self.lower = {_stem(w) for w in lower}
 
 
 # -- names in beats ------------------------------------------------------------------------------
@@ -92,13 +93,13 @@ def unknown_names(sheets: list[BeatSheet], entries: list[LocatedEntry], texts: l
             masked = [(m.start, m.end) for m in matcher.find(beat)]
             names = [_unknown(beat, run, masked, corpus, keys, known) for run in _runs(beat, masked)]
             for name in dict.fromkeys(n for n in names if n):
-                close = closest(name, keys, cutoff=MISSPELT)
+                close = _near_miss(name, keys)
                 if close:
                     out.append(Finding(file=sheet.shown, line=line, severity="error", check="unknown-name",
                                        message=f'"{name}" is not a name the bible knows (did you mean "{close}"?): this beat gets none of that entry\'s lore'))
                 else:
                     out.append(Finding(file=sheet.shown, line=line, severity="warning", check="unknown-name",
-                                       message=f'"{name}" is not a name the bible knows: no entry is called that and no lore mentions it{did_you_mean(name, keys)}'))
+                                       message=f'"{name}" is not a name the bible knows: no entry is called that and no lore mentions it{did_you_mean(name, _candidates(name, keys, 0.6))}'))
     return out
 
 
@@ -112,12 +113,24 @@ def _unknown(beat: str, run: list[re.Match[str]], masked: list[tuple[int, int]],
         w = run[0].group()
         # A name at a sentence start shows itself elsewhere: possessive, followed by another capitalised
         # word, written capitalised mid-sentence, or a near-miss of a known name.
-        name_like = _POSSESSIVE.search(w) or len(run) > 1 or _base(w) in corpus.mid_caps or closest(_base(w), keys, cutoff=MISSPELT)
-        if _stem(w) in corpus.lower or not name_like:
+        ordinary = _stem(w) in corpus.lower
+        if ordinary or not (_POSSESSIVE.search(w) or len(run) > 1 or _base(w) in corpus.mid_caps or _near_miss(_base(w), keys)):
             run = run[1:]  # "Meanwhile …", "Describe …": an ordinary word opening the sentence
     if not run or all(_base(m.group()) in known for m in run):
         return None
     return _base(beat[run[0].start() : run[-1].end()])
+
+
+def _near_miss(word: str, keys: list[str]) -> str | None:
+    """The known name or alias ``word`` most plausibly misspells (difflib ratio >= ``MISSPELT``).
+    difflib's own quick filters narrow thousands of keys to a few before ``closest`` weighs them."""
+    return closest(word, _candidates(word, keys, MISSPELT), cutoff=MISSPELT)
+
+
+def _candidates(word: str, keys: list[str], cutoff: float) -> list[str]:
+    import difflib
+
+    return difflib.get_close_matches(word, keys, n=5, cutoff=cutoff)
 
 
 def _abbreviation(word: str) -> bool:
@@ -207,38 +220,54 @@ def common_word_aliases(entries: list[LocatedEntry], texts: list[Prose]) -> list
     A bare definite singular ("the moon", "the company's founder") refers to the one such thing, so it
     is the entry itself; an indefinite, bare, plural or possessed use, or "the captain of …" in another
     entry's lore or a beat, is the ordinary word."""
+    import ahocorasick
+
     holders: dict[str, set[str]] = {}  # key → the entries that claim it
+    wanted: dict[str, list[tuple[LocatedEntry, str]]] = {}  # a capitalised key in lower case → (entry, key)
     for x in entries:
-        for k in x.entry.keys():
+        for k in dict.fromkeys(x.entry.keys()):
             holders.setdefault(k.casefold(), set()).add(x.entry.id)
+            if not x.entry.case_sensitive and k != k.lower():  # a key written in lower case ("the doc") is a description
+                wanted.setdefault(k.lower(), []).append((x, k))
+    if not wanted:
+        return []
+    auto = ahocorasick.Automaton()
+    for low in wanted:
+        auto.add_word(low, low)
+    auto.make_automaton()
+    uses: dict[str, list[tuple[str, str, str]]] = {}  # entry id → (key, quoted use, where)
+    for t in texts:
+        for last, low in auto.iter(t.text):  # the raw text: every hit is a use written in lower case
+            s = last - len(low) + 1
+            m = _ENDING.match(t.text, last + 1)
+            if (s > 0 and _WORD_CHAR.match(t.text[s - 1])) or m is None:
+                continue
+            e, plural = m.end(), (m["suffix"] or "").rstrip("'’") in ("s", "es")
+            definite = low.startswith("the ") or re.search(r"(?:^|[^\w'’-])the\s+$", t.text[:s], re.IGNORECASE)
+            described = re.match(r"\s+of\b", t.text[e:])
+            for x, key in wanted[low]:
+                if definite and not plural and (not described or t.entry_id in holders[key.casefold()]):
+                    continue  # "the moon"; in a holder's own lore, "X is the sergeant of the watch" is X
+                if not _inside_longer_key(x, key, t.text, s, e):
+                    uses.setdefault(x.entry.id, []).append((key, _quote(t.text, s, e), t.where(s)))
     out = []
     for x in entries:
-        if x.entry.case_sensitive:
+        found = uses.get(x.entry.id)
+        if not found:
             continue
-        uses: list[tuple[str, str, str]] = []  # (key, quoted use, where)
-        for key in x.entry.keys():
-            if key == key.lower():
-                continue  # written in lower case on purpose: a description ("the doc")
-            for t in texts:
-                for s, e, suffix in _occurrences(key, t.text, exact=False):
-                    if t.text[s:e] != t.text[s:e].lower() or _inside_longer_key(x, key, t.text, s, e):
-                        continue
-                    definite = key.lower().startswith("the ") or re.search(r"(?:^|[^\w'’-])the\s+$", t.text[:s], re.IGNORECASE)
-                    plural = suffix.rstrip("'’") in ("s", "es")
-                    described = re.match(r"\s+of\b", t.text[e:])
-                    if definite and not plural and (not described or t.entry_id in holders.get(key.casefold(), ())):
-                        continue  # "the moon"; in a holder's own lore, "X is the sergeant of the watch" is X
-                    uses.append((key, _quote(t.text, s, e), t.where(s)))
-        if uses:
-            keys = list(dict.fromkeys(k for k, _, _ in uses))
-            key, quoted, where = uses[0]
-            said = " / ".join(f'"{k}"' for k in keys)
-            more = f", and {len(uses) - 1} more" if len(uses) > 1 else ""
-            out.append(Finding(file=x.shown, line=x.alias_line(key) if key != x.entry.name else x.name_line,
-                               severity="warning", check="common-word-alias",
-                               message=f"{said} is also an ordinary word here (\"{quoted}\", {where}{more}): "
-                                       f"a beat using it that way pulls in {x.entry.name}; add \"case_sensitive: true\""))
+        keys = list(dict.fromkeys(k for k, _, _ in found))
+        key, quoted, where = found[0]
+        said = " / ".join(f'"{k}"' for k in keys)
+        more = f", and {len(found) - 1} more" if len(found) > 1 else ""
+        out.append(Finding(file=x.shown, line=x.alias_line(key) if key != x.entry.name else x.name_line,
+                           severity="warning", check="common-word-alias",
+                           message=f"{said} is also an ordinary word here (\"{quoted}\", {where}{more}): "
+                                   f"a beat using it that way pulls in {x.entry.name}; add \"case_sensitive: true\""))
     return out
+
+
+_ENDING = re.compile(r"(?P<suffix>['’]s|s['’]|es['’]|es|s|['’])?(?![\w'’-])")  # plural, possessive, then a word's end
+_WORD_CHAR = re.compile(r"[\w'’-]")
 
 
 def _quote(text: str, start: int, end: int) -> str:
