@@ -166,12 +166,10 @@ def _runs(text: str, masked: list[tuple[int, int]]) -> list[list[re.Match[str]]]
 # -- aliases -------------------------------------------------------------------------------------
 
 
-def _occurrences(key: str, text: str, exact: bool) -> list[tuple[int, int, str]]:
-    """Whole-word uses of a key in text, with a plural or possessive ending: (start, end, ending).
-    ``exact``: as written; else in lower case only."""
-    k = key if exact else key.lower()
-    pat = re.compile(rf"(?<![\w'’-]){re.escape(k)}(?P<suffix>['’]s|s['’]|es['’]|es|s|['’])?(?![\w'’-])")
-    return [(m.start(), m.end(), m["suffix"] or "") for m in pat.finditer(text)]
+def _occurrences(key: str, text: str) -> list[tuple[int, int]]:
+    """Whole-word uses of a key in text as written, plural or possessive endings included."""
+    return [(m.start(), _ENDING.match(text, m.end()).end())  # type: ignore[union-attr]
+            for m in re.finditer(rf"(?<![\w'’-]){re.escape(key)}(?=(?:['’]s|s['’]|es['’]|es|s|['’])?(?![\w'’-]))", text)]
 
 
 def _inside_longer_key(x: LocatedEntry, key: str, text: str, start: int, end: int) -> bool:
@@ -179,7 +177,7 @@ def _inside_longer_key(x: LocatedEntry, key: str, text: str, start: int, end: in
     for other in x.entry.keys():
         if len(other) > len(key) and key.lower() in other.lower():
             lo = text.lower()
-            for s, e, _ in _occurrences(other.lower(), lo, exact=True):
+            for s, e in _occurrences(other.lower(), lo):
                 if s <= start and end <= e:
                     return True
     return False
@@ -199,7 +197,7 @@ def shared_aliases(entries: list[LocatedEntry]) -> list[Finding]:
         written = {x.entry.id: next(k for k in x.entry.keys() if k.casefold() == folded) for x in owners}
         named = [x for x in owners if x.entry.name.casefold() == folded]
         calls = {x.entry.id: any(not _inside_longer_key(x, written[x.entry.id], x.entry.text, s, e)
-                                 for s, e, _ in _occurrences(written[x.entry.id], x.entry.text, exact=True)) for x in owners}
+                                 for s, e in _occurrences(written[x.entry.id], x.entry.text)) for x in owners}
         if not named and all(calls.values()):
             continue
         suspects = [x for x in owners if x not in named and (named or not calls[x.entry.id])] or owners[1:]

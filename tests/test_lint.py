@@ -275,3 +275,15 @@ def test_a_sentence_opener_is_a_name_when_the_sheets_also_write_it_mid_sentence(
 def test_a_title_on_a_known_name_is_part_of_it() -> None:
     lore = "Hanna Roth keeps the ferry for the captain of the watch. She poles it across, then sleeps."
     assert names_flagged(["Dr. Hanna waits.", "Then Captain Hanna rows.", "Then Marshal Hanna rows."], lore) == ["Marshal"]
+
+
+def test_without_beat_sheets_usage_is_not_judged(runner: CliRunner, work: Path, tmp_path: Path) -> None:
+    bible = shutil.copytree(work / "clean", tmp_path / "clean")
+    shutil.rmtree(bible / "beats")
+    result = lint(runner, work, str(bible), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["findings"] == [] and data["beats"] == 0 and data["sheets"] == []
+    assert data["skipped"] == ["unused and over-broad entries: no beat sheet (put sheets in beats/ or name them)"]
+    text = lint(runner, work, str(bible))
+    assert "note: not checked: unused and over-broad entries" in text.stderr
