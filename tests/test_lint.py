@@ -287,3 +287,11 @@ def test_without_beat_sheets_usage_is_not_judged(runner: CliRunner, work: Path, 
     assert data["skipped"] == ["unused and over-broad entries: no beat sheet (put sheets in beats/ or name them)"]
     text = lint(runner, work, str(bible))
     assert "note: not checked: unused and over-broad entries" in text.stderr
+
+
+def test_a_sheet_with_no_beats_is_a_warning(runner: CliRunner, work: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "chapter2.txt"
+    empty.write_text("# Chapter 2\n\n# (to write)\n")
+    result = lint(runner, work, str(work / "clean"), str(empty))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{empty}:1: warning: no beats: write one plot point per line [empty-sheet]\n"
