@@ -203,7 +203,8 @@ def shared_aliases(entries: list[LocatedEntry]) -> list[Finding]:
         suspects = [x for x in owners if x not in named and (named or not calls[x.entry.id])] or owners[1:]
         for x in suspects:
             key = written[x.entry.id]
-            others = ", ".join(f"{o.entry.name} ({o.shown})" for o in owners if o is not x)
+            rest = [f"{o.entry.name} ({o.shown})" for o in owners if o is not x]
+            others = ", ".join(rest[:2]) + (f" and {len(rest) - 2} more" if len(rest) > 2 else "")
             why = (f"it is the name of {named[0].entry.name}" if named else "and this entry's lore never calls it that")
             out.append(Finding(file=x.shown, line=x.alias_line(key), severity="warning", check="shared-alias",
                                message=f'alias "{key}" is also claimed by {others}, {why}: a beat saying "{key}" pulls in '
