@@ -261,8 +261,9 @@ def lint(
         from ingest.lint import lint_bible
 
         settings = _settings(config, store=store, chroma_url=chroma_url)
-        with _progress("ingesting") as bar:
-            report = lint_bible(bible_dir, beats_files or [], settings, progress=_progress_fn(bar))
+        with _Terminal() as events:
+            events.start_bar("linting")  # on a terminal: progress as a new or changed bible is embedded
+            report = lint_bible(bible_dir, beats_files or [], settings, progress=events.ingest_progress)
         if as_json:
             typer.echo(report.model_dump_json())
         else:
