@@ -18,13 +18,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from b2p.lexicon import NAME_FILLERS, THING_KINDS
 from b2p.models import LoreEntry
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 # What may follow a key and still be the same word: plural, possessive, plural possessive.
 _SUFFIXES = ("'s", "'", "es'", "s'", "es", "s", "")
-_PARTIAL_KINDS = {"place", "item", "faction", "location", "object", "organization", "organisation", "ship", "vehicle"}
-_STOP = {"the", "of", "and", "a", "an", "in", "on", "at", "to", "for", "old", "new", "great", "high", "low", "first", "last"}
 # "the base of the crater wall" describes; "the wall of Brinehold" names (a proper name follows).
 _OF_AFTER = re.compile(r"\s+of\s+(?:(?:the|a|an|its|his|her|their)\s+)?[a-z]")
 
@@ -150,13 +149,13 @@ def _unique_name_words(entries: list[LoreEntry]) -> dict[str, str]:
                 owners.setdefault(w.lower(), set()).add(e.id)
     out = {}
     for e in entries:
-        if e.kind.lower() not in _PARTIAL_KINDS or e.case_sensitive:
+        if e.kind not in THING_KINDS or e.case_sensitive:
             continue
         words = re.findall(r"[A-Za-z][A-Za-z'-]+", e.name)
         if len(words) < 2:
             continue
         low = words[-1].lower()  # the head noun: "Varro Crater" → "the crater" (not "the varro")
-        if len(low) >= 4 and low not in _STOP and owners.get(low) == {e.id}:
+        if len(low) >= 4 and low not in NAME_FILLERS and owners.get(low) == {e.id}:
             out[low] = e.id
     return out
 

@@ -13,13 +13,13 @@ from typing import Any
 
 from b2p.errors import StoreError
 from b2p.index import open_index
+from b2p.lexicon import CLAUSE_BREAKS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS
 from b2p.matcher import Mention
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
 from b2p.scene import resolve
 from b2p.settings import Settings
 from b2p.store import Store
 
-_PRONOUN_WORDS = {"he": ("he", "him", "his"), "she": ("she", "her", "hers"), "they": ("they", "them", "their")}
 SIMILAR_POOL = 8  # chunks fetched per similar slot: enough to aggregate several hits per entry
 MAX_CLAUSES = 4  # clauses of a beat embedded to settle its doubtful 'similar' candidates
 CLAUSE_MARGIN = 1.5  # a clause is shorter than its beat, so it must win by this times the beat's margin
@@ -136,7 +136,7 @@ class Retriever:
             e = self.entries[i]
             lore = texts.get(i, e.lead).lower()
             score = sum(1 for o in others if any(k.lower() in lore for k in o.keys()))
-            if e.pronouns and re.search(rf"\b(?:{'|'.join(_PRONOUN_WORDS[e.pronouns])})\b", after):
+            if e.pronouns and re.search(rf"\b(?:{'|'.join(PRONOUNS[e.pronouns])})\b", after):
                 score += 1
             scores[i] = score
         best = max(scores.values())
@@ -261,27 +261,6 @@ def _without(text: str, mentions: Sequence[Mention], words: set[str] = frozenset
     return " ".join(w for w in "".join(out).split() if w.strip(".,;:!?'\"") not in words)
 
 
-# Where a beat's clauses meet: coordinating and subordinating conjunctions and relative words.
-# Prepositions stay inside a clause, so "conflict with rival miners" keeps its head noun.
-_CLAUSE_BREAKS = frozenset(
-    "and or but nor yet so then while as because though although since unless until before after "
-    "when whenever where wherever that which who whom whose if whether".split()
-)
-# Function words trimmed from a clause's ends and not counted as its content. Prepositions are not
-# trimmed: one left hanging where a name was cut out ("dives into the flooded rooms beneath") still
-# says where.
-_PREPOSITIONS = frozenset(
-    "with without against beneath below under underneath above over into onto in on at from through "
-    "throughout across toward towards to for about of by near behind beyond inside within among amongst "
-    "between along around during past upon via like despite except".split()
-)
-_FUNCTION_WORDS = _CLAUSE_BREAKS | frozenset(
-    "a an the this that these those its it it's their there they them he him his she her hers we us our "
-    "you your i me my is are was were be been being am has have had having do does did will would can "
-    "could may might must shall should not no only just very too also even still already ever never "
-    "what why how than such some any all each every both either neither few many much more most other "
-    "another same own one two".split()
-)
 _WORD_OR_STOP = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*|[,;:.!?()\[\]\"“”—–]")
 
 
@@ -291,17 +270,17 @@ def clauses(text: str, limit: int = MAX_CLAUSES) -> list[str]:
     whose only clause is the beat itself."""
     runs: list[list[re.Match[str]]] = [[]]
     for m in _WORD_OR_STOP.finditer(text):
-        if not m.group()[0].isalnum() or m.group().lower() in _CLAUSE_BREAKS:
+        if not m.group()[0].isalnum() or m.group().lower() in CLAUSE_BREAKS:
             runs.append([])
         else:
             runs[-1].append(m)
     found: list[tuple[int, str]] = []
     for run in runs:
-        while run and run[0].group().lower() in _FUNCTION_WORDS:
+        while run and run[0].group().lower() in FUNCTION_WORDS:
             run = run[1:]
-        while run and run[-1].group().lower() in _FUNCTION_WORDS:
+        while run and run[-1].group().lower() in FUNCTION_WORDS:
             run = run[:-1]
-        content = sum(1 for m in run if m.group().lower() not in _FUNCTION_WORDS | _PREPOSITIONS)
+        content = sum(1 for m in run if m.group().lower() not in FUNCTION_WORDS | PREPOSITIONS)
         if content >= 2:
             found.append((content, text[run[0].start() : run[-1].end()]))
     if len(found) < 2:
