@@ -66,6 +66,8 @@ PHRASE_ENDERS = frozenset(
     "a an the to in on at for with from of and but or that about into out off back up down away over through "
     "toward towards before after as if when while until so this what how why where".split()
 )
+# Adverbs an apposition may open with: "Colette, now his wife"; "" for none.
+APPOSITION_ADVERBS = frozenset({"", "now", "once", "later", "formerly", "also", "still", "then"})
 # Words that describe an entry's name without being part of what it is: "the old duke", "Varro Crater".
 NAME_FILLERS = frozenset("the of and a an in on at to for old new great high low first last".split())
 # What a beat's writer asks the prose for rather than the story's content ("Show", "emphasizing").

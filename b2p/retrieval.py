@@ -111,11 +111,17 @@ class Retriever:
                 score = 0.8 if m.partial else 1.0 if len(ids) == 1 else 0.9
                 add(self.entries[i], "named", score, m.text)
         masked = [(m.start, m.end) for m in mentions]
-        for c in resolve(beat, named, masked, on_stage, self.entries, self.settings.scene_depth, self.index.describers):  # type: ignore[arg-type]
+        possessives = [(i, m.start, m.end) for m in mentions if m.text.endswith(("'s", "’s", "'", "’"))
+                       for i in ([m.entry_ids[0]] if len(m.entry_ids) == 1 else [])]
+        refused: list[tuple[str, list[str]]] = []
+        for c in resolve(beat, named, masked, on_stage, self.entries, self.settings.scene_depth, self.index.describers,  # type: ignore[arg-type]
+                         self.index.relations, possessives, refused):
             add(self.entries[c.entry_id], "scene", max(0.5, 0.95 - 0.1 * c.distance), c.cue)
-        below: list[Dropped] = []
+        below: list[Dropped] = [Dropped(name=self.entries[i].name, reason=f"ambiguous: {phrase}", score=0.0)
+                                for phrase, ids in refused for i in ids if i not in taken]
         if vector is not None:
-            similar, below = self._similar(vector, taken | not_named, query)
+            similar, unsure = self._similar(vector, taken | not_named, query)
+            below += unsure
             for e, score, match in similar:
                 add(e, "similar", score, match)
         return self._fit(index, beat, picks, below if explain else []), picks

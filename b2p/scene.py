@@ -32,11 +32,12 @@ from b2p.lexicon import (
     GROUP_KINDS,
     EVENT_KINDS,
     NOTE_KINDS,
-    norm_kind,
+    kin_noun,
     sentences,
     singular,
 )
 from b2p.models import LoreEntry
+from b2p.relations import Relations
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'-]*|[.!?;:,]")
 _DETERMINER = re.compile(r"\b(the|that|this|a|an)\s+", re.IGNORECASE)
@@ -123,8 +124,8 @@ def find_cues(text: str, masked: Sequence[tuple[int, int]], vocab: Describers) -
         words, spans = [], []
         for w in _WORDS.finditer(text, m.end()):
             gap = text[(spans[-1][1] if spans else m.end()) : w.start()]
-            if len(words) == 4 or gap.strip() or w.group().lower() in PHRASE_ENDERS:
-                break  # "the importance of the discovery": the phrase ends at "of"
+            if len(words) == 4 or gap.strip() or w.group().lower() in PHRASE_ENDERS or not free(w.start()):
+                break  # "the importance of the discovery": the phrase ends at "of"; a name ends it too
             words.append(w.group().lower())
             spans.append((w.start(), w.end()))
         if not words:
@@ -140,6 +141,8 @@ def find_cues(text: str, masked: Sequence[tuple[int, int]], vocab: Describers) -
             pick = 0
         offset = spans[pick][0]
         noun = stems[pick]
+        if text[offset].isupper() and noun in vocab.name_words:
+            continue  # "the Queen went onto the rocks": a word of some entry's name, not "the queen" on stage
         one = singular(noun)
         if not free(offset) or noun in NOT_REFERENCES or noun in PRONOUN_OF or (det in ("a", "an") and one not in vocab.objects):
             continue
@@ -160,7 +163,7 @@ _NOUN_PHRASE = re.compile(r"\b(?:a|an|the)\s+((?:[A-Za-z][\w-]*\s+){0,3}[A-Za-z]
 _RELATIVE = CLAUSE_BREAKS | PREPOSITIONS
 
 
-def _head(phrase: str, after: str) -> str | None:
+def _head(phrase: str, after: str, lists: bool = False) -> str | None:
     """The noun that ends a phrase: cut at the first relative word or preposition; a phrase that runs
     on with no break has no head we can be sure of. A trailing participle is not the head ("the
     artifact uncovered by" → artifact)."""
@@ -170,7 +173,7 @@ def _head(phrase: str, after: str) -> str | None:
         if w.lower() in _RELATIVE:
             break
         kept.append(w.lower())
-    if not kept or (len(kept) == len(words) and (after[:1].isspace() or re.match(r",\s*[a-z]", after))):
+    if not kept or (len(kept) == len(words) and (after[:1].isspace() or (not lists and re.match(r",\s*[a-z]", after)))):
         return None  # runs on, or "a warm, steady blue": a list of adjectives, not a noun
     if len(kept) > 1 and kept[-1].endswith("ed"):
         kept.pop()
@@ -182,7 +185,7 @@ def _is_a_heads(first_sentence: str) -> list[str]:
     heads = []
     for m in _IS_A.finditer(first_sentence):
         if m.group(1) or m.group(2) or m.group(3)[0].isupper():  # "is a …", "is Josiah's …", "is Chief of …"
-            h = _head(m.group(3), first_sentence[m.end(3) :])
+            h = _head(m.group(3), first_sentence[m.end(3) :], lists=True)  # "is a copyist, book-restorer and …"
             if h:
                 heads.append(h)
     return heads
@@ -224,6 +227,7 @@ class Describers:
     only in a bible that has a monk, and "a stone" an object only where an item is one."""
 
     def __init__(self, entries: Iterable[LoreEntry]) -> None:
+        entries = list(entries)
         self.people: dict[str, set[str]] = {}  # aliases and what the first sentence says the entry *is*
         self.people_tags: dict[str, set[str]] = {}  # tags: read for role nouns only
         self.items: dict[str, set[str]] = {}  # aliases, tags and lead
@@ -240,6 +244,7 @@ class Describers:
                 self._add(self.items, e.id, *e.aliases, *e.tags, lead)
                 objects.update(heads, _thing_nouns(_first_sentence(lead)))
         self.roles = frozenset(roles)
+        self.name_words = frozenset(w.lower() for e in entries for k in e.keys() for w in re.findall(r"[A-Z][a-z]+", k))
         self.objects = frozenset(objects - roles)
 
     @staticmethod
@@ -307,14 +312,24 @@ def resolve(
     entries: dict[str, LoreEntry],
     depth: int = 3,
     describers: Describers | None = None,
+    relations: Relations | None = None,
+    possessives: Sequence[tuple[str, int, int]] = (),
+    refused: list[tuple[str, list[str]]] | None = None,
 ) -> list[Carry]:
     """Entries the beat refers back to. ``named``: (entry id, position) named in this beat;
     ``history``: for every earlier beat, most recent first, the entries on stage in mention order.
     People are looked for within ``depth`` beats; items anywhere earlier in the sheet.
-    ``describers``: the bible's noun tables (without them, the whole bible is scanned per noun)."""
+    ``describers``: the bible's noun tables (without them, the whole bible is scanned per noun).
+    ``relations``: the bible's kinship table, for "her stepmother"; ``possessives``: (entry id, start,
+    end) of the names the beat uses in the possessive ("Josiah's"). ``refused``: filled with the
+    relations that more than one entry fits equally (phrase, candidates): b2p does not guess."""
     if describers is None:
         describers = Describers(entries.values())
     cues = find_cues(text, masked, describers)
+    kin = kin_phrases(text, masked, possessives) if relations is not None else []
+    if kin:  # "her stepmother" is a relation, not any woman on stage
+        taken = {k.pos for k in kin}
+        cues = sorted([c for c in cues if not (c.kind == "noun" and c.pos in taken)] + kin, key=lambda c: c.pos)
     if not cues:
         return []
     here = {i for i, _ in named}
@@ -322,15 +337,29 @@ def resolve(
     stage = _Stage(history, entries, here, depth)
     carried: dict[str, Carry] = {}
 
-    def carry(i: str, cue: str, d: int) -> None:
+    def carry(i: str, cue: str, d: int, pos: int = 10**6) -> None:
         if i not in here and i not in carried:
             carried[i] = Carry(i, cue, d)
             if is_person(entries[i]):
-                people_here.append((i, 10**6))
+                people_here.append((i, pos))
+
+    def owner(gender: str, pos: int) -> tuple[str, int] | None:
+        """Whom a possessive pronoun means: the nearest person of its gender before it in the beat,
+        else the first after it, else the most recent one on stage."""
+        same = sorted((p, i) for i, p in people_here if entries[i].pronouns == gender)
+        before = [(p, i) for p, i in same if p < pos]
+        if before:
+            return before[-1][1], 0
+        if same:
+            return same[0][1], 0
+        return next(iter(stage.people(gender)), None)
 
     first_person = min((p for _, p in people_here), default=-1)
     chained: set[str] = set()  # genders already referred to by a subject/possessive pronoun in this beat
     for cue in cues:
+        if cue.kind == "kin":
+            _resolve_kin(cue, owner, relations, entries, carry, refused)  # type: ignore[arg-type]
+            continue
         if cue.kind in ("he", "she") and cue.role != "object" and cue.kind in chained:
             continue  # "He admits he is…": the second "he" is the first one's person
         if cue.kind in ("he", "she"):
@@ -352,7 +381,7 @@ def resolve(
                 last = next(((i, d) for i, d in stage.order if d <= stage.depth and is_person(entries[i]) and entries[i].pronouns == cue.kind), None)
                 resolved = last is not None and last[0] in here
             if not resolved and (match := next(iter(stage.people(cue.kind)), None)):
-                carry(match[0], cue.word, match[1])
+                carry(match[0], cue.word, match[1], cue.pos)
         elif cue.kind == "they":
             if len(people_here) >= 2 or (people_here and cue.role not in ("opening", "object", "possessive")):
                 continue
@@ -369,6 +398,71 @@ def resolve(
         else:
             _resolve_noun(cue, stage, entries, people_here, here, carry, describers)
     return list(carried.values())
+
+
+@dataclass(frozen=True)
+class KinCue(Cue):
+    owner: str = ""  # "he"/"she"/"they" for a pronoun; the entry id for a name ("Josiah's")
+    phrase: str = ""
+
+
+_TOKENS = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+def kin_phrases(text: str, masked: Sequence[tuple[int, int]], possessives: Sequence[tuple[str, int, int]]) -> list[KinCue]:
+    """"her stepmother", "his real father", "Josiah's brother-in-law": a possessive, up to two modifiers,
+    and a kinship noun. The rule a reader uses: a possessive plus a kinship noun names a relative of
+    the possessor."""
+    out = []
+
+    def free(pos: int) -> bool:
+        return all(not (s <= pos < e) for s, e in masked)
+
+    def noun_after(end: int) -> tuple[str, int, int] | None:
+        for n, w in enumerate(_TOKENS.finditer(text, end)):
+            if n == 3 or not free(w.start()) or text[end : w.start()].strip(" ") or w.group()[0].isupper():
+                return None
+            noun = kin_noun(re.sub(r"['’]s?$", "", w.group().lower()))
+            if noun:
+                return noun, w.start(), w.end()
+            end = w.end()
+        return None
+
+    for m in re.finditer(r"\b(his|her|their)\b", text, re.IGNORECASE):
+        found = noun_after(m.end()) if free(m.start()) else None
+        if found:
+            noun, s, e = found
+            out.append(KinCue("kin", "possessive", noun, s, owner=PRONOUN_OF[m.group(1).lower()], phrase=text[m.start() : e].rstrip("'’s")))
+    for entry_id, start, end in possessives:
+        found = noun_after(end)
+        if found:
+            noun, s, e = found
+            out.append(KinCue("kin", "name", noun, s, owner=entry_id, phrase=text[start:e]))
+    return out
+
+
+def _resolve_kin(cue: KinCue, owner, relations: Relations, entries: dict[str, LoreEntry], carry,  # noqa: ANN001
+                 refused: list[tuple[str, list[str]]] | None) -> None:
+    """Resolve the possessor first (a name, or the pronoun's person), then follow the relation."""
+    if cue.role == "name":
+        who, d, said = cue.owner, 0, None
+    else:
+        if cue.owner == "they":
+            return  # "their mother": whose, of the several on stage, no one can say
+        found = owner(cue.owner, cue.pos)
+        if found is None:
+            return
+        (who, d), said = found, cue.phrase.split()[0].lower()
+    if who not in entries:
+        return
+    fits = relations.relatives(who, cue.word, lambda i: entries[i].pronouns if i in entries else None)
+    fits = [(i, src) for i, src in fits if i in entries and i != who]
+    path = f"{said} = {entries[who].name}; " if said else ""
+    if len(fits) == 1:
+        i, src = fits[0]
+        carry(i, f"{cue.phrase} ({path}{cue.word}, from {entries[src].name}'s entry)", d, cue.pos)
+    elif len(fits) > 1 and refused is not None:
+        refused.append((f"{cue.phrase} ({path}{len(fits)} fit equally)", [i for i, _ in fits]))
 
 
 def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people_here: list[tuple[str, int]], here: set[str], carry,  # noqa: ANN001
