@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from b2p.errors import StoreError
+from b2p.errors import BibleError, StoreError
 from b2p.index import open_index
 from b2p.lexicon import CLAUSE_BREAKS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS
 from b2p.matcher import Mention
@@ -67,14 +67,16 @@ class Retriever:
         mentions = [self.matcher.find(b) for b in beats]
         ordinary = [self._ordinary_words(b, ms) for b, ms in zip(beats, mentions, strict=True)]
         queries = [_without(b, ms, words) for b, ms, (words, _) in zip(beats, mentions, ordinary, strict=True)]
-        want_similar = self.settings.top_k > 0 and any(q.strip() for q in queries)
+        # With --explain and top-k 0 the candidates are still ranked, to say what was left out.
+        want_similar = (self.settings.top_k > 0 or explain) and any(q.strip() for q in queries)
         vectors = self._embed(queries) if want_similar else [None] * len(beats)
         history: list[list[str]] = []  # per earlier beat, the people/items on stage in order
         out = []
         rows = zip(beats, mentions, vectors, ordinary, queries, strict=True)
         for index, (beat, ms, vec, (_, not_named), query) in enumerate(rows, start=1):
             on_stage = list(reversed(history))
-            lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query)
+            writer = self._overrides(index, getattr(beat, "overrides", ()))
+            lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query, writer)
             # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
             history.append([p.id for p in considered if p.reason != "always"])
             out.append(lore)
@@ -90,17 +92,23 @@ class Retriever:
         explain: bool,
         not_named: set[str],
         query: str = "",
+        writer: list[tuple[str, str, str]] = (),  # type: ignore[assignment]
     ) -> tuple[BeatLore, list[LorePick]]:
-        """The beat's ledger line, and every pick considered before the budget."""
+        """The beat's ledger line, and every pick considered before the budget. ``writer``: the
+        beat's overrides, (sign, entry id, as written): forced in first, or kept out whatever finds them."""
         stage = {i for cast in on_stage[: self.settings.scene_depth] for i in cast}
         picks: list[LorePick] = []
-        taken: set[str] = set()
+        kept_out = {i for sign, i, _ in writer if sign == "-"}
+        taken: set[str] = set(kept_out)
 
         def add(e: LoreEntry, reason: str, score: float, match: str | None) -> None:
             if e.id not in taken:
                 taken.add(e.id)
                 picks.append(LorePick(name=e.name, id=e.id, kind=e.kind, reason=reason, score=round(score, 4), match=match, tokens=e.tokens))  # type: ignore[arg-type]
 
+        for sign, i, said in writer:
+            if sign == "+":
+                add(self.entries[i], "writer", 1.0, f"+{said}")
         for i in self.index.always:
             add(self.entries[i], "always", 1.0, None)
         named: list[tuple[str, int]] = []
@@ -124,7 +132,19 @@ class Retriever:
             below += unsure
             for e, score, match in similar:
                 add(e, "similar", score, match)
-        return self._fit(index, beat, picks, below if explain else []), picks
+        out = [Dropped(name=self.entries[i].name, reason="writer", score=1.0) for i in sorted(kept_out)]
+        return self._fit(index, beat, picks, out + (below if explain else [])), picks
+
+    def _overrides(self, index: int, overrides: Sequence[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        """A beat's ``+Name`` / ``-Name`` as (sign, entry id, as written); a name no entry has is an error."""
+        out = []
+        for sign, said in overrides:
+            ids = [i for m in self.matcher.find(said) if (m.start, m.end) == (0, len(said)) for i in m.entry_ids]
+            ids = ids or ([said] if said in self.entries else [])
+            if not ids:
+                raise BibleError(f"beat {index}: '{sign}{said}' names no entry of bible '{self.bible}' (write its name or an alias)")
+            out += [(sign, i, said) for i in ids]
+        return out
 
     def _disambiguate(self, m: Mention, mentions: list[Mention], beat: str, stage: set[str]) -> list[str]:
         """A shared alias ("the Chief"): whoever is on stage; else whoever the rest of the beat
@@ -176,15 +196,18 @@ class Retriever:
         first, clearly (``_clause_winners``), is kept too."""
         k = self.settings.top_k
         keep, below, doubtful = [], [], []
+        standing = True  # every candidate ranked above stood out: one that did not sinks all below it
         for entry_id, (sim, margin, match) in self._ranked(self.index.nearest([vector], self._pool(taken))[0], taken).items():
             e = self.entries[entry_id]
-            passes = sim >= self.settings.threshold and margin >= self.settings.margin
+            standing = standing and margin >= self.settings.margin
+            passes = sim >= self.settings.threshold and standing
             if passes and len(keep) < k:
                 keep.append((e, sim, match))
                 continue
             if not passes and sim >= self.settings.threshold:
                 doubtful.append((e, sim, match))
-            below.append(Dropped(name=e.name, reason="top_k" if passes else "threshold", score=round(sim, 4)))
+            reason = "top_k" if passes else "threshold" if sim < self.settings.threshold else "margin"
+            below.append(Dropped(name=e.name, reason=reason, score=round(sim, 4)))
         if doubtful and query and len(keep) < k:
             winners = self._clause_winners(query, taken)
             for e, sim, match in doubtful:
@@ -207,7 +230,8 @@ class Retriever:
         out = {}
         for n, (entry_id, (sim, match)) in enumerate(ranked):
             rest = sims[n + 1 : n + 8]
-            floor = float(sorted(rest)[len(rest) // 2]) if rest else 0.0
+            # The last candidate has nothing below it to stand out from: its floor is itself.
+            floor = float(sorted(rest)[len(rest) // 2]) if rest else sim
             out[entry_id] = (sim, sim - floor, match)
         return out
 
@@ -245,14 +269,14 @@ class Retriever:
             e = self.entries[p.id]
             core = min(e.tokens, e.lead_tokens or e.tokens)
             if core <= room:
-                kept.append(p.model_copy(update={"tokens": core}))
+                kept.append(p.model_copy(update={"tokens": core, "shortened": core < e.tokens}))
                 room -= core
             else:
                 dropped.append(Dropped(name=p.name, reason="budget", score=p.score))
         for i, p in enumerate(kept):
             extra = self.entries[p.id].tokens - p.tokens
             if 0 < extra <= room:
-                kept[i] = p.model_copy(update={"tokens": p.tokens + extra})
+                kept[i] = p.model_copy(update={"tokens": p.tokens + extra, "shortened": False})
                 room -= extra
         return BeatLore(index=index, text=beat, lore=kept, dropped=dropped + below)
 
