@@ -141,6 +141,8 @@ def find_cues(text: str, masked: Sequence[tuple[int, int]], vocab: Describers) -
             pick = 0
         offset = spans[pick][0]
         noun = stems[pick]
+        if text[offset].islower() and noun in vocab.case_words:
+            continue  # "under the ivy": the ordinary word, not the person named Ivy
         if text[offset].isupper() and noun in vocab.name_words:
             continue  # "the Queen went onto the rocks": a word of some entry's name, not "the queen" on stage
         one = singular(noun)
@@ -156,7 +158,7 @@ def find_cues(text: str, masked: Sequence[tuple[int, int]], vocab: Describers) -
 # What an entry *is*: "X is a second-generation lunar miner", "X is the K-Bar's oldest hand".
 _IS_A = re.compile(
     r"\b(?:is|was|works as|serves as)\s+(?:(a|an|the|his|her|their|its)\s+)?((?:[A-Z][\w.-]*\s+){0,3}[A-Z][\w.-]*['’]s?\s+)?"
-    r"((?:[A-Za-z][\w-]*\s+){0,3}[A-Za-z][\w-]*)"
+    r"((?:[A-Za-z][\w-]*\s+){0,5}[A-Za-z][\w-]*)"
 )
 # A noun phrase in a defining sentence: a determiner, up to three modifiers, and the noun that ends it.
 _NOUN_PHRASE = re.compile(r"\b(?:a|an|the)\s+((?:[A-Za-z][\w-]*\s+){0,3}[A-Za-z][\w-]*)")
@@ -168,8 +170,11 @@ def _head(phrase: str, after: str, lists: bool = False) -> str | None:
     on with no break has no head we can be sure of. A trailing participle is not the head ("the
     artifact uncovered by" → artifact)."""
     words = phrase.split()
-    kept = []
+    kept: list[str] = []
     for w in words:
+        if w.lower() in ("and", "or") and kept:
+            kept = []  # "a trauma and vascular surgeon": the noun comes after the coordination
+            continue
         if w.lower() in _RELATIVE:
             break
         kept.append(w.lower())
@@ -214,7 +219,14 @@ def _says(e: LoreEntry, word: str, strict: bool = False, roles: frozenset[str] |
     if strict:
         lead = " ".join(_is_a_heads(_first_sentence(lead)))
     tags = e.tags if (not strict or word in roles) else ()  # tags say roles, but also moods and places
-    return any(pat.search(k) for k in (*e.aliases, *tags)) or bool(pat.search(lead))
+    aliases = [_descriptive(a) for a in e.aliases] if strict else e.aliases
+    return any(pat.search(k) for k in (*aliases, *tags)) or bool(pat.search(lead))
+
+
+def _descriptive(alias: str) -> str:
+    """The words of an alias that describe rather than name: "the hired hand" → all of it; "Old
+    Jubal" → none ("the old whip" is not Jubal by his nickname's adjective)."""
+    return " ".join(w for w in alias.split() if not w[:1].isupper())
 
 
 class Describers:
@@ -237,13 +249,14 @@ class Describers:
             lead = e.lead or e.text[:400]
             heads = _is_a_heads(_first_sentence(lead))
             if is_person(e):
-                self._add(self.people, e.id, *e.aliases, *heads)
+                self._add(self.people, e.id, *map(_descriptive, e.aliases), *heads)
                 self._add(self.people_tags, e.id, *e.tags)
                 roles.update(heads)
             elif is_item(e):
                 self._add(self.items, e.id, *e.aliases, *e.tags, lead)
                 objects.update(heads, _thing_nouns(_first_sentence(lead)))
         self.roles = frozenset(roles)
+        self.case_words = frozenset(w.lower() for e in entries if e.case_sensitive for k in e.keys() for w in re.findall(r"[A-Za-z]+", k))
         self.name_words = frozenset(w.lower() for e in entries for k in e.keys() for w in re.findall(r"[A-Z][a-z]+", k))
         self.objects = frozenset(objects - roles)
 
@@ -482,8 +495,9 @@ def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people
         if any(is_item(entries[i]) for i in here if i in entries):
             return
         items = stage.items()
-        described = [] if noun in VAGUE_THINGS else [(i, d) for i, d in items if _says(entries[i], noun)]
-        match = None if cue.role == "indefinite" else next(iter(described or items), None)
+        # "the discovery" is whatever item the sheet talks about most; "the rifle", only an item that says it is one.
+        pool = items if noun in VAGUE_THINGS else [(i, d) for i, d in items if _says(entries[i], noun)]
+        match = None if cue.role == "indefinite" else next(iter(pool), None)
         if match is None:  # "a stone on his desk glows…": the bible's only stone
             only = _bible_only(noun, entries, here, describers, people=False)
             match = (only, 0) if only else None
