@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from b2p.lexicon import NAME_FILLERS, THING_KINDS
+from b2p.lexicon import NAME_FILLERS, STOP_WORDS, THING_KINDS
 from b2p.models import LoreEntry
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
@@ -26,6 +26,36 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 _SUFFIXES = ("'s", "'", "es'", "s'", "es", "s", "")
 # "the base of the crater wall" describes; "the wall of Brinehold" names (a proper name follows).
 _OF_AFTER = re.compile(r"\s+of\s+(?:(?:the|a|an|its|his|her|their)\s+)?[a-z]")
+
+
+_WORDS = re.compile(r"[A-Za-z][A-Za-z'-]*")
+# A capitalised word (not opening a sentence) right before: the match is the tail of a longer name.
+_CAPITALISED_BEFORE = re.compile(r"(?<![.!?:;]\s)(?<!^)\b[A-Z][\w'’-]*['’]?\s+$")
+
+
+class _Modifies:
+    """After a 'the …' alias, a lower-case word that is neither a function word nor a verb form
+    ending in -s/-ed makes the alias a modifier: "the spring tally book" is a book."""
+
+    _NEXT = re.compile(r"\s+([a-z][a-z-]*)\b")
+
+    def match(self, text: str, end: int) -> bool:
+        m = self._NEXT.match(text, end)
+        if not m:
+            return False
+        w = m.group(1)
+        return w not in STOP_WORDS and not w.endswith(("s", "ed")) and len(w) > 2
+
+
+_MODIFIES = _Modifies()
+
+
+def _ordinary_words(entries: list[LoreEntry]) -> set[str]:
+    """Words the bible's own prose writes in lower case: ordinary words, whatever names they also make."""
+    out: set[str] = set()
+    for e in entries:
+        out.update(w for w in _WORDS.findall(e.text) if w.islower())
+    return out
 
 
 def _fold(text: str) -> str:
@@ -58,6 +88,7 @@ class _Key(NamedTuple):  # a tuple: an index of 50k keys pickles and loads fast
     descriptive: bool  # all lower-case: "the base", "the doc"
     partial: bool
     derived: bool = False  # "Company" from the alias "the Company"
+    common: bool = False  # a capitalised name made of words the bible's prose uses in lower case ("Weeping Woman")
 
 
 class NameMatcher:
@@ -86,6 +117,10 @@ class NameMatcher:
                 if len(words) == 2 and words[0].lower() == "the" and words[1][:1].isupper():
                     add(True, words[1], e.id)  # "the Company" → "Company rules"
                     derived.add((True, words[1]))
+        ordinary = _ordinary_words(entries)
+        common = {_fold(k) for e in entries for k in map(_norm_key, e.keys())
+                  if k and not e.case_sensitive and k != k.lower() and all(w.lower() in ordinary for w in _WORDS.findall(k))}
+        common -= {k for e in entries for k in map(_norm_key, e.keys()) if k == k.lower()}  # a lower-case alias says it may be written so
         for word, owner in _unique_name_words(entries).items():
             if (False, _fold(f"the {word}")) not in keys:
                 add(False, f"the {word}", owner, partial=True)
@@ -99,13 +134,16 @@ class NameMatcher:
                     partial = all(ids.values())
                     auto.add_word(k, len(self._keys))
                     self._keys.append(_Key(k, tuple(i for i, p in ids.items() if p == partial or not partial), k == k.lower(), partial,
-                                           (s, k) in derived and len(ids) == 1 and (False, _fold(k)) not in keys))
+                                           (s, k) in derived and len(ids) == 1 and (False, _fold(k)) not in keys,
+                                           not s and k in common))
             if len(auto):
                 auto.make_automaton()
                 self._automata[sensitive] = auto
 
-    def find(self, text: str) -> list[Mention]:
-        """Non-overlapping mentions in text order, longest match winning overlaps."""
+    def find(self, text: str, ordinary: list[Mention] | None = None) -> list[Mention]:
+        """Non-overlapping mentions in text order, longest match winning overlaps. ``ordinary``, if
+        given, receives the names used as ordinary words ("no weeping woman"), so that retrieval can
+        keep them out of the similarity search too."""
         norm = text.translate(_APOSTROPHES)
         folded = _fold(text)
         candidates: list[tuple[int, int, _Key]] = []
@@ -120,6 +158,14 @@ class NameMatcher:
                 said = text[start + 1 : end]  # the first letter may be capitalised by a sentence start
                 if (key.descriptive or key.partial) and said == said.lower() and _OF_AFTER.match(text, end):
                     continue  # "the base of the crater wall": a description, not the outpost
+                if key.common and text[start:end] == text[start:end].lower() and not folded[max(0, start - 4) : start] == "the ":
+                    if ordinary is not None:
+                        ordinary.append(Mention(start, end, text[start:end], key.ids))
+                    continue  # "no weeping woman": the words, not the pass named Weeping Woman ("the lunar surface" is still the place)
+                if key.derived and _CAPITALISED_BEFORE.search(text, 0, start):
+                    continue  # "the Ladies' Aid Association": part of a larger name, not "the Association"
+                if key.key.lower().startswith("the ") and not hay[end - 1] in "'s" and _MODIFIES.match(text, end):
+                    continue  # "the spring tally book", "the Varanese spice fleet": a modifier in a larger noun phrase
                 candidates.append((start, end, key))
         # Longest first (names before partial descriptions); identical spans merge; overlaps lose.
         candidates.sort(key=lambda c: (c[2].partial, -(c[1] - c[0]), c[0]))

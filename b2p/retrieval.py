@@ -13,7 +13,7 @@ from typing import Any
 
 from b2p.errors import BibleError, StoreError
 from b2p.index import open_index
-from b2p.lexicon import CLAUSE_BREAKS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS
+from b2p.lexicon import CLAUSE_BREAKS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, singular
 from b2p.matcher import Mention
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
 from b2p.scene import resolve
@@ -64,8 +64,9 @@ class Retriever:
 
     def ledger(self, beats: Sequence[str], explain: bool = False) -> Ledger:
         """The lore of every beat of one sheet (scene carry runs across the sheet in order)."""
-        mentions = [self.matcher.find(b) for b in beats]
-        ordinary = [self._ordinary_words(b, ms) for b, ms in zip(beats, mentions, strict=True)]
+        common: list[list[Mention]] = [[] for _ in beats]
+        mentions = [self.matcher.find(b, c) for b, c in zip(beats, common, strict=True)]
+        ordinary = [self._ordinary_words(b, ms, c) for b, ms, c in zip(beats, mentions, common, strict=True)]
         queries = [_without(b, ms, words) for b, ms, (words, _) in zip(beats, mentions, ordinary, strict=True)]
         # With --explain and top-k 0 the candidates are still ranked, to say what was left out.
         want_similar = (self.settings.top_k > 0 or explain) and any(q.strip() for q in queries)
@@ -169,17 +170,20 @@ class Retriever:
         winners = [i for i, v in scores.items() if v == best]
         return winners if len(winners) == 1 else ids
 
-    def _ordinary_words(self, beat: str, mentions: list[Mention]) -> tuple[set[str], set[str]]:
-        """Lower-case uses of case-sensitive names ("a wren sings", "begs for mercy"): ordinary words.
+    def _ordinary_words(self, beat: str, mentions: list[Mention], common: Sequence[Mention] = ()) -> tuple[set[str], set[str]]:
+        """Lower-case uses of case-sensitive names ("a wren sings", "begs for mercy") and of names made
+        of ordinary words ("no weeping woman", in ``common``): ordinary words.
 
         They are cut from the similarity query and their entries kept out of 'similar', so a name
         that is also a word cannot sneak in by meaning after the matcher rightly ignored it."""
         spans = [(m.start, m.end) for m in mentions]
-        words, entries = set(), set()
+        words: set[str] = {w for m in common for w in m.text.split()}
+        entries: set[str] = {i for m in common for i in m.entry_ids}
         for m in re.finditer(r"[A-Za-z][A-Za-z'-]*", beat):
             if any(s <= m.start() < e for s, e in spans):
                 continue
-            owners = self.case_words.get(m.group().lower())
+            low = m.group().lower()
+            owners = self.case_words.get(low) or self.case_words.get(singular(low))  # "sandhill cranes"
             if owners and m.group() != m.group().capitalize() or owners and m.start() == 0:
                 words.add(m.group())
                 entries |= owners
