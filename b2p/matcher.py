@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from b2p.lexicon import NAME_FILLERS, STOP_WORDS, THING_KINDS
+from b2p.lexicon import NAME_FILLERS, THING_KINDS
 from b2p.models import LoreEntry
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
@@ -31,23 +31,6 @@ _OF_AFTER = re.compile(r"\s+of\s+(?:(?:the|a|an|its|his|her|their)\s+)?[a-z]")
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'-]*")
 # A capitalised word (not opening a sentence) right before: the match is the tail of a longer name.
 _CAPITALISED_BEFORE = re.compile(r"(?<![.!?:;]\s)(?<!^)\b[A-Z][\w'’-]*['’]?\s+$")
-
-
-class _Modifies:
-    """After a 'the …' alias, a lower-case word that is neither a function word nor a verb form
-    ending in -s/-ed makes the alias a modifier: "the spring tally book" is a book."""
-
-    _NEXT = re.compile(r"\s+([a-z][a-z-]*)\b")
-
-    def match(self, text: str, end: int) -> bool:
-        m = self._NEXT.match(text, end)
-        if not m:
-            return False
-        w = m.group(1)
-        return w not in STOP_WORDS and not w.endswith(("s", "ed")) and len(w) > 2
-
-
-_MODIFIES = _Modifies()
 
 
 def _ordinary_words(entries: list[LoreEntry]) -> set[str]:
@@ -164,8 +147,6 @@ class NameMatcher:
                     continue  # "no weeping woman": the words, not the pass named Weeping Woman ("the lunar surface" is still the place)
                 if key.derived and _CAPITALISED_BEFORE.search(text, 0, start):
                     continue  # "the Ladies' Aid Association": part of a larger name, not "the Association"
-                if key.key.lower().startswith("the ") and not hay[end - 1] in "'s" and _MODIFIES.match(text, end):
-                    continue  # "the spring tally book", "the Varanese spice fleet": a modifier in a larger noun phrase
                 candidates.append((start, end, key))
         # Longest first (names before partial descriptions); identical spans merge; overlaps lose.
         candidates.sort(key=lambda c: (c[2].partial, -(c[1] - c[0]), c[0]))
