@@ -94,6 +94,10 @@ GENERIC_PERSONS = frozenset({"girl", "woman", "women", "lady", "boy", "man", "me
                              "kid", "stranger", "youth", "person", "figure", "rider", "newcomer"})
 # Nouns for "the thing everyone is talking about": no lore can say which.
 VAGUE_THINGS = frozenset({"find", "discovery", "thing", "object", "item", "prize"})
+# Number words, which a date or a count is written with: "the winter of sixty-eight".
+NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                         "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
+                         "hundred thousand".split())
 # Counting words: "the two women", "the siblings".
 GROUP_WORDS = frozenset({"pair", "two", "both", "duo", "trio", "three", "siblings", "twins", "partners", "friends"})
 GROUP_COUNT = {"two": 2, "both": 2, "pair": 2, "duo": 2, "twins": 2, "siblings": 2, "partners": 2, "friends": 2,

@@ -18,14 +18,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from b2p.lexicon import NAME_FILLERS, THING_KINDS
+from b2p.lexicon import NAME_FILLERS, NOT_REFERENCES, NUMBER_WORDS, THING_KINDS
 from b2p.models import LoreEntry
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 # What may follow a key and still be the same word: plural, possessive, plural possessive.
 _SUFFIXES = ("'s", "'", "es'", "s'", "es", "s", "")
-# "the base of the crater wall" describes; "the wall of Brinehold" names (a proper name follows).
-_OF_AFTER = re.compile(r"\s+of\s+(?:(?:the|a|an|its|his|her|their)\s+)?[a-z]")
+# "the base of the crater wall" describes; "the wall of Brinehold" names (a proper name follows), and
+# so does a date: "the holdup of seventy-three" is the one that year.
+_OF_AFTER = re.compile(r"\s+of\s+(?:(?:the|a|an|its|his|her|their)\s+)?(?!(?:%s)\b)[a-z]" % "|".join(sorted(NUMBER_WORDS)))
 
 
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'-]*")
@@ -182,7 +183,7 @@ def _unique_name_words(entries: list[LoreEntry]) -> dict[str, str]:
         if len(words) < 2:
             continue
         low = words[-1].lower()  # the head noun: "Varro Crater" → "the crater" (not "the varro")
-        if len(low) >= 4 and low not in NAME_FILLERS and owners.get(low) == {e.id}:
+        if len(low) >= 3 and low not in NAME_FILLERS and low not in NOT_REFERENCES and owners.get(low) == {e.id}:
             out[low] = e.id
     return out
 

@@ -113,6 +113,7 @@ class Retriever:
         for i in self.index.always:
             add(self.entries[i], "always", 1.0, None)
         named: list[tuple[str, int]] = []
+        mentions = [m for m in mentions if not (m.partial and self._qualified_elsewhere(m, beat))]
         for m in mentions:
             ids = self._disambiguate(m, mentions, beat, stage) if len(m.entry_ids) > 1 else list(m.entry_ids)
             for i in ids:
@@ -169,6 +170,16 @@ class Retriever:
         best = max(scores.values())
         winners = [i for i, v in scores.items() if v == best]
         return winners if len(winners) == 1 else ids
+
+    def _qualified_elsewhere(self, m: Mention, beat: str) -> bool:
+        """A description qualified by a name its entry's lore never mentions describes something
+        else: "the war with Berdan's Sharpshooters" is not the bible's range war."""
+        q = _QUALIFIER.match(beat, m.end)
+        if q is None:
+            return False
+        texts = self.index.texts()
+        words = [w for w in re.findall(r"[A-Z][\w-]+", q.group(1)) if w.lower() not in ("the", "of")]
+        return not any(re.search(rf"\b{re.escape(w)}", texts.get(i, "")) for i in m.entry_ids for w in words)
 
     def _ordinary_words(self, beat: str, mentions: list[Mention], common: Sequence[Mention] = ()) -> tuple[set[str], set[str]]:
         """Lower-case uses of case-sensitive names ("a wren sings", "begs for mercy") and of names made
@@ -283,6 +294,9 @@ class Retriever:
                 kept[i] = p.model_copy(update={"tokens": p.tokens + extra, "shortened": False})
                 room -= extra
         return BeatLore(index=index, text=beat, lore=kept, dropped=dropped + below)
+
+_QUALIFIER = re.compile(r"\s+(?:with|of|from|against|at|in|on)\s+(?:the\s+)?((?:[A-Z][\w'’-]*\s*)+)")
+
 
 def _without(text: str, mentions: Sequence[Mention], words: set[str] = frozenset()) -> str:  # type: ignore[assignment]
     """The beat with its names (and name-words used as ordinary words) cut out: what is left
