@@ -90,12 +90,14 @@ class NameMatcher:
             slot[entry_id] = slot.get(entry_id, True) and partial
 
         for e in entries:
-            for raw in e.keys():
+            said = set(e.keys())
+            for raw in [*e.keys(), *prose_aliases(e.text)]:
                 k = _norm_key(raw)
                 if not k:
                     continue
-                add(e.case_sensitive, k, e.id)
-                if e.case_sensitive and k[0].islower():  # "the Archivist" also opens a sentence
+                sensitive = e.case_sensitive or raw not in said  # a name from the prose keeps its capitals
+                add(sensitive, k, e.id)
+                if sensitive and k[0].islower():  # "the Archivist" also opens a sentence
                     add(True, k[0].upper() + k[1:], e.id)
                 words = k.split(" ", 1)
                 if len(words) == 2 and words[0].lower() == "the" and words[1][:1].isupper():
@@ -166,6 +168,19 @@ class NameMatcher:
             ids = tuple(dict.fromkeys(i for k in ks for i in k.ids))
             out.append(Mention(s, e, text[s:e], ids, partial=all(k.partial for k in ks)))
         return out
+
+
+# What the lore says people call an entry: 'he is simply "the Chief"', 'refer to it as "the Code"'.
+_CALLED = re.compile(r"(?:\b(?:call|calls|called)\s+(?:him|her|it|them)\s+|\bknown\s+as\s+|\bsimply\s+|"
+                     r"\brefers?\s+to\s+(?:him|her|it|them)\s+as\s+)[\"“]([^\"”]{1,40}?)[,.]?[\"”]")
+
+
+def prose_aliases(text: str) -> list[str]:
+    """Names an entry's own lore says it goes by, in quotes after "called", "known as", "simply" or
+    "refer to it as": a reader takes them as aliases. Only capitalised ones ("the Chief", not
+    "that night"): a lower-case phrase is a manner of speaking, not a name."""
+    return [m.group(1).strip() for m in _CALLED.finditer(text)
+            if any(c.isupper() for c in m.group(1)) and len(m.group(1).split()) <= 5]
 
 
 def _unique_name_words(entries: list[LoreEntry]) -> dict[str, str]:

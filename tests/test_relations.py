@@ -35,7 +35,7 @@ aliases: [Jonas]
 ---
 Jonas Kohl is a ferryman on the Ebb, forty, quiet and slow to anger. He poles his skiff across the river in every weather.
 
-He sleeps in a hut by the landing and he owes money to half the town.
+He sleeps in a hut by the landing and he owes money to half the town. The ferry children call him "Skipper" to tease him.
 """,
     "characters/hedda.md": """---
 name: Hedda Brill
@@ -51,7 +51,7 @@ aliases: [Oskar]
 ---
 Oskar Brill is a barge-master, the husband of Hedda Brill, which makes him Jonas Kohl's brother-in-law. He is loud and generous and he drinks too much.
 
-He lost a barge on the weir last spring and he blames the mill for it.
+He lost a barge on the weir last spring and he blames the mill for it. On the river he is simply "the Skipper".
 """,
     "characters/ida.md": """---
 name: Ida Brill
@@ -146,6 +146,13 @@ def test_a_relative_the_bible_does_not_have_is_no_one_on_stage(family) -> None: 
 @pytest.mark.parametrize("beat", ["Water slops in the bottom of the skiff.", "The boat leaks at the stern again."])
 def test_a_thing_named_by_what_its_entry_says_it_is(family, beat: str) -> None:  # noqa: ANN001
     assert picks(ledger(family, [beat]).beats[0]).get("Grey Heron") == "scene"
+
+
+def test_a_title_the_lore_gives_goes_to_the_holder_it_names_with_the_article(family) -> None:  # noqa: ANN001
+    """Both men's lore gives them the title; "the Skipper" is the one whose lore says "the Skipper",
+    and an ordinary lower-case "skipper" is no title at all."""
+    assert picks(ledger(family, ["The Skipper curses the weir."]).beats[0]) == {"Oskar Brill": "named"}
+    assert picks(ledger(family, ["Ida asks the old skipper about the weir."]).beats[0]) == {"Ida Brill": "named"}
 
 
 # -- false triggers -------------------------------------------------------------------------------------------
