@@ -13,7 +13,7 @@ from typing import Any
 
 from b2p.errors import BibleError, StoreError
 from b2p.index import open_index
-from b2p.lexicon import CLAUSE_BREAKS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, singular
+from b2p.lexicon import CLAUSE_BREAKS, EVENT_KINDS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, singular
 from b2p.matcher import Mention
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
 from b2p.scene import resolve
@@ -40,6 +40,7 @@ class Retriever:
         self.matcher = self.index.matcher
         self.case_words = self.index.case_words
         self._embedder: Any = None
+        self._events: dict[str, list[str]] | None = None
 
     @property
     def meta(self) -> BibleMeta:
@@ -130,7 +131,7 @@ class Retriever:
         below: list[Dropped] = [Dropped(name=self.entries[i].name, reason=f"ambiguous: {phrase}", score=0.0)
                                 for phrase, ids in refused for i in ids if i not in taken]
         if vector is not None:
-            similar, unsure = self._similar(vector, taken | not_named, query)
+            similar, unsure = self._similar(vector, taken | not_named, query, self._events_of(taken))
             below += unsure
             for e, score, match in similar:
                 add(e, "similar", score, match)
@@ -200,7 +201,23 @@ class Retriever:
                 entries |= owners
         return words, entries
 
-    def _similar(self, vector: Any, taken: set[str], query: str = "") -> tuple[list[tuple[LoreEntry, float, str]], list[Dropped]]:
+    def _events_of(self, present: set[str]) -> dict[str, str]:
+        """Events whose name names someone the beat involves ("The Death of Frank Denholm" when Frank
+        is named or referred to): event id → that participant's id."""
+        if self._events is None:
+            self._events = {}
+            for e in self.entries.values():
+                if e.kind in EVENT_KINDS:  # its own name would hide the others: read it from each word on
+                    words = e.name.split()
+                    for k in range(1, len(words)):
+                        found = {i for m in self.matcher.find(" ".join(words[k:])) if not m.partial for i in m.entry_ids} - {e.id}
+                        for i in found:
+                            self._events.setdefault(i, []).append(e.id)
+                        if found:
+                            break
+        return {ev: p for p in present for ev in self._events.get(p, ())}
+
+    def _similar(self, vector: Any, taken: set[str], query: str = "", linked: dict[str, str] | None = None) -> tuple[list[tuple[LoreEntry, float, str]], list[Dropped]]:
         """Entries the beat describes without naming: their best chunk must clear the threshold and
         stand ``margin`` above the beat's background (the median of the next candidates), so a beat
         that is merely 'about the setting' does not drag in whatever happens to be nearest.
@@ -215,7 +232,9 @@ class Retriever:
         for entry_id, (sim, margin, match) in self._ranked(self.index.nearest([vector], self._pool(taken))[0], taken).items():
             e = self.entries[entry_id]
             standing = standing and margin >= self.settings.margin
-            passes = sim >= self.settings.threshold and standing
+            # An event named after someone the beat involves needs only to be near, not to stand out:
+            # "how his real father died" with the father resolved is his death, if the beat is about it.
+            passes = (sim >= self.settings.threshold and standing) or (entry_id in (linked or {}) and sim >= self.settings.threshold - self.settings.margin)
             if passes and len(keep) < k:
                 keep.append((e, sim, match))
                 continue
