@@ -72,6 +72,13 @@ name: Falling Water
 ---
 Falling Water is the weir above the mill, where the river drops in a white sheet. The sound of falling water carries to every house in Ebbing.
 """,
+    "history/capsizing.md": """---
+name: The Capsizing of Jonas Kohl
+---
+The Capsizing of Jonas Kohl was the night of the spring flood when his skiff overturned below Falling Water and the river carried him half a mile under the ice. Oskar Brill pulled him out at the weir, blue and half-drowned.
+
+Jonas has never spoken of it since, and he will not cross above the weir after dark.
+""",
     "factions/fellowship.md": """---
 name: Ebbing Fellowship of Millers
 aliases: [the Fellowship]
@@ -153,6 +160,13 @@ def test_a_title_the_lore_gives_goes_to_the_holder_it_names_with_the_article(fam
     and an ordinary lower-case "skipper" is no title at all."""
     assert picks(ledger(family, ["The Skipper curses the weir."]).beats[0]) == {"Oskar Brill": "named"}
     assert picks(ledger(family, ["Ida asks the old skipper about the weir."]).beats[0]) == {"Ida Brill": "named"}
+
+
+def test_an_event_named_after_someone_in_the_beat_comes_in_when_the_beat_describes_it(family) -> None:  # noqa: ANN001
+    beat = ledger(family, ["Jonas remembers the flood night his skiff overturned and the river dragged him under the ice."], top_k=3).beats[0]
+    assert picks(beat).get("The Capsizing of Jonas Kohl") == "similar"
+    beat = ledger(family, ["Jonas counts coins for the flour bill at the mill door."], top_k=3).beats[0]
+    assert "The Capsizing of Jonas Kohl" not in picks(beat)
 
 
 # -- false triggers -------------------------------------------------------------------------------------------
