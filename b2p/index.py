@@ -6,7 +6,8 @@ reading every entry record (seconds at 10k entries) and rebuilding the name matc
 So the index keeps, per collection *state*, what retrieval reads:
 
 - the enabled entries' metadata (without their text), the name matcher's automaton, the scene's
-  noun tables and the case-sensitive name words, in ``index.pkl``;
+  noun tables, the relation table read from the lore (``relations.Relations.to_data()``, plain
+  data) and the case-sensitive name words, in ``index.pkl``;
 - every current chunk's vector as one float32 matrix (``vectors.npy``, memory-mapped), so the
   similarity search is an exact cosine scan: a few milliseconds at 10k entries (17k chunks), no
   HNSW approximation. It does not use Chroma's HNSW index at all: in chromadb 1.5.9 a ``kill -9``
@@ -48,7 +49,7 @@ from b2p.store import Store, StoredEntry, collection_name, parse_chunk_id
 
 INDEX_DIR = "b2p-index"  # inside an embedded store's folder
 _FORMAT = 1
-_CODE = ("index.py", "matcher.py", "scene.py", "models.py", "lexicon.py", "relations.py")  # what the saved objects are built by
+_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py")  # what the saved objects are built by
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 

@@ -20,7 +20,8 @@ The table is plain data (``to_data``/``from_data``) saved in the lore index.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from b2p.lexicon import APPOSITION_ADVERBS, KIN_CONVERSE, KINSHIP, PRONOUN_OF, kin_noun, sentences
@@ -217,3 +218,77 @@ def _referent(sentence: str, head_start: int, end: int, e: LoreEntry, mentions: 
     if ahead:
         return ahead[-1][2]  # "Nell Kettering is their daughter"
     return subject
+
+
+# -- in a beat -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KinCue:
+    """"her stepmother" in a beat: the kinship noun, where it is, and whose relative it names."""
+
+    kind: str  # always "kin": scene.resolve handles it in turn with the other cues
+    role: str  # "possessive" (his / her / their) or "name" ("Josiah's")
+    word: str  # the kinship noun, singular
+    pos: int
+    owner: str = ""  # "he"/"she"/"they" for a pronoun; the entry id for a name
+    phrase: str = ""
+
+
+_TOKENS = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+def kin_phrases(text: str, masked: Sequence[tuple[int, int]], possessives: Sequence[tuple[str, int, int]]) -> list[KinCue]:
+    """"her stepmother", "his real father", "Josiah's brother-in-law": a possessive, up to two modifiers,
+    and a kinship noun. The rule a reader uses: a possessive plus a kinship noun names a relative of
+    the possessor."""
+    out = []
+
+    def free(pos: int) -> bool:
+        return all(not (s <= pos < e) for s, e in masked)
+
+    def noun_after(end: int) -> tuple[str, int, int] | None:
+        for n, w in enumerate(_TOKENS.finditer(text, end)):
+            if n == 3 or not free(w.start()) or text[end : w.start()].strip(" ") or w.group()[0].isupper():
+                return None
+            noun = kin_noun(re.sub(r"['’]s?$", "", w.group().lower()))
+            if noun:
+                return noun, w.start(), w.end()
+            end = w.end()
+        return None
+
+    for m in re.finditer(r"\b(his|her|their)\b", text, re.IGNORECASE):
+        found = noun_after(m.end()) if free(m.start()) else None
+        if found:
+            noun, s, e = found
+            out.append(KinCue("kin", "possessive", noun, s, owner=PRONOUN_OF[m.group(1).lower()], phrase=text[m.start() : e].rstrip("'’s")))
+    for entry_id, start, end in possessives:
+        found = noun_after(end)
+        if found:
+            noun, s, e = found
+            out.append(KinCue("kin", "name", noun, s, owner=entry_id, phrase=text[start:e]))
+    return out
+
+
+def resolve_kin(cue: KinCue, owner, relations: Relations, entries: dict[str, LoreEntry], carry,  # noqa: ANN001
+                 refused: list[tuple[str, list[str]]] | None) -> None:
+    """Resolve the possessor first (a name, or the pronoun's person), then follow the relation."""
+    if cue.role == "name":
+        who, d, said = cue.owner, 0, None
+    else:
+        if cue.owner == "they":
+            return  # "their mother": whose, of the several on stage, no one can say
+        found = owner(cue.owner, cue.pos)
+        if found is None:
+            return
+        (who, d), said = found, cue.phrase.split()[0].lower()
+    if who not in entries:
+        return
+    fits = relations.relatives(who, cue.word, lambda i: entries[i].pronouns if i in entries else None)
+    fits = [(i, src) for i, src in fits if i in entries and i != who]
+    path = f"{said} = {entries[who].name}; " if said else ""
+    if len(fits) == 1:
+        i, src = fits[0]
+        carry(i, f"{cue.phrase} ({path}{cue.word}, from {entries[src].name}'s entry)", d, cue.pos)
+    elif len(fits) > 1 and refused is not None:
+        refused.append((f"{cue.phrase} ({path}{len(fits)} fit equally)", [i for i, _ in fits]))
