@@ -216,12 +216,13 @@ def _texts(entries: list[LocatedEntry], sheets: list[BeatSheet]) -> list[Prose]:
 
 def _unclear_pronouns(entries: list[LocatedEntry]) -> list[Finding]:
     """People whose lore does not say he, she or they clearly: "She …" in a beat cannot find them."""
-    from b2p.scene import PERSON_KINDS, infer_pronouns
+    from b2p.lexicon import PERSON_KINDS
+    from b2p.nouns import infer_pronouns
 
     return [Finding(file=x.shown, line=x.body_line, severity="warning", check="no-pronouns",
                     message=f"cannot tell {x.entry.name}'s pronouns from the lore: a beat's \"he\", \"she\" or \"they\" "
                             "will not find them; write the lore with their pronouns")
-            for x in entries if x.entry.kind.lower() in PERSON_KINDS and infer_pronouns(x.entry.text) is None]
+            for x in entries if x.entry.kind in PERSON_KINDS and infer_pronouns(x.entry.text) is None]
 
 
 _MARKUP = re.compile(r"<!--.*?-->|[#>*_`~|\[\]()\-]", re.S)

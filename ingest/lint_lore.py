@@ -1,6 +1,6 @@
 """The checks of ``b2p lint`` that need the ingested bible: what retrieval actually pulls into each
-beat of every sheet (unused and over-broad entries), the entries' vectors (near-duplicates) and the
-relation table the lore index holds (relations that point at nobody)."""
+beat of every sheet (unused and over-broad entries), the entries' vectors (near-duplicates), and the
+bible's relation reader (relatives the lore names who have no entry)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from b2p.models import LoreEntry
 from b2p.settings import Settings
 from ingest.lint import OVER_BROAD_MIN_BEATS, OVER_BROAD_SHARE, BeatSheet, Finding, LocatedEntry, Progress
 
@@ -45,7 +46,7 @@ def lore_findings(root: Path, entries: list[LocatedEntry], sheets: list[BeatShee
         else:
             skipped.append("unused and over-broad entries: no beat sheet (put sheets in beats/ or name them)")
         findings += _near_duplicates(entries, index)
-        findings += _unknown_relations(entries, relation_table(index) or [])
+        findings += _unknown_relations(entries, index)
     return findings, skipped
 
 
@@ -164,36 +165,78 @@ def _shared_text(ids: list[str], by_id: dict[str, LocatedEntry]) -> dict[tuple[i
 # -- relations -----------------------------------------------------------------------------------
 
 
-def relation_table(index: Any) -> list[tuple[str, str, str | None, str]] | None:
-    """The kinship the lore index read from the entries' prose, as (entry whose lore states it,
-    relation, the relative's entry id or None when no entry is that relative, the relative as
-    written); None when this b2p's lore index has no relation table.
+def _unknown_relations(entries: list[LocatedEntry], index: Any) -> list[Finding]:
+    """Relatives the lore names who have no entry ("His sister Liesl Vey keeps house…" with no Liesl
+    Vey): a beat's "his sister" finds nobody.
 
-    Reads ``index.relations``: ``links`` (entry id → [(relation, relative id, source entry id)]) and,
-    where the table keeps them, ``unresolved`` ((source entry id, relation, name as written): a
-    relative the prose names that no entry is)."""
-    table = getattr(index, "relations", None)
-    if table is None:
-        return None
-    out: list[tuple[str, str, str | None, str]] = []
-    for links in getattr(table, "links", {}).values():
-        for relation, other, source in links:
-            out.append((source, relation, other if other in index.entries else None, other))
-    for source, relation, name in getattr(table, "unresolved", ()):
-        out.append((source, relation, None, name))
-    return out
+    The lore index's relation table links entries only, so the bible's own relation reader
+    (``Relations.build``, the one ingest runs) reads the people's lore again, this time with a
+    stand-in person for every capitalised name in it that no entry has; a relation it then finds to
+    a stand-in points at nobody."""
+    from b2p.matcher import Mention
+    from b2p.nouns import is_person
+    from b2p.relations import Relations
 
+    texts = index.texts()
+    people = [index.entries[i] for i in index.entries if is_person(index.entries[i])]
+    strangers = _strangers(people, texts, index.matcher)
+    if not strangers:
+        return []
+    stand_ins = {f"?{name}": LoreEntry.model_construct(id=f"?{name}", name=name, kind="character", aliases=[], tags=[], text="",
+                                                       pronouns=None, always=False, case_sensitive=True, enabled=True)
+                 for name in strangers}
+    pattern = re.compile("|".join(rf"(?<![\w'’-]){re.escape(n)}(?![\w-])" for n in sorted(strangers, key=len, reverse=True)))
 
-def _unknown_relations(entries: list[LocatedEntry], relations: list[tuple[str, str, str | None, str]]) -> list[Finding]:
-    """Relations whose other end is no entry ("his sister Liesl Vey" with no Liesl Vey): a beat's
-    "his sister" finds nobody."""
+    def find(sentence: str) -> list[Any]:
+        known = index.matcher.find(sentence)
+        extra = [Mention(m.start(), m.end(), m.group(), (f"?{m.group()}",)) for m in pattern.finditer(sentence)
+                 if all(m.end() + 1 < k.start or m.start() > k.end + 1 for k in known)]  # not part of a known name
+        return sorted([*known, *extra], key=lambda m: m.start)
+
+    table = Relations.build([*people, *stand_ins.values()], texts, find, lambda e: e.id in stand_ins or is_person(e))
     by_id = {x.entry.id: x for x in entries}
-    out = []
-    for source, relation, other, written in dict.fromkeys(relations):
-        x = by_id.get(source)
-        if other is not None or x is None:
-            continue
-        out.append(Finding(file=x.shown, line=x.body_line, severity="warning", check="unknown-relation",
-                           message=f'{x.entry.name}\'s lore names "{written}" as a {relation}, but no entry is "{written}": '
-                                   "a beat that says so finds nobody; add the entry, or an alias"))
+    out, seen = [], set()
+    for owner, links in table.links.items():
+        for relation, other, source in links:
+            x = by_id.get(source)
+            if owner in stand_ins or other not in stand_ins or x is None or (source, other) in seen:
+                continue
+            seen.add((source, other))
+            name = stand_ins[other].name
+            at = texts.get(source, "").find(name)
+            line = x.body_line + texts.get(source, "").count("\n", 0, max(at, 0))
+            who = index.entries[owner]
+            out.append(Finding(file=x.shown, line=line, severity="warning", check="unknown-relation",
+                               message=f'{who.name}\'s {relation.replace("-", " ")} "{name}" has no entry: a beat saying '
+                                       f'"{_said(relation, who.pronouns)}" finds nobody; add an entry for them, or give one this name as an alias'))
     return out
+
+
+def _said(relation: str, pronouns: str | None) -> str:
+    """How a beat would say the relation: "his brother or sister", from the lexicon's kinship nouns."""
+    from b2p.lexicon import KINSHIP, POSSESSIVE_PRONOUNS
+
+    nouns = [n for n, (r, gender) in KINSHIP.items() if r == relation and gender][:2] or [relation]
+    whose = next((w for w, p in POSSESSIVE_PRONOUNS.items() if p == pronouns), "their")
+    return f"{whose} {' or '.join(nouns)}"
+
+
+def _strangers(people: list[LoreEntry], texts: dict[str, str], matcher: Any) -> set[str]:
+    """Capitalised names in people's lore that no entry is called. Not a sentence's opening word, and
+    not a word written against a known name, which is part of it: "Sheriff Ephraim Lockhart",
+    "Adelaide Denholm" (her maiden name)."""
+    from ingest.lint_names import _base, _opens_sentence, _runs
+
+    found: set[str] = set()
+    for e in people:
+        text = texts.get(e.id) or ""
+        spans = [(m.start, m.end) for m in matcher.find(text)]
+        starts, ends = {s for s, _ in spans}, {e for _, e in spans}
+        for run in _runs(text, spans):
+            if run[-1].end() + 1 in starts or run[0].start() - 1 in ends or run[-1].end() + 2 in starts and text[run[-1].end()] == ".":
+                continue
+            if _opens_sentence(text, run[0].start()):
+                run = run[1:]  # "His sister …", "When …": a sentence's first word says nothing
+            if run:
+                found.add(_base(text[run[0].start() : run[-1].end()]))
+    return found

@@ -134,8 +134,10 @@ def _candidates(word: str, keys: list[str], cutoff: float) -> list[str]:
 
 
 def _abbreviation(word: str) -> bool:
-    """A short capitalised word that a full stop after does not end a sentence: "Dr", "St", "Lt"."""
-    return word[:1].isupper() and len(word) <= 3 and word.isalpha()
+    """A word that a full stop after does not end a sentence: "Dr", "St", or an initial ("J. Smith")."""
+    from b2p.lexicon import is_abbreviation
+
+    return is_abbreviation(word) or (len(word) == 1 and word.isupper())
 
 
 def _skip_to(text: str, end: int) -> int:

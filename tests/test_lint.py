@@ -112,6 +112,7 @@ def test_every_finding_class_is_found_where_the_trap_is(flawed) -> None:  # noqa
         ("places/river_aske.md", "over-broad"),  # "the river" in 9 beats of 10
         ("lore/old_brandl.md", "near-duplicate"),  # Oskar Brandl in other words
         ("lore/hanna_imported.md", "near-duplicate"),  # Hanna Roth's text, imported again
+        ("characters/piet_vey.md", "unknown-relation"),  # "His sister Liesl Vey", who has no entry
     }
     found = {(f["file"], f["check"]) for f in findings}
     assert expected <= found
@@ -154,6 +155,13 @@ def test_entry_findings(flawed) -> None:  # noqa: ANN001
     assert "Oskar Brandl" in one(findings, "lore/old_brandl.md", "near-duplicate")["message"]
     assert "Hanna Roth" in one(findings, "lore/hanna_imported.md", "near-duplicate")["message"]
     assert one(findings, "characters/corvin_ash.md", "no-pronouns")["severity"] == "warning"
+
+
+def test_a_relative_the_lore_names_without_an_entry(flawed, work: Path) -> None:  # noqa: ANN001
+    _, findings = flawed
+    f = one(findings, "characters/piet_vey.md", "unknown-relation")
+    assert '"Liesl Vey" has no entry' in f["message"] and "sibling" in f["message"] and '"his brother or sister"' in f["message"]
+    assert "His sister Liesl Vey" in (work / "flawed" / f["file"]).read_text().split("\n")[f["line"] - 1]
 
 
 def test_the_text_output_is_one_line_per_finding(runner: CliRunner, work: Path, flawed) -> None:  # noqa: ANN001
