@@ -41,7 +41,7 @@ class Finding(BaseModel):
     line: int
     severity: Severity
     check: str = Field(description="unknown-name, shared-alias, common-word-alias, unused-entry, over-broad, "
-                                   "no-pronouns, unknown-relation, empty-entry, near-duplicate, invalid, empty-sheet")
+                                   "no-pronouns, unknown-relation, unknown-override, empty-entry, near-duplicate, invalid, empty-sheet")
     message: str
 
     def line_text(self) -> str:

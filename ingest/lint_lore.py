@@ -39,7 +39,8 @@ def lore_findings(root: Path, entries: list[LocatedEntry], sheets: list[BeatShee
     skipped: list[str] = []
     with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
         retriever = Retriever(settings, st, name)
-        ledgers = [retriever.ledger([b for _, b in s.beats]) for s in sheets if s.beats]
+        # A beat whose override names no entry is an error lint has reported; its other overrides still count.
+        ledgers = [retriever.ledger([_resolvable(b, retriever) for _, b in s.beats]) for s in sheets if s.beats]
         index = retriever.index
         if ledgers:
             findings += _usage(entries, [b for ledger in ledgers for b in ledger.beats])
@@ -48,6 +49,16 @@ def lore_findings(root: Path, entries: list[LocatedEntry], sheets: list[BeatShee
         findings += _near_duplicates(entries, index)
         findings += _unknown_relations(entries, index)
     return findings, skipped
+
+
+def _resolvable(beat: Any, retriever: Any) -> Any:
+    """The beat with only the overrides that name an entry (the others would stop the ledger)."""
+    from b2p.beats import Beat
+    from ingest.lint_names import override_resolves
+
+    overrides = getattr(beat, "overrides", ())
+    keep = tuple(o for o in overrides if override_resolves(o[1], retriever.matcher, retriever.entries))
+    return beat if keep == overrides else Beat(str(beat), keep)
 
 
 # -- usage ---------------------------------------------------------------------------------------
@@ -76,11 +87,10 @@ def _usage(entries: list[LocatedEntry], beats: list[Any]) -> list[Finding]:
             continue
         if total < OVER_BROAD_MIN_BEATS or len(got) < OVER_BROAD_SHARE * total:
             continue
-        by_name = sum(1 for p in got if p.reason == "named" and p.match and p.match != p.match.lower())
-        if by_name * 2 >= len(got):
-            continue  # the beats name it: a main character, not a broad alias
-        why = Counter(f'"{p.match.lower()}"' if p.reason == "named" and p.match else p.reason for p in got if not (
-            p.reason == "named" and p.match and p.match != p.match.lower())).most_common(2)
+        chosen = [p for p in got if p.reason == "writer" or (p.reason == "named" and p.match and p.match != p.match.lower())]
+        if len(chosen) * 2 >= len(got):
+            continue  # the beats name it, or the writer forces it in: a main character, not a broad alias
+        why = Counter(f'"{p.match.lower()}"' if p.reason == "named" and p.match else p.reason for p in got if p not in chosen).most_common(2)
         out.append(Finding(file=x.shown, line=x.name_line, severity="warning", check="over-broad",
                            message=f"{e.name} is pulled into {len(got)} of {total} beats, mostly by "
                                    f"{' and '.join(f'{w} ({n})' for w, n in why)}: narrow that alias or the entry, "

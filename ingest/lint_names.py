@@ -9,7 +9,8 @@ a name.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
+from typing import Any
 
 from b2p.errors import closest, did_you_mean
 from ingest.lint import MISSPELT, BeatSheet, Finding, LocatedEntry, Prose
@@ -87,9 +88,15 @@ def unknown_names(sheets: list[BeatSheet], entries: list[LocatedEntry], texts: l
     # The bible knows a name its entries are called, or its lore mentions ("Earth", "Hesper Kell").
     known = {_base(w) for t in texts if t.entry_id is not None for w in _WORD.findall(t.text) if w[0].isupper()}
     known |= {w for k in keys for w in _WORD.findall(k)}
+    ids = {x.entry.id for x in entries}
     out: list[Finding] = []
     for sheet in sheets:
         for line, beat in sheet.beats:
+            for sign, said in getattr(beat, "overrides", ()):
+                if not override_resolves(said, matcher, ids):
+                    out.append(Finding(file=sheet.shown, line=line, severity="error", check="unknown-override",
+                                       message=f'"{sign}{said}" names no entry{did_you_mean(said, _candidates(said, keys, 0.6))}: '
+                                               "b2p refuses the beat until it does (write the entry's name or an alias)"))
             masked = [(m.start, m.end) for m in matcher.find(beat)]
             names = [_unknown(beat, run, masked, corpus, keys, known) for run in _runs(beat, masked)]
             for name in dict.fromkeys(n for n in names if n):
@@ -101,6 +108,12 @@ def unknown_names(sheets: list[BeatSheet], entries: list[LocatedEntry], texts: l
                     out.append(Finding(file=sheet.shown, line=line, severity="warning", check="unknown-name",
                                        message=f'"{name}" is not a name the bible knows: no entry is called that and no lore mentions it{did_you_mean(name, _candidates(name, keys, 0.6))}'))
     return out
+
+
+def override_resolves(said: str, matcher: Any, ids: Container[str]) -> bool:
+    """Does a beat's ``+Name`` / ``-Name`` name an entry, as retrieval reads it (a whole name or
+    alias, or an entry id)?"""
+    return said in ids or any((m.start, m.end) == (0, len(said)) for m in matcher.find(said))
 
 
 def _unknown(beat: str, run: list[re.Match[str]], masked: list[tuple[int, int]], corpus: _Corpus, keys: list[str], known: set[str]) -> str | None:

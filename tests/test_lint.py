@@ -96,14 +96,15 @@ def test_the_flawed_bible_has_errors_so_lint_exits_1(flawed) -> None:  # noqa: A
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     assert data["bible"] == "flawed" and data["beats"] == 10
-    assert data["errors"] == sum(f["severity"] == "error" for f in findings) == 2
-    assert data["warnings"] == len(findings) - 2
+    assert data["errors"] == sum(f["severity"] == "error" for f in findings) == 3
+    assert data["warnings"] == len(findings) - 3
 
 
 def test_every_finding_class_is_found_where_the_trap_is(flawed) -> None:  # noqa: ANN001
     _, findings = flawed
     expected = {
         ("beats/chapter1.txt", "unknown-name"),  # "Hana" (a misspelling) and "Tomas" (nobody)
+        ("beats/chapter1.txt", "unknown-override"),  # "+Mill Charta"
         ("characters/piet_vey.md", "shared-alias"),  # "the Miller": Oskar's, not Piet's
         ("characters/rook.md", "common-word-alias"),  # "A rook caws"
         ("characters/corvin_ash.md", "no-pronouns"),
@@ -147,6 +148,14 @@ def test_alias_findings_point_at_the_alias_and_quote_the_evidence(flawed, work: 
     assert "case_sensitive: true" in common["message"]
 
 
+def test_an_override_that_names_no_entry_is_an_error_and_the_rest_still_runs(flawed) -> None:  # noqa: ANN001
+    _, findings = flawed
+    f = one(findings, "beats/chapter1.txt", "unknown-override")
+    assert f["line"] == 11 and f["severity"] == "error" and '"+Mill Charta"' in f["message"] and 'did you mean "Mill Charter"' in f["message"]
+    # The ledger still ran on that beat, with the override that does name an entry ("+Oskar Brandl").
+    assert ("places/river_aske.md", "over-broad") in {(x["file"], x["check"]) for x in findings}
+
+
 def test_entry_findings(flawed) -> None:  # noqa: ANN001
     _, findings = flawed
     assert one(findings, "lore/mill_charter.md", "empty-entry")["severity"] == "error"
@@ -175,7 +184,7 @@ def test_the_text_output_is_one_line_per_finding(runner: CliRunner, work: Path, 
         assert m, line
         assert Path(m["file"]).is_file() and int(m["line"]) >= 1
     assert lines[0].split(": ")[1] == "error"  # errors first
-    assert result.stderr.strip().splitlines()[-1] == f"flawed: 2 errors, {len(findings) - 2} warnings (1 beat sheets, 10 beats)"
+    assert result.stderr.strip().splitlines()[-1] == f"flawed: 3 errors, {len(findings) - 3} warnings (1 beat sheets, 10 beats)"
     assert not any(line.startswith("warning:") for line in result.stderr.splitlines())  # ingest's alias warning is not repeated
 
 
@@ -188,7 +197,7 @@ def test_fixing_the_bible_silences_its_findings(runner: CliRunner, work: Path, t
     (bible / "lore" / "mill_charter.md").write_text(
         "---\nname: Mill Charter\n---\nThe Mill Charter is the old grant that gives Aske Mill the weir and the water rights below it.\n")
     sheet = bible / "beats" / "chapter1.txt"
-    sheet.write_text(sheet.read_text().replace("Hana lends", "Hanna lends"))
+    sheet.write_text(sheet.read_text().replace("Hana lends", "Hanna lends").replace("+Mill Charta", "+Mill Charter"))
     result = runner.invoke(app, ["lint", str(bible), "--json", "--store", str(tmp_path / "store")])
     found = {(f["file"], f["check"]) for f in findings_of(result, bible)}
     assert result.exit_code == 0, result.output  # no errors left
