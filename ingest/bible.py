@@ -43,8 +43,8 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _entry_files(root: Path) -> list[Path]:
-    """Every ``*.md`` below root, skipping the top-level ``beats/`` and hidden folders.
+def _entry_files(root: Path, suffix: str = ".md") -> list[Path]:
+    """Every ``*.md`` (or ``*<suffix>``) below root, skipping the top-level ``beats/`` and hidden folders.
 
     ``os.walk`` without ``followlinks`` never enters a symlinked folder, so a symlink loop
     cannot hang us; symlinked *files* are read like any other.
@@ -55,7 +55,7 @@ def _entry_files(root: Path) -> list[Path]:
         dirnames[:] = sorted(
             d for d in dirnames if not d.startswith(".") and not (here == root and d == BEATS_DIR)
         )
-        found.extend(here / f for f in sorted(filenames) if f.endswith(".md") and not f.startswith("."))
+        found.extend(here / f for f in sorted(filenames) if f.endswith(suffix) and not f.startswith("."))
     return found
 
 
