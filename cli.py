@@ -253,6 +253,28 @@ def import_(
             typer.echo(f"  ! {w.name}: {w.message}")
 
 
+@app.command("export")
+def export(
+    bible_dir: Annotated[Path, typer.Argument(help="The bible folder to export.", show_default=False, readable=False)],
+    fmt: Annotated[str, typer.Option("--format", help="sillytavern | novelai", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The file to write (World Info .json or NovelAI .lorebook).", show_default=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a bible as a SillyTavern World Info file or a NovelAI lorebook: the inverse of import."""
+    with _user_errors():
+        from ingest.export import export_bible
+
+        report = export_bible(bible_dir, fmt, output)
+        if as_json:
+            typer.echo(report.model_dump_json())
+            return
+        converted = f", {report.converted} converted from character cards" if report.converted else ""
+        typer.echo(f"{report.bible} → {report.output} ({report.format}): {report.entries} entries, "
+                   f"{report.restored} restored from {report.format} imports{converted}, {report.written} written from b2p fields")
+        for w in report.warnings:
+            typer.echo(f"  ! {w}")
+
+
 @app.command()
 def generate(
     beats_file: Annotated[Path, typer.Argument(help="A beat sheet: one beat per line.", show_default=False, readable=False)],

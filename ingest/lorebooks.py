@@ -132,24 +132,24 @@ def _clean_name(*candidates: Any) -> str:
 
 
 def _body(raw: str | None) -> tuple[str, dict[str, Any]]:
-    """(the text as a bible file holds it, what restores the original exactly: its ends, CRLF)."""
+    """(the text as a bible file holds it, what restores the original exactly: its ends, CRLF line breaks)."""
     raw = raw or ""
-    text = raw.replace("\r\n", "\n").replace("\r", "\n")
-    core = text.strip()
+    core = raw.strip()
     keep: dict[str, Any] = {}
-    if core and text != core:
-        keep["body_edges"] = [text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]]
-    if "\r\n" in raw and "\n" not in raw.replace("\r\n", ""):
+    if core and raw != core:
+        keep["body_edges"] = [raw[: len(raw) - len(raw.lstrip())], raw[len(raw.rstrip()) :]]
+    if "\r\n" in core and not re.search(r"\r(?!\n)|(?<!\r)\n", core):
         keep["body_crlf"] = True
-    return core, keep
+    return core.replace("\r\n", "\n").replace("\r", "\n"), keep
 
 
 def restore_body(body: str, imported: dict[str, Any]) -> str:
     """The source format's text for a bible body: ``_body`` undone."""
     edges = imported.get("body_edges")
-    ok = isinstance(edges, list) and len(edges) == 2 and all(isinstance(x, str) and not x.strip() for x in edges)
-    text = f"{edges[0]}{body}{edges[1]}" if ok else body
-    return text.replace("\n", "\r\n") if imported.get("body_crlf") is True else text
+    text = body.replace("\n", "\r\n") if imported.get("body_crlf") is True else body
+    if isinstance(edges, list) and len(edges) == 2 and all(isinstance(x, str) and not x.strip() for x in edges):
+        text = f"{edges[0]}{text}{edges[1]}"
+    return text
 
 
 def _draft(keys: list[str], regex: list[str], title: Any, uid: Any, fmt: str, source: str, raw: dict[str, Any],
