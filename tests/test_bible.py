@@ -543,3 +543,15 @@ def test_names_of_only_invisible_characters_are_refused(tmp_path: Path, name: st
     path.write_text(entry("Ghost", f"aliases: [Boo, {name}]\n"), encoding="utf-8")
     line, msg = one_problem(tmp_path, path)
     assert line == 3 and msg.startswith("'aliases' must be a list of non-empty strings")
+
+
+@pytest.mark.parametrize(("in_bible", "in_beat"), [("Zoe\u0308", "Zo\u00eb"), ("Zo\u00eb", "Zoe\u0308")], ids=["decomposed-name", "decomposed-beat"])
+def test_a_name_typed_either_way_matches_a_beat_typed_either_way(tmp_path: Path, in_bible: str, in_beat: str) -> None:
+    pytest.importorskip("ahocorasick")
+    from b2p.beats import parse_beats
+    from b2p.matcher import NameMatcher
+
+    write(tmp_path, "characters/zoe.md", entry(in_bible, "aliases: [Marr]\n"))
+    matcher = NameMatcher(read_bible(tmp_path).entries)
+    (beat,) = parse_beats(f"- {in_beat} rows out to the wreck.\n")
+    assert [m.entry_ids for m in matcher.find(beat)] == [("characters/zoe",)]
