@@ -137,6 +137,8 @@ def load_yaml(text: str, shown: str, first_line: int = 1, label: str = "bad YAML
         finally:
             loader.dispose()
     except yaml.YAMLError as err:
+        if _Base is not yaml.SafeLoader and isinstance(err, (yaml.scanner.ScannerError, yaml.parser.ParserError)):
+            err = _pure_error(text) or err  # libyaml's syntax messages are terser and its marks differ
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         line = mark.line + first_line if mark is not None else first_line
         problem = getattr(err, "problem", None) or "invalid YAML"
@@ -144,6 +146,16 @@ def load_yaml(text: str, shown: str, first_line: int = 1, label: str = "bad YAML
     except RecursionError:  # the event check bounds depth; this is the last guard, not the path taken
         raise BibleError(f"{shown}:{first_line}: {label}: nested too deeply") from None
     return YamlDoc(data, root, first_line)
+
+
+def _pure_error(text: str) -> yaml.YAMLError | None:
+    """The pure-Python parser's account of a syntax error: it names the character and the place."""
+    try:
+        for _ in yaml.parse(text, Loader=yaml.SafeLoader):
+            pass
+    except yaml.YAMLError as err:
+        return err
+    return None
 
 
 def shape_problem(value: Any) -> str | None:
