@@ -548,6 +548,28 @@ def test_corpus_is_large_enough() -> None:
     assert len({p.values[0].id for p in CASES}) == len(CASES)
 
 
+def cases_by_class() -> dict[str, int]:
+    """Rows of CASES per '# ---- <class> ----' comment, read from this file."""
+    counts: dict[str, int] = {}
+    current = None
+    for line in Path(__file__).read_text(encoding="utf-8").splitlines():
+        header = re.fullmatch(r"\s*# ---- (.+?) -+\s*", line)
+        if header:
+            current = header.group(1)
+            counts.setdefault(current, 0)
+        elif re.match(r'\s*C\("', line) and current is not None:
+            counts[current] += 1
+    return counts
+
+
+def test_readme_counts_cases_by_class() -> None:
+    counts = cases_by_class()
+    assert sum(counts.values()) == len(CASES)
+    table = dict(re.findall(r"^\| (?!class|\*\*)(.+?) \| (\d+) \|$", (HERE / "README.md").read_text(encoding="utf-8"), re.M))
+    assert {k: int(v) for k, v in table.items()} == counts, "update the table in tests/bad_inputs/README.md"
+    assert f"| **total** | **{len(CASES)}** |" in (HERE / "README.md").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input(case: Case, store: Path, tmp_path: Path) -> None:
     work = tmp_path / "work"
