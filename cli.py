@@ -330,6 +330,22 @@ def generate(
             _render_summary(run, output, time.perf_counter() - started)
 
 
+@app.command()
+def report(
+    chapter: Annotated[Path, typer.Argument(help="A chapter written by 'b2p generate -o' (its trace must be beside it).", show_default=False, readable=False)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Where to write the HTML [default: CHAPTER.report.html beside the chapter]", show_default=False)] = None,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write a self-contained HTML page: each beat's prose beside the lore it was given."""
+    with _user_errors():
+        from b2p.report import write_report
+
+        settings = _settings(config, store=store, chroma_url=chroma_url)
+        typer.echo(f"wrote {write_report(chapter, settings, output)}")
+
+
 class _TerminalEvents:
     """Progress on stderr: the prose as it streams, or one line per beat."""
 
