@@ -236,6 +236,7 @@ def import_(
 ) -> None:
     """Import lore from SillyTavern, character-card lorebooks or NovelAI into a bible folder."""
     with _user_errors():
+        from b2p.display import visible
         from ingest.importers import import_lorebook
 
         report = import_lorebook(file, into, fmt=fmt, dry_run=dry_run, force=force)
@@ -243,14 +244,17 @@ def import_(
             typer.echo(report.model_dump_json())
             return
         verb = "would import" if report.dry_run else "imported"
-        typer.echo(f"{report.source} ({report.format}) → {report.into}: {verb} {len(report.imported)}, skipped {len(report.skipped)}, {len(report.warnings)} warnings")
+        say = lambda line: typer.echo(visible(line, keep_newlines=False))  # noqa: E731 - lorebook text is shown, never obeyed
+        say(f"{report.source} ({report.format}) → {report.into}: {verb} {len(report.imported)}, skipped {len(report.skipped)}, {len(report.warnings)} warnings")
         for e in report.imported:
             flags = "".join((" [always]" if e.always else "", " [disabled]" if not e.enabled else ""))
-            typer.echo(f"  + {e.file}: {e.name}{flags}" + (f" (keys: {', '.join(e.aliases)})" if e.aliases else ""))
+            say(f"  + {e.file}: {e.name}{flags}" + (f" (keys: {', '.join(e.aliases)})" if e.aliases else ""))
+        if report.record:
+            say(f"  = {report.record}: the lorebook's own fields, kept for 'b2p export'")
         for sk in report.skipped:
-            typer.echo(f"  - skipped {sk.name}: {sk.reason}")
+            say(f"  - skipped {sk.name}: {sk.reason}")
         for w in report.warnings:
-            typer.echo(f"  ! {w.name}: {w.message}")
+            say(f"  ! {w.name}: {w.message}")
 
 
 @app.command("export")
@@ -262,6 +266,7 @@ def export(
 ) -> None:
     """Write a bible as a SillyTavern World Info file or a NovelAI lorebook: the inverse of import."""
     with _user_errors():
+        from b2p.display import visible
         from ingest.export import export_bible
 
         report = export_bible(bible_dir, fmt, output)
@@ -269,10 +274,10 @@ def export(
             typer.echo(report.model_dump_json())
             return
         converted = f", {report.converted} converted from character cards" if report.converted else ""
-        typer.echo(f"{report.bible} → {report.output} ({report.format}): {report.entries} entries, "
-                   f"{report.restored} restored from {report.format} imports{converted}, {report.written} written from b2p fields")
+        typer.echo(visible(f"{report.bible} → {report.output} ({report.format}): {report.entries} entries, "
+                           f"{report.restored} restored from {report.format} imports{converted}, {report.written} written from b2p fields"))
         for w in report.warnings:
-            typer.echo(f"  ! {w}")
+            typer.echo(visible(f"  ! {w}", keep_newlines=False))
 
 
 @app.command()

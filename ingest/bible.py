@@ -86,7 +86,7 @@ def read_front_matter(path: Path) -> tuple[YamlDoc, str, int]:
     return doc, body, body_line
 
 
-def visible(text: str) -> str:
+def strip_invisible(text: str) -> str:
     """``text`` without the characters that show nothing (see ``_INVISIBLE_CATEGORIES``)."""
     return "".join(c for c in text if unicodedata.category(c) not in _INVISIBLE_CATEGORIES and c not in _BLANK_LETTERS)
 
@@ -99,7 +99,7 @@ def _nfc(value: str) -> str:
 def _string_list(value: Any, key: str, shown: str, line: int) -> list[str]:
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) and visible(str(v)) for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) and strip_invisible(str(v)) for v in value):
         example = f"{key}: [{value!r}]" if isinstance(value, str) else f"{key}: [first, second]"
         raise BibleError(f"{shown}:{line}: '{key}' must be a list of non-empty strings, e.g. {example}")
     return [_nfc(str(v)) for v in value]
@@ -148,7 +148,7 @@ def _parse_entry(path: Path, root: Path, allow_outside_links: bool = False) -> t
         raise BibleError(f"{shown}:{line('name') if 'name' in data else 1}: missing 'name': add 'name: <the entry's name>' to the front matter")
     if not isinstance(name, (str, int, float)) or isinstance(name, bool):
         raise BibleError(f"{shown}:{line('name')}: 'name' must be a string")
-    if not visible(str(name)):
+    if not strip_invisible(str(name)):
         raise BibleError(f"{shown}:{line('name')}: 'name' has only invisible characters ({_codepoints(str(name))}); write the entry's name")
     for key in ("always", "case_sensitive", "enabled"):
         if key in data and not isinstance(data[key], bool):

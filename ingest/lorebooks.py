@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from b2p.errors import BibleError
-from ingest.bible import visible
+from ingest.bible import strip_invisible
 from ingest.lorebook_formats import (
     CARD,
     NOVELAI,
@@ -63,7 +63,7 @@ class Draft:
         seen = {final_name.casefold()}
         out: list[str] = []
         for k in self.keys:
-            if k not in self.regex_keys and k.casefold() not in seen and visible(k):
+            if k not in self.regex_keys and k.casefold() not in seen and strip_invisible(k):
                 seen.add(k.casefold())
                 out.append(k)
         return out
@@ -126,7 +126,7 @@ def nfc(text: str) -> str:
 
 def _clean_name(*candidates: Any) -> str:
     for c in candidates:
-        if isinstance(c, (str, int, float)) and not isinstance(c, bool) and visible(str(c)):
+        if isinstance(c, (str, int, float)) and not isinstance(c, bool) and strip_invisible(str(c)):
             return " ".join(str(c).split())
     return ""
 

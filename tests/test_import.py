@@ -379,3 +379,19 @@ def test_entry_without_title_or_keys_gets_a_traceable_name(tmp_path: Path) -> No
     report = import_lorebook(src, tmp_path / "bible")
     assert [(i.name, i.file) for i in report.imported] == [("Entry 9", "lore/entry-9.md")]
     assert [w.message.split(":")[0] for w in report.warnings] == ["no title and no keys"]
+
+
+def test_cli_shows_lorebook_text_and_never_obeys_it(tmp_path: Path) -> None:
+    """An entry title holding a terminal escape (here: retitle the window) is shown as text."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    src = tmp_path / "w.json"
+    title = "Mara\x1b]0;pwned\x07 Voss"
+    src.write_text(json.dumps({"entries": {"0": {"uid": 0, "key": ["Mara"], "comment": title, "content": "A captain."}}}), encoding="utf-8")
+    got = CliRunner().invoke(app, ["import", str(src), "--into", str(tmp_path / "bible")])
+    assert got.exit_code == 0, got.output
+    assert "\x1b" not in got.stdout and "\x07" not in got.stdout
+    assert "Mara\\x1b]0;pwned\\x07 Voss" in got.stdout
+    assert "lore/w-json.book.yaml: the lorebook's own fields" in got.stdout
