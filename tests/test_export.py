@@ -228,3 +228,26 @@ def test_cli_export(tmp_path: Path) -> None:
     assert got.exit_code == 2 and got.stderr.strip() == "--format 'kobold': b2p exports sillytavern or novelai"
     got = runner.invoke(app, ["export", str(SAMPLE), "--format", "novelai", "-o", str(tmp_path)])
     assert got.exit_code == 2 and got.stderr.strip() == f"{tmp_path}: is a folder; pass the file to write, e.g. -o world.json"
+
+
+def test_a_lorebook_imported_before_records_existed_still_exports_its_fields(tmp_path: Path) -> None:
+    """Earlier imports copied the book's fields into every entry (imported.book / book_category)."""
+    bible = tmp_path / "bible"
+    import_lorebook(DATA / "full_v6.lorebook", bible)
+    source = load(DATA / "full_v6.lorebook")
+    record = next(bible.rglob("*.book.yaml"))
+    record.unlink()
+    cats = {c["id"]: c for c in source["categories"]}
+    for path in bible.rglob("*.md"):
+        text = path.read_text(encoding="utf-8")
+        cat = next((c for cid, c in cats.items() if cid in text), None)
+        old = "  book:\n    lorebookVersion: 6\n    settings:\n      orderByKeyLocations: false\n"
+        if cat:
+            old += "  book_category:\n" + "".join(f"    {line}\n" for line in json.dumps(cat).splitlines())
+        path.write_text(text.replace("  uid: ", old + "  uid: ", 1), encoding="utf-8")
+    out = tmp_path / "out.lorebook"
+    export_bible(bible, "novelai", out)
+    got = load(out)
+    assert got["lorebookVersion"] == 6 and got["settings"] == source["settings"]
+    assert sorted(c["id"] for c in got["categories"]) == sorted(cats)
+    assert sorted(got["entries"], key=lambda e: e["id"]) == source["entries"]  # every entry as it was (in file order: no record of theirs)
