@@ -20,6 +20,7 @@ from ingest.yamldoc import YamlDoc, load_yaml
 BIBLE_FILE = "bible.yaml"
 BEATS_DIR = "beats"
 MAX_ENTRY_BYTES = 1_000_000  # a longer entry would swamp any prompt budget; ask for a split
+MAX_RECORD_BYTES = 64_000_000  # an imported lorebook's own fields: as large as the lorebooks import reads
 FIELDS = ("name", "aliases", "kind", "tags", "always", "case_sensitive", "id", "enabled", "imported")
 OUTSIDE_LINKS = "allow_outside_links"  # bible.yaml: read *.md symlinks that point outside the bible
 # Characters that show nothing on their own: controls, format characters (zero-width space and
@@ -74,6 +75,14 @@ def _split_front_matter(text: str, shown: str) -> tuple[str, str, int]:
         if lines[i].strip() in ("---", "..."):
             return "\n".join(lines[1:i]), "\n".join(lines[i + 1 :]), i + 2
     raise BibleError(f"{shown}:1: front matter is never closed: add a '---' line after it")
+
+
+def read_record(path: Path) -> YamlDoc:
+    """A YAML file b2p keeps inside a bible (an imported lorebook's record), read as safely as an entry."""
+    shown = str(path)
+    data = read_user_file(path, "file", "a YAML file", shown=f"{shown}:1", max_bytes=MAX_RECORD_BYTES,
+                          too_big=f"file is {{mb:.0f}} MB; a lorebook record is at most {MAX_RECORD_BYTES // 1_000_000} MB")
+    return load_yaml(decode_user_text(data, shown, "YAML text"), shown)
 
 
 def read_front_matter(path: Path) -> tuple[YamlDoc, str, int]:

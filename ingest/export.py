@@ -29,9 +29,8 @@ from b2p.atomic import write_atomic
 from b2p.errors import BibleError
 from b2p.models import LoreEntry
 from ingest import lorebooks as lb
-from ingest.bible import _entry_files, read_bible, read_front_matter
+from ingest.bible import _entry_files, read_bible, read_front_matter, read_record
 from ingest.lorebook_formats import CARD, NOVELAI, SILLYTAVERN, CardEntry, NaiBook, NaiEntry, STBook, STEntry, check
-from ingest.yamldoc import load_yaml
 
 TARGETS = (SILLYTAVERN, NOVELAI)
 _NS = uuid.UUID("6f1d4a52-b2b0-4e6f-9d1c-7a4f0b2e3c11")  # b2p's namespace for the ids it makes up
@@ -58,10 +57,7 @@ def _records(root: Path) -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for path in _entry_files(root, lb.RECORD_SUFFIX):
         shown = str(path)
-        try:
-            doc = load_yaml(path.read_text(encoding="utf-8"), shown)
-        except (OSError, UnicodeDecodeError) as err:
-            raise BibleError(f"{shown}:1: cannot read: {getattr(err, 'strerror', None) or err}") from None
+        doc = read_record(path)
         data = doc.data
         if not isinstance(data, dict) or not isinstance(data.get("source"), str) or not isinstance(data.get("format"), str):
             raise BibleError(f"{shown}:1: not a lorebook record: expected 'format', 'source' and 'book' keys (b2p import writes it)")

@@ -23,9 +23,9 @@ from b2p.atomic import write_all_atomic
 from b2p.errors import BibleError
 from ingest import lorebook_files as lfiles
 from ingest import lorebooks as lb
-from ingest.bible import MAX_ENTRY_BYTES, _entry_files, parse_entry
+from ingest.bible import MAX_ENTRY_BYTES, _entry_files, parse_entry, read_record
 from ingest.lorebook_formats import CARD, FORMATS
-from ingest.yamldoc import dump_yaml, load_yaml, render_entry
+from ingest.yamldoc import dump_yaml, render_entry
 
 __all__ = ["ImportReport", "detect_format", "import_lorebook"]
 
@@ -119,8 +119,8 @@ def _scan(into: Path) -> _Existing:
             found.origins.setdefault((str(imp["format"]), str(imp.get("source")), str(imp["uid"])), entry.path)
     for path in _entry_files(into, lb.RECORD_SUFFIX):
         try:
-            data = load_yaml(path.read_text(encoding="utf-8"), str(path)).data
-        except (BibleError, OSError, UnicodeDecodeError):
+            data = read_record(path).data
+        except BibleError:
             continue  # export reports it
         if isinstance(data, dict):
             found.records.setdefault((str(data.get("format")), str(data.get("source"))), path.relative_to(into).as_posix())

@@ -251,3 +251,20 @@ def test_a_lorebook_imported_before_records_existed_still_exports_its_fields(tmp
     assert got["lorebookVersion"] == 6 and got["settings"] == source["settings"]
     assert sorted(c["id"] for c in got["categories"]) == sorted(cats)
     assert sorted(got["entries"], key=lambda e: e["id"]) == source["entries"]  # every entry as it was (in file order: no record of theirs)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_where_a_record_would_be_does_not_hang(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    bible = tmp_path / "bible"
+    import_lorebook(WORLD, bible)
+    os.mkfifo(bible / "lore" / "trap.book.yaml")
+    code = ("import sys\nfrom pathlib import Path\nfrom b2p.errors import BibleError\nfrom ingest.export import export_bible\n"
+            "try:\n    export_bible(Path(sys.argv[1]), 'sillytavern', Path(sys.argv[2]))\n"
+            "except BibleError as err:\n    print(err, file=sys.stderr)\n    sys.exit(2)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(bible), str(tmp_path / "o.json")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"{bible / 'lore' / 'trap.book.yaml'}:1: not a regular file; pass a YAML file"
+    assert import_lorebook(WORLD, bible).imported == []  # import scans records too, and skips what it cannot read
