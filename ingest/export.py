@@ -139,7 +139,8 @@ def _restore_st(root: Path, e: LoreEntry) -> tuple[dict[str, Any], Any]:
         d = lb.card_draft(check(CardEntry, card, _where(root, e), written=True), card, 0, source)
         raw = _card_to_st(card, imp.get("uid"))
     else:
-        raw = _with(_source_fields(e, keep_uid=True), "content", lb.restore_body(e.text, imp), ("comment", "keysecondary", "key", "uid"))
+        raw = _with({"uid": imp.get("uid"), **_source_fields(e, keep_uid=True)}, "content", lb.restore_body(e.text, imp),
+                    ("comment", "keysecondary", "key", "uid"))  # a uid first, as SillyTavern writes it (the import took the slot's)
         d = lb.st_draft(check(STEntry, raw, _where(root, e), written=True), raw, "0", source)
     uid = raw.get("uid", imp.get("uid"))
     ch = _changed(e, d)
