@@ -26,3 +26,13 @@ def visible(text: str, keep_newlines: bool = True) -> str:
     ``keep_newlines`` is false, then shown as ``\\n``)."""
     out = _CONTROL.sub(_picture, text)
     return out if keep_newlines else out.replace("\n", "\\n")
+
+
+# Whole terminal escape sequences: OSC (to BEL or ST), CSI, and two-character ESC sequences.
+_ESCAPE = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without terminal escape sequences and control characters (tabs and newlines kept):
+    for model output that b2p saves as prose, where an escape sequence is never part of the story."""
+    return _CONTROL.sub("", _ESCAPE.sub("", text))

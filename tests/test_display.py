@@ -1,6 +1,6 @@
 """Control characters from writers' and models' text are shown, never sent to the terminal or browser."""
 
-from b2p.display import visible
+from b2p.display import strip_controls, visible
 
 
 def test_controls_become_visible_and_printable_text_is_kept() -> None:
@@ -13,3 +13,10 @@ def test_controls_become_visible_and_printable_text_is_kept() -> None:
 def test_newlines_and_tabs_kept_unless_asked() -> None:
     assert visible("a\n\tb") == "a\n\tb"
     assert visible("a\nb", keep_newlines=False) == "a\\nb"
+
+
+def test_model_prose_loses_its_controls_but_keeps_its_words() -> None:
+    from b2p.prose import clean_prose
+
+    assert strip_controls("a\x1b]0;x\x07b\r\n\tc\x1b[1;31md\x1bMe") == "ab\n\tcde"
+    assert clean_prose("The lamp\x1b[31m burned red.\x07 Then") == "The lamp burned red."
