@@ -9,6 +9,7 @@ or ``-`` and a letter; they are taken off the beat's text, so they never reach t
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 from b2p.errors import BibleError
@@ -45,10 +46,10 @@ def parse_beats(text: str) -> list[Beat]:
     """The beats in file order (beat 1 is the first)."""
     beats = []
     for line in text.splitlines():
-        line = line.strip()
+        line = unicodedata.normalize("NFC", line.strip())  # one spelling of "Zoë", as bible names are
         if not line or line.startswith("#"):
             continue
-        beat = _MARKER.sub("", line, count=1).strip()
+        beat = _MARKER.sub("", line + " ", count=1).strip()  # the space: a lone "-" or "1." is a marker, not a beat
         if beat:
             beats.append(parse_beat(beat))
     return beats
