@@ -33,6 +33,7 @@ class Beat(str):
 
 def parse_beat(line: str) -> Beat:
     """One beat line: its text, and its trailing ``+Name`` / ``-Name`` overrides."""
+    line = unicodedata.normalize("NFC", line)  # one spelling of "Zoë", as bible names are
     pieces = _OVERRIDE.split(line.strip())
     n = len(pieces)
     while n > 1 and pieces[n - 1][:1] in "+-":
@@ -46,7 +47,7 @@ def parse_beats(text: str) -> list[Beat]:
     """The beats in file order (beat 1 is the first)."""
     beats = []
     for line in text.splitlines():
-        line = unicodedata.normalize("NFC", line.strip())  # one spelling of "Zoë", as bible names are
+        line = line.strip()
         if not line or line.startswith("#"):
             continue
         beat = _MARKER.sub("", line + " ", count=1).strip()  # the space: a lone "-" or "1." is a marker, not a beat
