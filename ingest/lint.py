@@ -169,27 +169,22 @@ def _read_sheet(path: Path, shown: str) -> BeatSheet:
     return BeatSheet(path, shown, [(n, b) for n, line in enumerate(text.split("\n"), start=1) for b in parse_beats(line)])
 
 
-_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
-
-
 def _locate(root: Path, e: LoreEntry) -> LocatedEntry:
-    """Where the entry's front-matter keys, aliases and body start in its (already validated) file."""
+    """Where the entry's front-matter keys, aliases and body start in its (already validated) file,
+    read by the same front-matter reader as ingest."""
+    from b2p.errors import B2PError
+    from ingest.bible import read_front_matter
+
     x = LocatedEntry(e, str(root / e.path))
     try:
-        text = (root / e.path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return x  # changed under us: findings point at line 1
-    lines = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), 0)
-    for i in range(1, end):
-        if m := _KEY.match(lines[i]):
-            x.lines.setdefault(m.group(1), i + 1)
-    if "aliases" in x.lines:
-        start = x.lines["aliases"] - 1
-        stop = min([n - 1 for n in x.lines.values() if n - 1 > start] + [end])
-        for alias in e.aliases:
-            x.alias_lines[alias] = next((i + 1 for i in range(start, stop) if alias in lines[i]), start + 1)
-    x.body_line = next((i + 1 for i in range(end + 1, len(lines)) if lines[i].strip()), end + 2)
+        doc, body, body_line = read_front_matter(root / e.path)
+    except B2PError:
+        return x  # changed under us since it validated: findings point at line 1
+    if isinstance(doc.data, dict):
+        x.lines = {str(k): doc.line(str(k)) for k in doc.data}
+        if isinstance(doc.data.get("aliases"), list):
+            x.alias_lines = {alias: doc.line("aliases", n) for n, alias in enumerate(e.aliases)}
+    x.body_line = body_line + body[: len(body) - len(body.lstrip())].count("\n")  # the lore's first line, past blank ones
     return x
 
 

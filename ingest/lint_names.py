@@ -13,30 +13,18 @@ from collections.abc import Container, Iterable
 from typing import Any
 
 from b2p.errors import closest, did_you_mean
+from b2p.lexicon import NAME_ENDINGS, stem
 from ingest.lint import MISSPELT, BeatSheet, Finding, LocatedEntry, Prose
 
 # -- words ---------------------------------------------------------------------------------------
 
 _WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*")
 _POSSESSIVE = re.compile(r"['’]s$")
-_SUFFIXES = ("ing", "ed", "es", "s", "ly")
 
 
 def _base(word: str) -> str:
     """The word without a possessive ending: "Fenn's" → "Fenn"."""
     return _POSSESSIVE.sub("", word)
-
-
-def _stem(word: str) -> str:
-    """A crude stem, so "Emphasize" meets "emphasizing" and "Hint" meets "hints"."""
-    w = _base(word).lower()
-    for suffix in _SUFFIXES:
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            w = w[: -len(suffix)]
-            break
-    if len(w) > 3 and w[-1] == w[-2]:
-        w = w[:-1]  # "stopp(ed)"
-    return w.removesuffix("e") if len(w) > 3 else w
 
 
 def _opens_sentence(text: str, start: int) -> bool:
@@ -72,7 +60,7 @@ class _Corpus:
                     lower.add(w)
                 elif w[0].isupper() and not _opens_sentence(t.text, m.start()):
                     self.mid_caps.add(_base(w))
-        self.lower = {_stem(w) for w in lower}
+        self.lower = {stem(w) for w in lower}
 
 
 # -- names in beats ------------------------------------------------------------------------------
@@ -120,13 +108,13 @@ def _unknown(beat: str, run: list[re.Match[str]], masked: list[tuple[int, int]],
     """The name a run of capitalised words spells, when the bible does not know it; else None."""
     # A title or abbreviation on a known name is part of it: "Captain Hanna", "Dr. Hanna".
     while run and any(s == _skip_to(beat, run[-1].end()) for s, _ in masked) and (
-            _stem(run[-1].group()) in corpus.lower or _abbreviation(run[-1].group())):
+            stem(run[-1].group()) in corpus.lower or _abbreviation(run[-1].group())):
         run = run[:-1]
     if run and _opens_sentence(beat, run[0].start()):
         w = run[0].group()
         # A name at a sentence start shows itself elsewhere: possessive, followed by another capitalised
         # word, written capitalised mid-sentence, or a near-miss of a known name.
-        ordinary = _stem(w) in corpus.lower
+        ordinary = stem(w) in corpus.lower
         if ordinary or not (_POSSESSIVE.search(w) or len(run) > 1 or _base(w) in corpus.mid_caps or _near_miss(_base(w), keys)):
             run = run[1:]  # "Meanwhile …", "Describe …": an ordinary word opening the sentence
     if not run or all(_base(m.group()) in known for m in run):
@@ -184,7 +172,7 @@ def _runs(text: str, masked: list[tuple[int, int]]) -> list[list[re.Match[str]]]
 def _occurrences(key: str, text: str) -> list[tuple[int, int]]:
     """Whole-word uses of a key in text as written, plural or possessive endings included."""
     return [(m.start(), _ENDING.match(text, m.end()).end())  # type: ignore[union-attr]
-            for m in re.finditer(rf"(?<![\w'’-]){re.escape(key)}(?=(?:['’]s|s['’]|es['’]|es|s|['’])?(?![\w'’-]))", text)]
+            for m in re.finditer(rf"(?<![\w'’-]){re.escape(key)}(?=(?:{_ENDINGS})?(?![\w'’-]))", text)]
 
 
 def _inside_longer_key(x: LocatedEntry, key: str, text: str, start: int, end: int) -> bool:
@@ -280,7 +268,9 @@ def common_word_aliases(entries: list[LocatedEntry], texts: list[Prose]) -> list
     return out
 
 
-_ENDING = re.compile(r"(?P<suffix>['’]s|s['’]|es['’]|es|s|['’])?(?![\w'’-])")  # plural, possessive, then a word's end
+# A name's ending (plural, possessive), then the end of the word.
+_ENDINGS = "|".join(re.escape(e) for e in sorted(NAME_ENDINGS, key=len, reverse=True))
+_ENDING = re.compile(rf"(?P<suffix>{_ENDINGS})?(?![\w'’-])")
 _WORD_CHAR = re.compile(r"[\w'’-]")
 
 
