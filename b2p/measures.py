@@ -22,86 +22,31 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from b2p import lexicon
+
 if TYPE_CHECKING:
     from b2p.matcher import Mention
     from b2p.models import LorePick
 
-# -- word lists: these move to b2p/lexicon.py (the one vocabulary module) once it is on main --------
+# -- one stem rule -----------------------------------------------------------------------------------
 
-# Words that carry grammar, not story: never counted as a beat's content.
-FUNCTION_WORDS = frozenset(
-    "a an the and or but nor so yet of to in on at by for with from as into onto over under about above below "
-    "after before during until while within without between among across along around through throughout upon "
-    "toward towards against beyond behind beneath beside off out up down near is are was were be been being am "
-    "do does did done doing have has had having it its itself this that these those there here their theirs "
-    "they them themselves he him his himself she her hers herself we us our ours you your yours i me my mine "
-    "who whom whose which what when where why how not no than then too very can could would should will shall "
-    "may might must also just even still ever never only own same such each every all both either neither "
-    "some any more most much many few other another one ones something anything nothing everything "
-    "dr mr mrs ms st".split()
-)
-# Words a beat sheet uses to tell the writer what to do, not what happens: "Describe…", "emphasizing…".
-CRAFT_WORDS = frozenset(
-    "begin beginning start end ending continue continuing describe describing description portray portraying "
-    "convey conveying show showing showcase showcasing highlight highlighting emphasize emphasizing emphasise "
-    "emphasising include including use using create creating build building hint hinting foreshadow "
-    "foreshadowing reinforce reinforcing immerse immersing establish establishing introduce introducing "
-    "depict depicting evoke evoking capture capturing explore exploring set setting leave leaving make making "
-    "sense moment reader readers chapter chapters scene scenes vivid descriptive language detail details "
-    "sensory dialogue cliffhanger future potential implications significance importance".split()
-)
-# Nouns for the text itself rather than the story. The first set names parts of a document and is
-# rare in a story's prose; the second is common there too ("the story he told", "the scene at the dig").
-DOCUMENT_NOUNS = frozenset(
-    "paragraph paragraphs passage passages chapter chapters beat beats prose draft drafts outline excerpt section sections".split()
-)
-TEXT_NOUNS = DOCUMENT_NOUNS | frozenset("scene scenes story stories narrative summary sentence sentences text word words".split())
-# What a writer (not a character) does to the text: "I have added a new paragraph…".
-WRITER_VERBS = frozenset(
-    "add added adding write wrote written writing continue continued include included expand expanded revise "
-    "revised rewrite rewrote rewritten describe described summarize summarized summarise summarised focus "
-    "focused edit edited shorten shortened lengthen lengthened".split()
-)
-# Words that point at the text from outside it: "In this scene:", "Here is the next part", "The following passage".
-POINTERS = frozenset("this these following next previous above below here here's".split())
-FIRST_PERSON = frozenset("i i'm i've i'll i'd we we've we'll let".split())
-
-# -- one stem rule ------------------------------------------------------------------------------
-
-STEM_LEN = 6  # stems are cut to this many letters: "excavation", "excavating" → "excava"
+STEM_LEN = 6  # stems are cut to this many letters, so derived forms meet: "excavation", "excavating" → "excava"
 _WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")
-_VOWELS = set("aeiouy")
 
 
 def stem(word: str) -> str:
-    """One rule for every form of a word: possessive, plural, -ing/-ed and a final -e off, then the first
-    six letters. Crude, and the same everywhere: "discovery"/"discovered" → "discov", "stones" → "ston"."""
-    w = word.lower().replace("’", "'")
-    if w.endswith("'s"):
-        w = w[:-2]
-    w = w.strip("'")
-    if len(w) > 4 and w.endswith("ies"):
-        w = w[:-3] + "y"
-    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    for suffix in ("ing", "ed"):
-        root = w[: -len(suffix)]
-        if w.endswith(suffix) and len(root) >= 3 and _VOWELS & set(root):
-            w = root[:-1] if root[-1] == root[-2] and root[-1] not in "lsz" and root[-1] not in _VOWELS else root
-            break
-    if len(w) > 3 and w.endswith("e"):
-        w = w[:-1]
-    if len(w) > 3 and w.endswith("y"):
-        w = w[:-1] + "i"
-    return w[:STEM_LEN]
+    """The lexicon's one stem rule (possessive and inflection off: "uncovered" → "uncover"), cut to six
+    letters so a beat's nouns meet the prose's verbs: "desolation"/"desolate" → "desola"."""
+    return lexicon.stem(word.replace("’", "'"))[:STEM_LEN]
 
 
 def _stems(words: Iterable[str]) -> frozenset[str]:
     return frozenset(stem(w) for w in words)
 
 
-_FUNCTION, _CRAFT, _WRITER = _stems(FUNCTION_WORDS), _stems(CRAFT_WORDS), _stems(WRITER_VERBS)
-_TEXT_NOUN, _DOCUMENT = _stems(TEXT_NOUNS), _stems(DOCUMENT_NOUNS)
+_GRAMMAR = lexicon.STOP_WORDS | lexicon.ABBREVIATIONS  # never a beat's content
+_FUNCTION, _CRAFT, _WRITER = _stems(_GRAMMAR), _stems(lexicon.CRAFT_WORDS), _stems(lexicon.WRITER_VERBS)
+_TEXT_NOUN, _DOCUMENT = _stems(lexicon.TEXT_NOUNS), _stems(lexicon.DOCUMENT_NOUNS)
 
 
 def words(text: str) -> list[str]:
@@ -114,7 +59,7 @@ def content_words(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for w in words(text):
         s = stem(w)
-        if len(s) >= 3 and s not in _FUNCTION and w.lower() not in FUNCTION_WORDS and s not in _CRAFT:
+        if len(s) >= 3 and s not in _FUNCTION and w.lower() not in _GRAMMAR and s not in _CRAFT:
             out.setdefault(s, w)
     return out
 
@@ -208,10 +153,6 @@ class Debris(BaseModel):
     text: str
 
 
-def _sentences(line: str) -> list[str]:
-    return [s for s in re.split(r"(?<=[.!?…])[\"'”’)]*\s+", line) if s.strip()]
-
-
 def is_meta(sentence: str) -> bool:
     """A sentence about the text rather than the story: a text noun ("paragraph", "scene", "passage")
     with the writer as its subject ("I have added…"), pointed at from outside ("In this scene", "Here is
@@ -225,20 +166,20 @@ def is_meta(sentence: str) -> bool:
     nouns = [i for i, s in enumerate(stems) if s in _TEXT_NOUN]
     if not nouns:
         return False
-    if any(x in FIRST_PERSON for x in w) and any(s in _WRITER for s in stems):
+    if any(x in lexicon.FIRST_PERSON for x in w) and any(s in _WRITER for s in stems):
         return True
     kinds = {stems[i] for i in nouns}
     if len(kinds) >= 2 and kinds & _DOCUMENT:
         return True
-    if w[0] in POINTERS and nouns[0] <= 8:  # "Here's one more piece of the story…", "This chapter…"
+    if w[0] in lexicon.POINTERS and nouns[0] <= 8:  # "Here's one more piece of the story…", "This chapter…"
         return True
-    return any(x in POINTERS for x in w[:5]) and nouns[0] <= 4  # "In this scene", "Below is the passage"
+    return any(x in lexicon.POINTERS for x in w[:5]) and nouns[0] <= 4  # "In this scene", "Below is the passage"
 
 
 def _title_like(text: str) -> bool:
     """Most words capitalised: 'The Lantern's Secret', 'A Beginning for a Future'."""
     ws = words(text)
-    return bool(ws) and sum(x[0].isupper() or x.lower() in FUNCTION_WORDS for x in ws) == len(ws) and ws[0][0].isupper()
+    return bool(ws) and sum(x[0].isupper() or x.lower() in _GRAMMAR for x in ws) == len(ws) and ws[0][0].isupper()
 
 
 def _beat_grams(beat: str) -> tuple[int, set[tuple[str, ...]]]:
@@ -280,7 +221,7 @@ def _line_kind(line: str, last: bool, follows_lower: bool, beat_grams: Sequence[
         prefix, rest = m.group(1), m.group(2) or ""
         if not rest.strip() or _title_like(prefix) or any(stem(x) in _TEXT_NOUN for x in words(prefix)) or re.search(r"\d", prefix):
             return "label"  # "Story so far:", "In this scene:", "Summary: Jack …"
-    if any(is_meta(x) for x in _sentences(bare)):
+    if any(is_meta(x) for x in lexicon.sentences(bare)):
         return "meta"
     if _echoes(bare, beat_grams):
         return "echo"  # the beat line (or another beat's) written back as prose
