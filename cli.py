@@ -404,7 +404,7 @@ def eval_(
     """Measure a generated chapter: beat coverage, similarity, repetition, debris, lore use, judge, writer feedback."""
     with _user_errors():
         from b2p.eval_report import failures, parse_checks
-        from b2p.evaluate import evaluate_chapter, load_chapter
+        from b2p.jobs import evaluate
 
         checks = parse_checks(fail_under) if fail_under is not None else {}
         if "judge" in checks and not judge:
@@ -412,18 +412,8 @@ def eval_(
 
             raise ConfigError("--fail-under judge=… needs --judge")
         settings = _settings(config, store=store, chroma_url=chroma_url, llm=llm, model=model, model_path=model_path, base_url=base_url)
-        load_chapter(chapter)  # bad input is refused before a store or model is opened
-        name = _bible(bible, settings) if bible is not None else None
-        judge_llm = contextlib.nullcontext(None)
-        if judge:
-            from b2p.llm import check_llm, load_llm
-
-            check_llm(settings)
-            judge_llm = load_llm(settings)
-        with judge_llm as j, _Terminal() as term:
-            if judge:
-                term.start_bar("judging")
-            report = evaluate_chapter(chapter, settings, bible=name, judge=j, on_judged=term.ingest_progress)
+        with _Terminal() as term:
+            report = evaluate(chapter, settings, bible=bible, judge=judge, events=term)
         report.failed = failures(report, checks)
         if as_json:
             typer.echo(report.model_dump_json())
@@ -514,6 +504,13 @@ class _Terminal(Events):
     def ingested(self, report) -> None:  # noqa: ANN001
         self._stop_bar()
         _print_ingest(report, quiet_if_unchanged=True)
+
+    def judged(self, done: int, total: int) -> None:
+        if self._bar is None and done < total:
+            self.start_bar("judging")
+        self.ingest_progress(done, total)
+        if done >= total:
+            self._stop_bar()
 
     def chapter_started(self, trace, targets) -> None:  # noqa: ANN001
         self.trace, self.saved = trace, len(trace.beats)
