@@ -1,5 +1,8 @@
 """Beat sheets: one beat per non-empty line; list markers stripped; ``#`` lines are comments.
 
+A comment on the sheet's first line that is not a directive (``# scene:``: a lower-case word and a colon)
+is the chapter's heading: ``# Chapter 1 — The Emerald Stair``.
+
 A line may end with the writer's overrides of the lore b2p picks: ``+Name`` forces an entry in,
 ``-Name`` keeps one out (name or alias, case-insensitive), e.g.
 ``Corin waits at the gate. +Corin Marsh -Mercy``. Each override starts with a space, then ``+``
@@ -54,6 +57,26 @@ def parse_beats(text: str) -> list[Beat]:
         if beat:
             beats.append(parse_beat(beat))
     return beats
+
+
+_DIRECTIVE = re.compile(r"^[a-z][a-z_-]*\s*:")
+
+
+def parse_heading(text: str) -> str | None:
+    """The chapter heading: the sheet's first non-empty line when it is a ``#`` comment and not a directive."""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        heading = unicodedata.normalize("NFC", line.lstrip("#").strip()) if line.startswith("#") else ""
+        return heading if heading and not _DIRECTIVE.match(heading) else None
+    return None
+
+
+def read_heading(path: Path) -> str | None:
+    """The heading of the beat sheet at ``path`` (see ``parse_heading``); None when it has none."""
+    data = read_user_file(path, "beat sheet", "a beat-sheet text file (one beat per line)")
+    return parse_heading(decode_user_text(data, str(path), "a beat sheet (expected text, one beat per line)"))
 
 
 def read_beats(path: Path) -> list[Beat]:

@@ -29,7 +29,7 @@ from b2p.trace import BeatTrace, ChapterTrace, Feedback, Figures, Judgement, tex
 from b2p.userfiles import decode_user_text, read_user_file
 from b2p.writer import render_chapter
 
-COPY_LIMIT = 0.2  # a beat repeating more than this share of its 6-grams from earlier beats counts as copied
+COPY_LIMIT = measures.COPY_LIMIT  # a beat repeating more than this share of its 6-grams from earlier beats counts as copied
 
 
 class BeatEval(BaseModel):

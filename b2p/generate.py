@@ -14,7 +14,7 @@ the part that runs once the plan and the model are in hand.
 
 from __future__ import annotations
 
-from b2p import trace
+from b2p import prompts, trace
 from b2p.drafting import ChapterContext, strategy_for
 from b2p.events import Events
 from b2p.interactive import Interaction
@@ -29,17 +29,20 @@ from b2p.writer import ChapterWriter
 
 def new_trace(settings: Settings, plan: Plan, llm: LLM, state: ResumeState) -> ChapterTrace:
     """This run's trace: its settings, and the beats already saved (kept until rewritten)."""
+    from b2p.beats import read_heading
+
     s = settings
     return ChapterTrace(
         bible=plan.bible,
-        title=plan.meta.title,
+        title=read_heading(state.beats_file) or plan.meta.title,  # '# Chapter 1 — Title' atop the sheet, else the bible's
         beats_file=str(state.beats_file),
         beats_sha256=trace.sheet_hash(state.beats),
         mode=s.mode,
         model=llm.name,
         llm=s.llm,
         options={"temperature": s.temperature, "seed": s.seed, "words_per_beat": s.words_per_beat, "n": s.n,
-                 "context_window": llm.context_window, "budget": s.budget, "stream": s.stream},
+                 "context_window": llm.context_window, "budget": s.budget, "stream": s.stream,
+                 "prompt_shape": prompts.choose_shape(s.prompt_shape, llm), "redrafts": s.redrafts, "coverage_floor": s.coverage_floor},
         beats=list(state.saved.beats) if state.saved is not None else [],
         totals=Totals(beats=len(state.beats), beats_done=0),
     )

@@ -74,6 +74,7 @@ class LLM(ABC):
 
     name: str
     context_window: int
+    params: int | None = None  # the model's parameter count, when the backend can know it (prompt_shape 'auto' reads it)
 
     backend: ClassVar[str | None] = None
     Options: ClassVar[type[BackendOptions]] = BackendOptions

@@ -78,6 +78,9 @@ class LocalOptions(BackendOptions):
     model_path: Path | None = Field(None, description="A GGUF file for the local backend (default: the embedded SmolLM2).")
     n_ctx: int = Field(4096, ge=512, description="Context window of the local model, in tokens.")
     n_threads: int | None = Field(None, ge=1, description="CPU threads for the local model (default: every usable core).")
+    repeat_penalty: float = Field(1.2, ge=0.0, le=3.0, description="llama.cpp's repeat penalty on recent tokens (1 = none); a small model loops without one.")
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0, description="Penalty growing with how often a token was already used (0 = none).")
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0, description="Penalty on any token already used (0 = none).")
 
 
 class LocalLLM(LLM):
@@ -86,12 +89,14 @@ class LocalLLM(LLM):
     backend = "local"
     Options = LocalOptions
 
-    # A 135M model loops without a repeat penalty; min_p/top_p trim the long tail that derails it.
-    sampling: dict[str, Any] = {"top_k": 40, "top_p": 0.92, "min_p": 0.05, "repeat_penalty": 1.2}
-
     def __init__(self, model_path: Path | str | None = None, *, n_ctx: int = 4096, seed: int | None = None,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, repeat_penalty: float = 1.2, frequency_penalty: float = 0.0,
+                 presence_penalty: float = 0.0) -> None:
         path = check_model_file(model_path)
+        # A 135M model loops without a repeat penalty; min_p/top_p trim the long tail that derails it.
+        self.sampling: dict[str, Any] = {"top_k": 40, "top_p": 0.92, "min_p": 0.05, "repeat_penalty": repeat_penalty,
+                                         "frequency_penalty": frequency_penalty, "presence_penalty": presence_penalty}
+        import llama_cpp
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -107,6 +112,7 @@ class LocalLLM(LLM):
         self.name = path.stem
         self.path = path
         self.context_window = self._llama.n_ctx()
+        self.params = int(llama_cpp.llama_model_n_params(self._llama.model)) or None
         # Per-call seeds come from one RNG: a run with --seed repeats as a whole, yet a regenerated
         # beat still gets a fresh draft. Without --seed the RNG is seeded by the OS.
         self._rng = random.Random(seed)
@@ -134,7 +140,8 @@ class LocalLLM(LLM):
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalLLM:
         opts = cls._options(settings)
-        return cls(opts.model_path, n_ctx=opts.n_ctx, seed=settings.seed, n_threads=opts.n_threads)
+        return cls(opts.model_path, n_ctx=opts.n_ctx, seed=settings.seed, n_threads=opts.n_threads, repeat_penalty=opts.repeat_penalty,
+                   frequency_penalty=opts.frequency_penalty, presence_penalty=opts.presence_penalty)
 
     def _tokenize(self, text: str, *, special: bool, add_bos: bool = False) -> list[int]:
         return self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)

@@ -47,6 +47,20 @@ class _StreamOptionsRejected(Exception):
     """The server does not know ``stream_options``; resend without it."""
 
 
+class _OptionRejected(Exception):
+    """The server refused a sampling option (a penalty it does not know); resend without it, and never send it again."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+# Sampling options beyond the OpenAI protocol, sent as each family of servers names them: llama.cpp and
+# Ollama read repeat_penalty, vLLM and OpenRouter repetition_penalty. A server that refuses one is asked
+# again without it (and it is not sent to that server again); most ignore what they do not know.
+EXTRA_OPTIONS = {"repeat_penalty": ("repeat_penalty", "repetition_penalty")}
+
+
 NO_KEY = ("no OpenAI API key: run `export OPENAI_API_KEY=sk-...`, or use another "
           "OpenAI-compatible server with --base-url URL (key, if any, in B2P_API_KEY)")
 
@@ -68,6 +82,10 @@ class OpenAIOptions(BackendOptions):
     context_window: int | None = Field(None, ge=512, description="Context window of the API model (default: known table or 8192).")
     timeout: float = Field(120.0, gt=0, description="Seconds to wait for a model server's response.")
     retries: int = Field(3, ge=0, le=10, description="Retries with backoff on 429/5xx/connection errors.")
+    repeat_penalty: float | None = Field(None, ge=0.0, le=3.0, description="Repeat penalty (1 = none), sent as repeat_penalty and "
+                                         "repetition_penalty to servers that take one (default: not sent).")
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0, description="The protocol's frequency_penalty (default: not sent).")
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0, description="The protocol's presence_penalty (default: not sent).")
 
 
 class OpenAILLM(LLM):
@@ -78,7 +96,8 @@ class OpenAILLM(LLM):
 
     def __init__(self, *, model: str | None = None, base_url: str | None = None, api_key: str | None = None,
                  timeout: float = 120.0, retries: int = 3, context_window: int | None = None,
-                 seed: int | None = None, backoff_base: float = 0.5, backoff_max: float = 8.0) -> None:
+                 seed: int | None = None, backoff_base: float = 0.5, backoff_max: float = 8.0,
+                 penalties: dict[str, float | None] | None = None) -> None:
         import openai
 
         self.name = model or DEFAULT_MODEL
@@ -95,6 +114,8 @@ class OpenAILLM(LLM):
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self._rng = random.Random(seed) if seed is not None else None
         self._usage_in_stream = True  # cleared once a server rejects stream_options
+        self.penalties = {k: v for k, v in (penalties or {}).items() if v is not None}
+        self.rejected: set[str] = set()  # request fields this server refused: never sent again
         self._openai = openai
         self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=0)
 
@@ -126,6 +147,8 @@ class OpenAILLM(LLM):
         args: dict[str, Any] = {
             "model": settings.model, "base_url": opts.base_url, "api_key": cls._key(settings), "timeout": opts.timeout,
             "retries": opts.retries, "context_window": opts.context_window, "seed": settings.seed,
+            "penalties": {"repeat_penalty": opts.repeat_penalty, "frequency_penalty": opts.frequency_penalty,
+                          "presence_penalty": opts.presence_penalty},
         }
         return cls(**{**args, **overrides})
 
@@ -174,6 +197,15 @@ class OpenAILLM(LLM):
             body["seed"] = seed
         if self._usage_in_stream:
             body["stream_options"] = {"include_usage": True}
+        extra: dict[str, Any] = {}
+        for option, value in self.penalties.items():
+            for name in EXTRA_OPTIONS.get(option, ()):
+                if name not in self.rejected:
+                    extra[name] = value
+            if option not in EXTRA_OPTIONS and option not in self.rejected:
+                body[option] = value
+        if extra:
+            body["extra_body"] = extra
         return body
 
     def _attempt(self, messages: list[Message], options: GenOptions, on_text: OnText | None) -> Completion:
@@ -202,6 +234,9 @@ class OpenAILLM(LLM):
         except _StreamOptionsRejected:
             self._usage_in_stream = False  # an older server: ask again without usage, at no attempt's cost
             return self._attempt(messages, options, on_text)
+        except _OptionRejected as refused:
+            self.rejected.add(refused.name)  # a server without that option: ask again without it, at no attempt's cost
+            return self._attempt(messages, options, on_text)
         if finish is None:
             raise _Failure(f"{self.where} cut the response stream before it finished (connection dropped)",
                            retry=True, streamed=streamed)
@@ -227,6 +262,10 @@ class OpenAILLM(LLM):
         except openai.APIStatusError as err:
             if "stream_options" in body and err.status_code in (400, 422) and "stream_options" in self._detail(err.body):
                 raise _StreamOptionsRejected from None
+            sent = [k for k in (*body, *body.get("extra_body", {})) if k in self.penalties or k in EXTRA_OPTIONS["repeat_penalty"]]
+            named = [k for k in sent if err.status_code in (400, 422) and re.search(rf"\b{k}\b", self._detail(err.body))]
+            if named:
+                raise _OptionRejected(max(named, key=len)) from None
             raise self._status_failure(err) from None
         except openai.APITimeoutError:
             what = (f"{self.where} stopped sending for more than {self.timeout:g} s (timed out mid-response)"

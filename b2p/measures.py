@@ -106,6 +106,7 @@ def similarity(beat: str, prose: str, embed: Embed) -> float | None:
 # -- repetition ------------------------------------------------------------------------------------
 
 NGRAM = 6
+COPY_LIMIT = 0.2  # a beat repeating more than this share of its 6-grams from earlier beats is a copy (eval and the guards)
 
 
 def ngrams(text: str, n: int = NGRAM) -> list[tuple[str, ...]]:

@@ -28,7 +28,10 @@ OUTLINE_HEADING = "Chapter outline"
 STORY_HEADING = "The story so far"
 EARLIER_HEADING = "Earlier, in brief"
 TASK_HEADING = "Your task"
-HEADINGS = (ALWAYS_HEADING, LORE_HEADING, CHAPTER_LORE_HEADING, OUTLINE_HEADING, STORY_HEADING, EARLIER_HEADING, TASK_HEADING)
+LINE_HEADING = "Earlier in the chapter"  # the short shape's one-line story so far
+LAST_HEADING = "The last paragraph"
+HEADINGS = (ALWAYS_HEADING, LORE_HEADING, CHAPTER_LORE_HEADING, OUTLINE_HEADING, STORY_HEADING, EARLIER_HEADING, TASK_HEADING,
+            LINE_HEADING, LAST_HEADING)
 OPENING = "(Nothing yet: this beat opens the chapter.)"
 MARGIN = 16  # tokens kept free: remote backends estimate prompt size
 # A model that starts echoing scaffolding after its prose is stopped there rather than edited afterwards
@@ -74,6 +77,8 @@ class Prompt:
     lore_cut: list[str] = field(default_factory=list)  # pick names left out to fit
     outline: str = "full"  # full | near | none
     stop: list[str] = field(default_factory=lambda: list(STOP_BEAT))
+    shape: str = "full"  # full | short (see build_short_prompt)
+    last_paragraph: int = 0  # short shape: the previous beat's last paragraph is given (1) or not (0)
 
     @property
     def system(self) -> str:
@@ -356,3 +361,147 @@ def heuristic_scores(beat: str, picks: Sequence[LorePick], passage: str) -> tupl
     else:
         consistency = coverage
     return round(coverage, 2), round(consistency, 2)
+
+
+# -- the short shape, for small models -----------------------------------------------------------
+
+STOP_SHORT = ["\n#", f"\n{TASK_HEADING}", f"\n{LINE_HEADING}", f"\n{LAST_HEADING}"]
+LEAD_WORDS = 40  # each lore entry is cut to its opening sentences, at most about this many words
+LINE_WORDS = 50  # the one-line story so far
+PARAGRAPH_WORDS = 120  # the last paragraph, cut to its closing sentences when longer
+SMALL_PARAMS = 1_000_000_000  # 'auto' gives a model under this many parameters the short shape
+SMALL_CONTEXT = 4096  # … and a model whose context window is under this
+
+
+def choose_shape(setting: str, llm: LLM) -> str:
+    """The prompt shape for ``llm``: ``setting`` unless it is 'auto', which gives a small model (known to have
+    under ``SMALL_PARAMS`` parameters, or a context under ``SMALL_CONTEXT`` tokens) the short shape."""
+    if setting != "auto":
+        return setting
+    small = (llm.params is not None and llm.params < SMALL_PARAMS) or llm.context_window < SMALL_CONTEXT
+    return "short" if small else "full"
+
+
+def lead(text: str, words: int = LEAD_WORDS) -> str:
+    """The opening sentences of ``text``, about ``words`` words at most (the first one cut with '…' when longer)."""
+    from b2p.lexicon import sentences
+
+    out: list[str] = []
+    for sent in sentences(" ".join(text.split())):
+        if out and len(" ".join([*out, sent]).split()) > words:
+            break
+        out.append(sent)
+    return _words(" ".join(out), words)
+
+
+def _tail(text: str, words: int) -> str:
+    """The closing sentences of ``text``, about ``words`` words at most."""
+    from b2p.lexicon import sentences
+
+    out: list[str] = []
+    for sent in reversed(sentences(" ".join(text.split()))):
+        if out and len(" ".join([sent, *out]).split()) > words:
+            break
+        out.insert(0, sent)
+    got = " ".join(out)
+    return got if len(got.split()) <= words else "… " + " ".join(got.split()[-words:])
+
+
+def last_paragraph(text: str) -> str:
+    paras = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    return paras[-1] if paras else ""
+
+
+def story_line(story: Story, words: int = LINE_WORDS) -> tuple[str, int]:
+    """The story so far in one line: the first sentence of each earlier beat's summary, newest kept first,
+    within ``words``; and how many beats it tells. The previous beat is left to its last paragraph when
+    that paragraph is the whole of it."""
+    from b2p.lexicon import sentences
+
+    n = len(story.texts)
+    last = n - 1 if n and last_paragraph(story.texts[-1]) == story.texts[-1].strip() else n
+    parts: list[str] = []
+    for k in range(last - 1, -1, -1):
+        if story.summarise is None:
+            break
+        first = (sentences(" ".join(story.summarise(k).split())) or [""])[0]
+        if not first or (parts and len(" ".join([first, *parts]).split()) > words):
+            break
+        parts.insert(0, first)
+    return _words(" ".join(parts), words), len(parts)
+
+
+def build_short_prompt(
+    llm: LLM,
+    meta: BibleMeta,
+    beats: Sequence[str],
+    target: int,
+    picks: Sequence[LorePick],
+    texts: dict[str, str],
+    words: int,
+    story: Story | None = None,
+    extra: str | None = None,
+) -> Prompt:
+    """The short shape, for a small model: the writing defaults, the beat's lore cut to each entry's lead,
+    the story so far in one line, the previous beat's last paragraph, and the task. No outline, no
+    verbatim story: a small model copies what it is shown and loses the task in a long prompt. When it
+    does not fit, the story line goes first, then the lore (lowest priority first)."""
+    story = story or Story()
+    max_tokens = reply_tokens(words)
+    leads = {p.id: lead(texts.get(p.id, "")) for p in picks}
+    always = [p for p in picks if p.reason == "always"]
+    own = [p for p in picks if p.reason != "always"]
+    if story.placeholder is not None:
+        earlier = "beat 1" if target == 2 else f"beats 1–{target - 1}"
+        line, told, paragraph = f"[a one-line summary of {earlier}]", target - 1, f"[the last paragraph of beat {target - 1}]"
+    elif story.texts:
+        (line, told), paragraph = story_line(story), _tail(last_paragraph(story.texts[-1]), PARAGRAPH_WORDS)
+    else:
+        line, told, paragraph = "", 0, ""
+    opening = target == 1 or (not story.texts and story.placeholder is None)
+    task = (f"{TASK_HEADING}: write part {target} of {len(beats)}: {beats[target - 1]}\n"
+            f"Write about {words} words of prose" + (" that open the chapter. " if opening else " that carry on from the last paragraph. ")
+            + "Begin with the prose itself and end on a complete sentence.")
+    if extra:
+        task += f"\nAlso: {extra.strip()}"
+
+    def render(own_kept: Sequence[LorePick], with_line: bool) -> list[Message]:
+        user = []
+        if own_kept:
+            user.append(f"{LORE_HEADING}:\n" + "\n".join(f"- {p.name} ({p.kind}): {leads[p.id]}".rstrip(": ") for p in own_kept))
+        if with_line and line:
+            user.append(f"{LINE_HEADING}: {line}")
+        if paragraph and not opening:
+            user.append(f"{LAST_HEADING}:\n{paragraph}")
+        user.append(task)
+        return [{"role": "system", "content": system_text(meta, always, leads)}, {"role": "user", "content": "\n\n".join(user)}]
+
+    own_kept, with_line, cut = list(own), True, []
+    while True:
+        msgs = render(own_kept, with_line)
+        used = llm.count_tokens(msgs)
+        if used + max_tokens + MARGIN <= llm.context_window:
+            break
+        if with_line and line:
+            with_line = False
+        elif own_kept:
+            cut.insert(0, own_kept.pop().name)
+        else:
+            raise ConfigError(
+                f"the model's context window ({llm.context_window} tokens) cannot hold even a bare prompt "
+                f"({used} tokens) plus the reply ({max_tokens} tokens); lower --words-per-beat or use a model "
+                "with a larger context (n_ctx / context_window)"
+            )
+    n = len(story.texts) if story.placeholder is None else target - 1
+    summarised = told if with_line and line else 0
+    has_para = int(bool(paragraph) and not opening)
+    return Prompt(msgs, used, max_tokens, summarised=summarised, left_out=max(0, n - summarised - has_para), lore_cut=cut,
+                  outline="none", stop=list(STOP_SHORT), shape="short", last_paragraph=has_para)
+
+
+def beat_prompt(shape: str, llm: LLM, meta: BibleMeta, beats: Sequence[str], target: int, picks: Sequence[LorePick],
+                texts: dict[str, str], words: int, story: Story | None = None, extra: str | None = None) -> Prompt:
+    """One beat's prompt in ``shape`` ('full' or 'short'; see ``choose_shape``)."""
+    if shape == "short":
+        return build_short_prompt(llm, meta, beats, target, picks, texts, words, story, extra)
+    return build_prompt(llm, meta, beats, [target], picks, texts, words, story, extra)

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     words_per_beat: int = Field(150, ge=10, le=5000, description="Target words for each beat's prose.")
     n: int = Field(1, ge=1, le=10, description="Candidates per beat; the judge keeps the best.")
     stream: bool = Field(True, description="Stream prose to the terminal as it is written.")
+    prompt_shape: Literal["auto", "full", "short"] = Field(
+        "auto", description="'full': lore, outline and story so far; 'short': the beat, its lore's leads, the last paragraph and "
+        "a one-line story so far; 'auto': short for a small model (under 1B parameters or a context under 4096 tokens).")
+    redrafts: int = Field(2, ge=0, le=10, description="Times a draft that copies earlier beats or misses its beat is drafted again.")
+    coverage_floor: float = Field(0.2, ge=0.0, le=1.0, description="A draft using less than this share of its beat's words misses it.")
 
     _backends: dict[str, BackendOptions] = PrivateAttr(default_factory=dict)
 

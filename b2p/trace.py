@@ -38,6 +38,33 @@ class Usage(BaseModel):
         self.requests += c.requests if isinstance(c, Usage) else 1
 
 
+class Cut(BaseModel):
+    """Something the guards took out of a draft: a debris line or sentence, a copied sentence, an unfinished one."""
+
+    kind: str = Field(description="heading | label | markup | list | note | meta | echo | copied | unfinished | scaffolding")
+    text: str
+
+
+class Draft(BaseModel):
+    """One draft of a candidate as the guards saw it (after its debris was cut)."""
+
+    seed: int | None = None
+    nudge: str | None = Field(None, description="What the prompt added for this redraft ('Also: …').")
+    words: int = 0
+    coverage: float | None = Field(None, description="Share of the beat's content words the draft uses.")
+    repeat: float = Field(0.0, description="Share of its word 6-grams already in earlier beats.")
+    problems: list[str] = Field(default_factory=list, description="Why it was drafted again (empty: it passed).")
+    kept: bool = False
+
+
+class Guard(BaseModel):
+    """What the generation guards did to a candidate: every draft and why, what was cut, what is left."""
+
+    drafts: list[Draft] = Field(default_factory=list)
+    cut: list[Cut] = Field(default_factory=list, description="What was cut from the kept draft (its streamed text had it).")
+    flagged: list[str] = Field(default_factory=list, description="Problems the kept draft still has: every redraft failed too.")
+
+
 class Candidate(BaseModel):
     """One draft of a beat (``--n K`` candidates, interactive re-rolls) and its judged score."""
 
@@ -55,6 +82,8 @@ class Candidate(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    guard: Guard | None = Field(None, description="Its drafts, cuts and flags (the generation guards).")
+    prompt: list[dict[str, str]] | None = Field(None, exclude=True)  # the messages of the kept draft (goes to BeatTrace.prompt)
 
 
 class Figures(BaseModel):
@@ -122,6 +151,9 @@ class BeatTrace(BaseModel):
     eval: Figures | None = Field(None, description="The latest 'b2p eval' figures of this beat's text.")
     judge: Judgement | None = Field(None, description="The latest 'b2p eval --judge' grades.")
     feedback: list[Feedback] = Field(default_factory=list, description="The writer's decisions on this beat's drafts, in order.")
+    guard: Guard | None = Field(None, description="The kept draft's guard record: drafts and why, cuts, flags.")
+    notes: list[str] = Field(default_factory=list, description="What the writer was told about this beat on screen.")
+    prompt: list[dict[str, str]] | None = Field(None, description="The exact messages sent for the draft kept (role, content).")
 
 
 class Totals(BaseModel):

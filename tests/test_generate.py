@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from b2p import drafting, prompts
+from b2p import drafting, measures, prompts
 from b2p import plan as gen_plan
 from b2p.events import Events
 from b2p.generate import generate_chapter
@@ -144,18 +144,35 @@ class ScriptLLM(LLM):
         return [k for k, _, _ in self.calls]
 
 
+def said(part: int, temperature: float) -> str:
+    """What the scripted model writes for a part: its beat's words in another order, so it is on its beat
+    (the guards pass it) without writing the beat line back."""
+    words = " ".join(reversed(measures.content_words(SHEET.splitlines()[part - 1]).values()))
+    return f"It was part {part}, at temperature {temperature:g}, and {words}."
+
+
 def prose(kind: str, messages: list[Message], options: GenOptions) -> str:
     if kind == "judge":
         return "coverage: 7\nconsistency: 8"
     if kind == "summary":
         return "Jack and Xander worked the trench."
     part = re.search(r"write part (\d+)", messages[-1]["content"])
-    return f"It was part {part.group(1) if part else '?'}, at temperature {options.temperature:g}."
+    return said(int(part.group(1)), options.temperature) if part else "It was a part of the story."
 
 
 @pytest.fixture(scope="module")
 def plan(work: Path) -> gen_plan.Plan:
     return gen_plan.plan_chapter(settings_for(work), "lunar_mining", beats_of(work))
+
+
+class Noted(Events):
+    """Events that keep every note the writer was shown."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
 
 
 class QuitWatch(Events):
@@ -198,17 +215,26 @@ def scripted_run(work: Path, plan: gen_plan.Plan, llm: LLM, out: Path | None, **
 
 
 def test_best_of_n_records_every_candidates_judged_score(work: Path, plan: gen_plan.Plan, tmp_path: Path) -> None:
-    answers = iter(["coverage: 9\nconsistency: 9", "It reads well.", *["coverage: 5, consistency: 6"] * 10])
+    answers = iter(["coverage: 10\nconsistency: 10", "It reads well.", "coverage: 4, consistency: 6", "coverage: 7, consistency: 8",
+                    *["coverage: 5, consistency: 6"] * 10])
 
     def answer(kind: str, messages: list[Message], options: GenOptions) -> str:
         return next(answers) if kind == "judge" else prose(kind, messages, options)
 
-    run = scripted_run(work, plan, ScriptLLM(answer), tmp_path / "ch.md", n=2, seed=3)
+    events = Noted()
+    run = scripted_run(work, plan, ScriptLLM(answer), tmp_path / "ch.md", n=2, seed=3, events=events)
     trace = run.run()
     first = trace.beats[0].candidates
     assert len(first) == 2 and [c.seed for c in first] == [3, 4]
-    assert first[0].judged_by == "model" and first[0].score == 9.0 and first[0].chosen
-    assert first[1].judged_by == "heuristic" and first[1].judge_answer == "It reads well." and first[1].score is not None
+    assert first[0].judged_by == "model" and first[0].score == 10.0 and first[0].chosen
+    # The judge's unusable answer and the tie it led to are said on screen and kept in the trace, never silently.
+    assert first[1].judged_by == "heuristic" and first[1].judge_answer == "It reads well." and first[1].score == 10.0
+    said_1 = trace.beats[0].notes
+    assert any("unusable for candidate 2" in n and "heuristic" in n for n in said_1)
+    assert any("tied at 10" in n and "kept the first, candidate 1" in n for n in said_1)
+    assert [c.score for c in trace.beats[1].candidates] == [5.0, 7.5] and trace.beats[1].candidates[1].chosen
+    assert not trace.beats[1].notes  # a clear win needs no word
+    assert all(n in events.notes for b in trace.beats for n in b.notes)
     saved = json.loads(trace_path(tmp_path / "ch.md").read_text())
     assert all(len(b["candidates"]) == 2 and all(c["score"] is not None for c in b["candidates"]) for b in saved["beats"])
     assert saved["totals"]["cost"] is None  # no price known for this model
@@ -216,24 +242,29 @@ def test_best_of_n_records_every_candidates_judged_score(work: Path, plan: gen_p
 
 def test_story_so_far_comes_from_the_saved_beats_and_summaries_are_cached(work: Path, plan: gen_plan.Plan, tmp_path: Path) -> None:
     out = tmp_path / "ch.md"
-    long = "Dust rose. " * 90
+    nth = {"1": "first", "2": "second", "3": "third"}
+
+    def long(messages: list[Message]) -> str:
+        part = re.search(r"write part (\d+)", messages[-1]["content"])
+        return (f"Dust rose over the {nth[part.group(1)]} trench. " * 30).strip()  # no beat copies another
 
     def answer(kind: str, messages: list[Message], options: GenOptions) -> str:
-        return "Jack and Xander worked the trench." if kind == "summary" else long.strip()
+        return "Jack and Xander worked the trench." if kind == "summary" else long(messages)
 
     size = ScriptLLM(answer).count_tokens(gen_plan.dry_run(settings_for(work), plan, beats_of(work), ScriptLLM(answer))[2].prompt.messages)
     llm = ScriptLLM(answer, context_window=size + prompts.reply_tokens(int(WORDS)) + 300)  # room for ~one beat verbatim
-    scripted_run(work, plan, llm, out).run()
+    # The full prompt shape (a window this small would get the short one); the prose misses its beats: kept, flagged, not redrafted.
+    scripted_run(work, plan, llm, out, redrafts=0, prompt_shape="full").run()
     assert llm.kinds().count("summary") == 1  # beat 1 summarised once, for beat 3
     saved = json.loads(trace_path(out).read_text())
     assert saved["beats"][0]["summary"] == "Jack and Xander worked the trench."
     assert saved["beats"][2]["story"] == {"verbatim": 1, "summarised": 1, "left_out": 0}
     beat3_prompt = [m for k, m, _ in llm.calls if k == "beat"][2][1]["content"]
-    assert "Jack and Xander worked the trench." in beat3_prompt and long.strip() in beat3_prompt
+    assert "Jack and Xander worked the trench." in beat3_prompt and "Dust rose over the second trench. " * 5 in beat3_prompt
 
     # --only 3 again: the story so far is the saved beats; the cached summary is reused, not remade.
     llm2 = ScriptLLM(answer, context_window=llm.context_window)
-    scripted_run(work, plan, llm2, out, only=[3]).run()
+    scripted_run(work, plan, llm2, out, only=[3], redrafts=0, prompt_shape="full").run()
     assert llm2.kinds() == ["beat"]
 
 
@@ -263,7 +294,7 @@ def test_a_draft_cut_by_the_token_limit_is_continued_once_then_trimmed(work: Pat
         return "Jack waited while", "length"
 
     llm = ScriptLLM(answer)
-    trace = scripted_run(work, plan, llm, None).run()
+    trace = scripted_run(work, plan, llm, None, redrafts=0).run()  # the prose misses its beats; only the continuation is under test
     assert llm.kinds() == ["beat", "continue"] * 3
     assert all(b.text == "Jack waited while the hum faded." for b in trace.beats)
 
@@ -300,9 +331,9 @@ def test_interactive_protocol(work: Path, plan: gen_plan.Plan, tmp_path: Path) -
     beat_calls = [(m, o) for k, m, o in llm.calls if k == "beat"]
     assert [o.temperature for _, o in beat_calls] == [0.5, 1.3, 0.5, 0.5]
     assert "Also: more dread" in beat_calls[1][0][-1]["content"]
-    assert author.streamed[:2] == ["It was part 1, at temperature 0.5.", "It was part 1, at temperature 1.3."]
+    assert author.streamed[:2] == [said(1, 0.5), said(1, 1.3)]
     b1 = trace.beats[0]
-    assert b1.text == "IT WAS PART 1, AT TEMPERATURE 1.3." and b1.edited
+    assert b1.text == said(1, 1.3).upper() and b1.edited
     assert [(c.temperature, c.instruction, c.chosen) for c in b1.candidates] == [(0.5, None, False), (1.3, "more dread", True)]
     assert run.stopped and [b.index for b in trace.beats] == [1, 2]  # quit on beat 3: finished beats kept
     saved = json.loads(trace_path(out).read_text())
@@ -321,7 +352,7 @@ def test_oneshot_reply_is_split_and_a_missing_beat_is_written_on_its_own(work: P
 
     llm = ScriptLLM(answer)
     trace = scripted_run(work, plan, llm, None, mode="oneshot").run()
-    assert [b.text for b in trace.beats] == ["Jack dug. Xander watched.", "It was part 2, at temperature 0.8.", "Jack called Thorne."]
+    assert [b.text for b in trace.beats] == ["Jack dug. Xander watched.", said(2, 0.8), "Jack called Thorne."]
     assert [b.mode for b in trace.beats] == ["oneshot", "sequential", "oneshot"]
     assert [b.split for b in trace.beats] == ["markers", None, "markers"]
     assert llm.kinds() == ["beat", "beat"]
