@@ -471,6 +471,7 @@ class _Terminal(Events):
         self.saved = 0  # beats in the chapter file on disk
         self.written: list[int] = []
         self.stopped_after: int | None = None
+        self._open = False  # streamed prose has not ended its line
 
     def __enter__(self) -> _Terminal:
         return self
@@ -525,6 +526,7 @@ class _Terminal(Events):
     def text(self, piece: str) -> None:
         sys.stderr.write(_show(piece))
         sys.stderr.flush()
+        self._open = not piece.endswith("\n")  # a note after streamed prose starts on a line of its own
 
     def beat_finished(self, beat, total: int) -> None:  # noqa: ANN001
         self.written.append(beat.index)
@@ -539,7 +541,8 @@ class _Terminal(Events):
         self.stopped_after = done
 
     def note(self, message: str) -> None:
-        _err(f"note: {message}")
+        _err(("\n" if self._open else "") + f"note: {message}")
+        self._open = False
 
 
 class _TerminalInteraction:

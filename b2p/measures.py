@@ -220,7 +220,8 @@ def _line_kind(line: str, last: bool, follows_lower: bool, beat_grams: Sequence[
     m = _COLON.match(bare)
     if m and len(words(m.group(1))) <= 5 and m.group(1).strip()[:1] not in _QUOTES:
         prefix, rest = m.group(1), m.group(2) or ""
-        if not rest.strip() or _title_like(prefix) or any(stem(x) in _TEXT_NOUN for x in words(prefix)) or re.search(r"\d", prefix):
+        tagged = re.search(r"\([^()]*\)\s*$", prefix)  # a lore heading written back: "The Lantern (item): …"
+        if not rest.strip() or tagged or _title_like(prefix) or any(stem(x) in _TEXT_NOUN for x in words(prefix)) or re.search(r"\d", prefix):
             return "label"  # "Story so far:", "In this scene:", "Summary: Jack …"
     if any(is_meta(x) for x in lexicon.sentences(bare)):
         return "meta"

@@ -468,7 +468,7 @@ def build_short_prompt(
     def render(own_kept: Sequence[LorePick], with_line: bool) -> list[Message]:
         user = []
         if own_kept:
-            user.append(f"{LORE_HEADING}:\n" + "\n".join(f"- {p.name} ({p.kind}): {leads[p.id]}".rstrip(": ") for p in own_kept))
+            user.append(f"{LORE_HEADING}:\n" + "\n".join(f"- {_lead_line(p, leads[p.id])}" for p in own_kept))
         if with_line and line:
             user.append(f"{LINE_HEADING}: {line}")
         if paragraph and not opening:
@@ -497,6 +497,14 @@ def build_short_prompt(
     has_para = int(bool(paragraph) and not opening)
     return Prompt(msgs, used, max_tokens, summarised=summarised, left_out=max(0, n - summarised - has_para), lore_cut=cut,
                   outline="none", stop=list(STOP_SHORT), shape="short", last_paragraph=has_para)
+
+
+def _lead_line(p: LorePick, text: str) -> str:
+    """An entry's lead as a line of lore; its name before it only when the lead does not say it (a small
+    model writes a 'Name (kind):' heading back into its prose)."""
+    if not text:
+        return p.name
+    return text if p.name.split()[-1].lower() in text.lower() else f"{p.name}: {text}"
 
 
 def beat_prompt(shape: str, llm: LLM, meta: BibleMeta, beats: Sequence[str], target: int, picks: Sequence[LorePick],
