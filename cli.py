@@ -352,6 +352,7 @@ def generate(
     only: Annotated[Optional[str], typer.Option("--only", help="Rewrite only these beats of the chapter at -o, e.g. 5 or 5,7.", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each prompt and its token counts; call no model.")] = False,
     stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Show the prose on stderr as it is written [default stream]", show_default=False)] = None,
+    prompt_shape: Annotated[Optional[str], typer.Option("--prompt-shape", help="full | short | auto: short for a small model [default auto]", show_default=False)] = None,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
@@ -364,11 +365,12 @@ def generate(
         from b2p.resume import parse_only
 
         settings = _settings(config, store=store, chroma_url=chroma_url, mode=mode, llm=llm, model=model, model_path=model_path,
-                             base_url=base_url, temperature=temperature, seed=seed, words_per_beat=words_per_beat, n=n, stream=stream)
+                             base_url=base_url, temperature=temperature, seed=seed, words_per_beat=words_per_beat, n=n, stream=stream,
+                             prompt_shape=prompt_shape)
         only_beats = parse_only(only) if only is not None else None
         with _Terminal(settings.stream) as events:
             if dry_run:
-                _render_dry_run(chapter_prompts(beats_file, bible, settings, events=events))
+                _render_dry_run(chapter_prompts(beats_file, bible, settings, events=events, only=only_beats))
                 return
             interaction = _TerminalInteraction() if settings.mode == "interactive" else None
             started = time.perf_counter()

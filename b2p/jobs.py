@@ -110,8 +110,9 @@ def write_chapter(beats_file: Path | str, bible: str | Path, settings: Settings 
 
 
 def chapter_prompts(beats_file: Path | str, bible: str | Path, settings: Settings | None = None, *,
-                    events: Events | None = None, llm: LLM | None = None) -> DryRun:
-    """Every prompt ``write_chapter`` would send for this sheet (``--dry-run``), without calling the model.
+                    events: Events | None = None, llm: LLM | None = None, only: Sequence[int] | None = None) -> DryRun:
+    """Every prompt ``write_chapter`` would send for this sheet (``--dry-run``), without calling the model;
+    ``only``: just those beats' (1-based; a number past the sheet is one ConfigError line).
 
     The story so far is a placeholder (it does not exist yet); the model is loaded only to count tokens."""
     from b2p.beats import read_beats
@@ -119,14 +120,19 @@ def chapter_prompts(beats_file: Path | str, bible: str | Path, settings: Setting
     from b2p.plan import DryRun, dry_run, plan_chapter
 
     settings = settings or load_settings()
+    from b2p.errors import ConfigError
+
     beats = read_beats(Path(beats_file))
+    for i in only or []:
+        if not 1 <= i <= len(beats):
+            raise ConfigError(f"--only {i}: the beat sheet {beats_file} has {len(beats)} beats (1–{len(beats)})")
     if llm is None:
         check_llm(settings)
     plan = plan_chapter(settings, open_bible(bible, settings, events), beats)
     if llm is not None:
-        return DryRun(plan, dry_run(settings, plan, beats, llm), llm.name, llm.context_window)
+        return DryRun(plan, dry_run(settings, plan, beats, llm, only=only), llm.name, llm.context_window)
     with load_llm(settings) as model:
-        return DryRun(plan, dry_run(settings, plan, beats, model), model.name, model.context_window)
+        return DryRun(plan, dry_run(settings, plan, beats, model, only=only), model.name, model.context_window)
 
 
 def evaluate(chapter: Path | str, settings: Settings | None = None, *, bible: str | Path | None = None, judge: bool = False,

@@ -71,16 +71,23 @@ class DryRun:
     context_window: int
 
 
-def dry_run(settings: Settings, plan: Plan, beats: Sequence[str], llm: LLM, mode: str | None = None) -> list[DryPrompt]:
-    """Build every prompt a run would send, without calling the model (the story so far is a placeholder)."""
+def dry_run(settings: Settings, plan: Plan, beats: Sequence[str], llm: LLM, mode: str | None = None,
+            only: Sequence[int] | None = None) -> list[DryPrompt]:
+    """Build every prompt a run would send, without calling the model (the story so far is a placeholder);
+    ``only``: just those beats' prompts, as ``--only`` would send them."""
     mode = mode or settings.mode
-    groups = [list(range(1, len(beats) + 1))] if mode == "oneshot" else [[i] for i in range(1, len(beats) + 1)]
+    wanted = sorted(set(only)) if only else list(range(1, len(beats) + 1))
+    groups = [wanted] if mode == "oneshot" else [[i] for i in wanted]
+    shape = prompts.choose_shape(settings.prompt_shape, llm)
     out = []
     for targets in groups:
         first = targets[0]
         picks, texts = plan.union(targets)
         earlier = "beat 1" if first == 2 else f"beats 1–{first - 1}"
         story = Story(placeholder=f"[the prose of {earlier}, fitted to the room left]") if first > 1 else None
-        p = prompts.build_prompt(llm, plan.meta, beats, targets, picks, texts, settings.words_per_beat, story, shrink_reply=len(targets) > 1)
+        if len(targets) == 1:
+            p = prompts.beat_prompt(shape, llm, plan.meta, beats, first, picks, texts, settings.words_per_beat, story)
+        else:
+            p = prompts.build_prompt(llm, plan.meta, beats, targets, picks, texts, settings.words_per_beat, story, shrink_reply=True)
         out.append(DryPrompt(targets, p, max(0, llm.context_window - p.prompt_tokens - p.max_tokens - prompts.MARGIN)))
     return out

@@ -421,16 +421,20 @@ def test_trace_lore_equals_the_ledger(work: Path, chapter: tuple[Path, dict, obj
     assert [b["beat"] for b in trace["beats"]] == [b["text"] for b in ledger["beats"]]
 
 
-def test_dry_run_prompts_hold_exactly_the_picked_lore(work: Path, sample_store: Settings) -> None:
+@pytest.mark.parametrize("shape", ["full", "short"])
+def test_dry_run_prompts_hold_exactly_the_picked_lore(work: Path, sample_store: Settings, shape: str) -> None:
+    """Each prompt holds its picks' lore (whole in the full shape, each entry's lead in the short one) and
+    nothing of any entry it did not pick."""
     from b2p.retrieval import Retriever
     from b2p.store import Store
 
-    result = invoke(base_args(work, "--dry-run"))
+    result = invoke(base_args(work, "--dry-run", "--prompt-shape", shape))
     assert result.exit_code == 0, result.stderr
     sections = re.split(r"(?m)^===== beat \d+: ", result.stdout)[1:]
     assert len(sections) == 3
     ledger = ledger_json(work)
     settings = settings_for(work)
+    shown = (lambda text: text.strip()) if shape == "full" else prompts.lead  # noqa: E731
     with Store.open(settings) as st, st.lock(exclusive=False):
         r = Retriever(settings, st, "lunar_mining")
         got = st.collection("lunar_mining").get(ids=[f"e:{i}" for i in r.entries], include=["documents"])  # from Chroma itself
@@ -440,13 +444,28 @@ def test_dry_run_prompts_hold_exactly_the_picked_lore(work: Path, sample_store: 
 
             picked = r.pick_texts(BeatLore.model_validate(beat))
             for entry_id, text in picked.items():
-                assert text.strip() in section, f"beat {beat['index']}: {entry_id} missing"
+                assert shown(text) in section, f"beat {beat['index']}: {entry_id} missing"
             for entry_id, text in every.items():
                 if entry_id not in picked:
                     name = r.entries[entry_id].name
                     assert f"### {name} (" not in section, f"beat {beat['index']}: unpicked {name} in prompt"
                     assert text.strip()[:60] not in section, f"beat {beat['index']}: text of unpicked {name} in prompt"
     assert "prompt tok" in result.stderr and "left for story" in result.stderr
+    if shape == "short":  # the last paragraph and the one-line story so far stand in for the story
+        assert "[the last paragraph of beat 2]" in sections[2] and "[a one-line summary of beats 1–2]" in sections[2]
+        assert prompts.OUTLINE_HEADING not in result.stdout
+
+
+def test_dry_run_honours_only(work: Path) -> None:
+    result = invoke(base_args(work, "--dry-run", "--only", "2"))
+    assert result.exit_code == 0, result.stderr
+    assert re.findall(r"(?m)^===== beat (\d+):", result.stdout) == ["2"]
+    assert "write part 2 of 3" in result.stdout
+    result = invoke(base_args(work, "--dry-run", "--only", "2,3", "--mode", "oneshot"))
+    assert result.exit_code == 0, result.stderr
+    assert re.findall(r"(?m)^===== (beats? [\d–]+):", result.stdout) == ["beats 2–3"]
+    bad = invoke(base_args(work, "--dry-run", "--only", "4"))
+    assert bad.exit_code == 2 and bad.stderr.strip().splitlines()[-1] == f"error: --only 4: the beat sheet {work / 'sheet.txt'} has 3 beats (1–3)"
 
 
 @pytest.mark.slow

@@ -121,6 +121,7 @@ class FaultServer:
         self.text = OK_TEXT  # what an "ok" answer says
         self.slow_seconds = 3.0
         self.reject_stream_options = False  # answer 400 to stream_options, like older servers
+        self.reject_params: set[str] = set()  # answer 400 to these request fields, as OpenAI does to ones it does not know
         self._script: deque[str] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -196,6 +197,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.fault.reject_stream_options and "stream_options" in body:
             self._json(400, {"error": {"message": "Unrecognized request argument supplied: stream_options",
+                                       "type": "invalid_request_error"}})
+            return
+        refused = sorted(k for k in body if k in self.fault.reject_params)
+        if refused:
+            self._json(400, {"error": {"message": f"Unrecognized request argument supplied: {refused[0]}",
                                        "type": "invalid_request_error"}})
             return
         if behaviour.isdigit():
