@@ -10,9 +10,7 @@
 - ``Sequential`` writes each beat in its own request with the story so far, in the prompt shape that fits
   the model (``prompts.choose_shape``). With an author (an ``Interaction``) it is interactive mode: the
   author accepts, re-rolls or edits each draft, or quits.
-- ``OneShot`` writes every target in one request and splits the reply back into beats at its beat
-  markers; a beat whose section is missing or fails the guards, or every beat when the markers are
-  missing, is then written on its own, sequentially.
+- ``OneShot`` (``b2p.oneshot``) writes every target in one request and splits the reply back into beats.
 
 A strategy hands each finished beat to the writer, which saves it at once.
 """
@@ -33,7 +31,7 @@ from b2p.plan import Plan
 from b2p.prompts import Prompt
 from b2p.settings import Settings
 from b2p.story import StorySoFar
-from b2p.trace import BeatTrace, Candidate, Cut, Guard, Usage
+from b2p.trace import BeatTrace, Candidate, Guard, Usage
 from b2p.writer import ChapterWriter
 
 ATTEMPTS = 4  # drafts tried before a beat with no complete sentence is given up on
@@ -340,107 +338,12 @@ class Sequential(Strategy):
         return True
 
 
-class OneShot(Strategy):
-    """Every target in one request (best of ``n`` whole replies by mean judged score), split back into beats."""
-
-    def __init__(self, ctx: ChapterContext) -> None:
-        super().__init__(ctx)
-        self.drafter = Drafter(ctx, ctx.events.text if ctx.settings.stream else None)
-        self.fallback = Sequential(ctx)
-
-    def write(self, targets: list[int]) -> bool:
-        ctx, s = self.ctx, self.ctx.settings
-        picks, texts = ctx.plan.union(targets)
-        known = ctx.known(picks)
-        ctx.events.beat_started(targets[0], len(ctx.beats), f"beats {targets[0]}–{targets[-1]} in one request")
-        self.drafter.notes = []
-        story = ctx.story.before(targets[0])
-        bill = Usage()
-        prompt = prompts.build_prompt(ctx.llm, ctx.plan.meta, ctx.beats, targets, picks, texts, s.words_per_beat, story, shrink_reply=True)
-        if prompt.max_tokens < prompts.reply_tokens(s.words_per_beat) * len(targets):
-            ctx.events.note(f"the reply is limited to {prompt.max_tokens} tokens to fit the model's context window")
-        replies: list[tuple[dict[int, Candidate], str]] = []
-        for k in range(s.n):
-            if s.n > 1:
-                ctx.events.draft_started(targets[0], k + 1, s.n)
-            seed = None if s.seed is None else s.seed + k
-            opts = GenOptions(max_tokens=prompt.max_tokens, temperature=s.temperature, seed=seed, stop=prompt.stop)
-            c = ask(ctx.llm, prompt.messages, opts, self.drafter.on_text, bill)
-            sections, how = prose.split_sections(c.text, targets, known)
-            replies.append(({i: Candidate(text=t, temperature=s.temperature, seed=seed, finish_reason=c.finish_reason) for i, t in sections.items()}, how))
-        means = []
-        for cands, _ in replies:
-            if s.n > 1:
-                for i, cand in cands.items():
-                    if cand.text:
-                        self.drafter.judge(i, cand, bill)
-            means.append(sum(c.score or 0.0 for c in cands.values()) / len(cands))
-        best = 0
-        if s.n > 1:
-            whole = [Candidate(text="", temperature=s.temperature, judged_by="heuristic" if any(c.judged_by == "heuristic" for c in r[0].values()) else "model")
-                     for r in replies]
-            best = self.drafter.pick(f"beats {targets[0]}–{targets[-1]}", whole, means)
-        chosen, how = replies[best]
-        accepted = self._accepted(chosen, how, targets, known) if how == "markers" else {}
-        if how != "markers":
-            self.drafter.say(f"the one-shot reply did not mark every beat (### Beat N); writing beats {targets[0]}–{targets[-1]} one at a time")
-        shares = [len(chosen[i].text) for i in accepted]
-        parts = dict(zip(accepted, zip(split_usage(bill.prompt_tokens, [1] * len(accepted)), split_usage(bill.completion_tokens, shares),
-                                       split_usage(round(bill.seconds * 1000), shares), strict=True), strict=True))
-        owed = None if accepted else bill  # a reply with no usable prose at all: its cost goes to the first beat
-        notes, first = list(self.drafter.notes), True
-        for i in targets:
-            if i in accepted:
-                p_tok, c_tok, ms = parts[i]
-                chosen[i].chosen = True
-                share = Usage(prompt_tokens=p_tok, completion_tokens=c_tok, seconds=ms / 1000, requests=bill.requests if first else 0)
-                first = False
-                ctx.writer.finish(beat_trace(ctx, i, chosen[i].text, "oneshot", prompt, share, chosen[i], [*notes, *accepted[i]],
-                                             finish_reason=chosen[i].finish_reason, split=how,
-                                             candidates=[r[0][i] for r in replies] if s.n > 1 else []))
-                continue
-            why = accepted_not(chosen[i], how)
-            note = f"the one-shot reply {why} for beat {i}; writing it on its own"
-            ctx.events.note(note)
-            self.fallback.beat(i, mode="sequential", owed=owed, notes=[*notes, note])
-            owed = None
-        return True
-
-    def _accepted(self, sections: dict[int, Candidate], how: str, targets: list[int], known: Sequence[str]) -> dict[int, list[str]]:
-        """The marked sections that pass the guards (debris cut, not copied, on their beat), in order, each with
-        what was cut from it said; a section that fails is written on its own instead."""
-        ctx = self.ctx
-        out: dict[int, list[str]] = {}
-        written = {b.index: b.text for b in ctx.writer.trace.beats}
-        for i in targets:
-            cand = sections[i]
-            check = ctx.check_for(i)
-            check.earlier = [t for k, t in sorted({**written, **{k: sections[k].text for k in out}}.items()) if k < i]
-            text = guards.clean(cand.text, known, ctx.beats)
-            v = check.check(text)
-            cand.guard = Guard(drafts=[guards.draft_record(v, cand.seed, None)], cut=guards.cuts_between(cand.text, text, ctx.beats))
-            cand.text = text
-            if text and not v.problems:
-                cand.guard.drafts[0].kept = True
-                out[i] = []
-            else:
-                cand.guard.flagged = list(v.problems)
-        return out
-
-
-def accepted_not(cand: Candidate, how: str) -> str:
-    """Why a one-shot section was not kept, for the note that says so."""
-    if not cand.text:
-        return "had no prose"
-    if cand.guard and cand.guard.flagged:
-        return "failed the guards (" + "; ".join(cand.guard.flagged) + ")"
-    return "could not be split"
-
-
 def strategy_for(ctx: ChapterContext, interaction: Interaction | None = None) -> Strategy:
     """The strategy ``ctx.settings.mode`` names."""
     check_mode(ctx.settings, interaction)
     if ctx.settings.mode == "oneshot":
+        from b2p.oneshot import OneShot  # it drafts with this module's parts
+
         return OneShot(ctx)
     return Sequential(ctx, author=interaction if ctx.settings.mode == "interactive" else None)
 

@@ -40,14 +40,17 @@ SHEET = """\
 3. Jack calls Dr. Selene Thorne at Outpost Meridian.
 """
 WORDS = "20"  # short outputs keep the real model quick; the pipeline is under test, not the prose
-LEAKS = re.compile(r"(?i)^\W*(beat|part|section)\s*\d+\b|the story so far|lore for this|chapter outline|your task|always true in this story|^\W*here (is|are)\b|^#")
-
-
-def leaks(text: str) -> bool:
-    """Scaffolding on a beat's first or last line (the trimmer's promise; the middle is never rewritten)."""
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return any(LEAKS.search(ln) for ln in (lines[:1] + lines[-1:]))
 SENTENCE_END = tuple(".!?…\"'”’)*_")
+
+
+def assert_clean(text: str, beats: list[str], earlier: list[str], flagged: list[str], where: str) -> None:
+    """What b2p guarantees of every beat it keeps, whatever the model wrote: no line ``b2p eval`` calls
+    debris (scaffolding, headings, labels, markup, comments), no mid-sentence end, and no copy of earlier
+    beats unless the trace flags it (every draft was all copy, so nothing could be cut)."""
+    assert measures.debris(text, beats) == [], f"debris in {where}: {text!r}"
+    assert not measures.ends_mid_sentence(text) and text.rstrip().endswith(SENTENCE_END), f"{where} ends mid-sentence: {text[-60:]!r}"
+    copied = measures.repeat_share(text, earlier) > measures.COPY_LIMIT
+    assert not copied or any(f.startswith("copied") for f in flagged), f"{where} copies earlier beats unflagged: {text!r}"
 
 runner = CliRunner()
 
@@ -98,11 +101,11 @@ def assert_good_chapter(chapter: Path, trace: dict, n: int = 3, same_text: bool 
     md = chapter.read_text(encoding="utf-8")
     assert md.startswith("# The Lantern at Site Nine\n")
     pos = 0
-    for b in trace["beats"]:
+    sheet = [b["beat"] for b in trace["beats"]]
+    for k, b in enumerate(trace["beats"]):
         text = b["text"]
         assert text.strip(), f"beat {b['index']} is empty"
-        assert text.rstrip().endswith(SENTENCE_END), f"beat {b['index']} ends mid-sentence: {text[-60:]!r}"
-        assert not leaks(text), f"scaffolding in beat {b['index']}: {text!r}"
+        assert_clean(text, sheet, [x["text"] for x in trace["beats"][:k]], (b.get("guard") or {}).get("flagged", []), f"beat {b['index']}")
         if same_text:
             assert md.count(text) == n
             continue
@@ -477,7 +480,7 @@ def test_without_output_the_chapter_goes_to_stdout_subprocess(work: Path) -> Non
     body = proc.stdout.split("\n", 1)[1]
     assert len([p for p in body.split("\n\n") if p.strip()]) >= 3
     assert not any(line.startswith("#") for line in body.splitlines())  # lore/beat headings never reach the prose
-    assert body.rstrip().endswith(SENTENCE_END) and not leaks(body)
+    assert measures.debris(body, beats_of(work)) == [] and body.rstrip().endswith(SENTENCE_END)
     assert "Traceback" not in proc.stderr
 
 
@@ -612,7 +615,10 @@ def test_oneshot_real_model_splits_into_beats(work: Path) -> None:
     trace = json.loads(trace_path(out).read_text())
     assert_good_chapter(out, trace)
     assert trace["mode"] == "oneshot"
-    assert all(b["split"] in ("markers", "paragraphs", "sentences") for b in trace["beats"] if b["mode"] == "oneshot")
+    # A beat is kept from the one reply only when its marker split it out and it passed the guards; any other
+    # was written on its own, and its trace says why.
+    for b in trace["beats"]:
+        assert (b["mode"], b["split"]) == ("oneshot", "markers") or (b["mode"] == "sequential" and any("one-shot reply" in n for n in b["notes"]))
 
 
 @pytest.mark.slow
@@ -629,7 +635,11 @@ def test_best_of_two_real_model_scores_both(work: Path) -> None:
         assert len(cands) == 2 and sum(c["chosen"] for c in cands) == 1
         assert all(c["score"] is not None and c["judged_by"] in ("model", "heuristic") for c in cands)
         chosen = next(c for c in cands if c["chosen"])
-        assert chosen["text"] == b["text"] and chosen["score"] == max(c["score"] for c in cands)
+        # The best score wins among candidates the guards did not flag (flagged ones only when all are).
+        unflagged = [c for c in cands if not (c.get("guard") or {}).get("flagged")] or cands
+        assert chosen["text"] == b["text"] and chosen in unflagged and chosen["score"] == max(c["score"] for c in unflagged)
+        if any(c["judged_by"] == "heuristic" for c in cands):  # never silently
+            assert any("heuristic" in n for n in b["notes"])
     assert "scores" in result.stderr
 
 
@@ -664,7 +674,8 @@ def test_openai_backend_against_llama_server(work: Path, llama_server: str, tmp_
 
 def test_server_errors_mid_chapter_keep_finished_beats_and_say_how_to_resume(work: Path, fault_server, tmp_path: Path) -> None:  # noqa: ANN001
     cfg = tmp_path / "b2p.toml"  # the key as a user would set it; the fault server echoes it in its error body
-    cfg.write_text((work / "b2p.toml").read_text() + 'api_key = "sk-test-secret-123456"\n', encoding="utf-8")
+    # One canned passage for every beat: later beats are copies of the first, and no redraft could change that.
+    cfg.write_text((work / "b2p.toml").read_text() + 'api_key = "sk-test-secret-123456"\nredrafts = 0\n', encoding="utf-8")
     out = tmp_path / "chapter.md"
     args = [*base_args(work, "--llm", "openai", "--base-url", fault_server.url, "-o", str(out)), "--config", str(cfg)]
     fault_server.script(["ok", "500", "500"])  # beat 1 fine; beat 2 fails on both tries (retries = 1)

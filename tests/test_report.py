@@ -55,7 +55,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report")
     _write_bible(root)
     (root / "sheet.txt").write_text("\n".join(BEATS) + "\n", encoding="utf-8")
-    (root / "b2p.toml").write_text(f'store = "{root / ".b2p"}"\nretries = 0\ntimeout = 20\n', encoding="utf-8")
+    # The fault server writes one canned passage for every beat, so every redraft would fail as the first did.
+    (root / "b2p.toml").write_text(f'store = "{root / ".b2p"}"\nretries = 0\ntimeout = 20\nredrafts = 0\n', encoding="utf-8")
     return root
 
 
