@@ -366,7 +366,7 @@ def heuristic_scores(beat: str, picks: Sequence[LorePick], passage: str) -> tupl
 # -- the short shape, for small models -----------------------------------------------------------
 
 STOP_SHORT = ["\n#", f"\n{TASK_HEADING}", f"\n{LINE_HEADING}", f"\n{LAST_HEADING}"]
-LEAD_WORDS = 40  # each lore entry is cut to its opening sentences, at most about this many words
+LEAD_SENTENCES, LEAD_WORDS = 2, 50  # each lore entry is cut to its opening sentences: two at most, about this many words
 LINE_WORDS = 50  # the one-line story so far
 PARAGRAPH_WORDS = 120  # the last paragraph, cut to its closing sentences when longer
 SMALL_PARAMS = 1_000_000_000  # 'auto' gives a model under this many parameters the short shape
@@ -383,12 +383,13 @@ def choose_shape(setting: str, llm: LLM) -> str:
 
 
 def lead(text: str, words: int = LEAD_WORDS) -> str:
-    """The opening sentences of ``text``, about ``words`` words at most (the first one cut with '…' when longer)."""
+    """The opening sentences of ``text`` (at most ``LEAD_SENTENCES``, about ``words`` words; the first one
+    cut with '…' when longer)."""
     from b2p.lexicon import sentences
 
     out: list[str] = []
     for sent in sentences(" ".join(text.split())):
-        if out and len(" ".join([*out, sent]).split()) > words:
+        if out and (len(out) >= LEAD_SENTENCES or len(" ".join([*out, sent]).split()) > words):
             break
         out.append(sent)
     return _words(" ".join(out), words)
