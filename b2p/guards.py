@@ -3,7 +3,7 @@
 Every draft is **cleaned**: the prompt scaffolding is trimmed from its ends and it is cut back to its last
 complete sentence (``b2p.prose``), then every line the eval calls debris (``b2p.measures.debris``:
 headings, labels, markup, list numbers, stage notes, comments on the writing, a beat written back) is
-cut wherever it stands; a comment sentence inside a line of prose goes alone. Cutting can make a
+cut wherever it stands; a comment or markup sentence inside a line of prose goes alone. Cutting can make a
 neighbour look like a title, so it is repeated until the measures find nothing. What is left is then
 **checked**:
 
@@ -61,15 +61,22 @@ def _tidy(lines: list[str]) -> str:
     return re.sub(r"\n\s*\n(\s*\n)+", "\n\n", "\n".join(lines)).strip()
 
 
+def _alone(sentence: str, kind: str) -> bool:
+    """Is this sentence, on its own, debris of ``kind`` (a comment on the writing, or markup)?"""
+    if kind == "meta":
+        return measures.is_meta(sentence)
+    return any(d.kind == kind for d in measures.debris(sentence))
+
+
 def _cut_debris(text: str, found: Sequence[measures.Debris]) -> str:
     lines = text.splitlines()
     for d in found:
         line = lines[d.line - 1]
-        if d.kind == "meta":  # a comment sentence inside prose: only it goes
+        if d.kind in ("meta", "markup"):  # a comment or a tag inside a line of prose: only its sentence goes
             spans = _spans(line)
-            meta = [sp for sp in spans if measures.is_meta(line[sp[0] : sp[1]])]
-            if len(meta) < len(spans):
-                lines[d.line - 1] = _drop_spans(line, meta)
+            bad = [sp for sp in spans if _alone(line[sp[0] : sp[1]], d.kind)]
+            if bad and len(bad) < len(spans):
+                lines[d.line - 1] = _drop_spans(line, bad)
                 continue
         lines[d.line - 1] = ""
     return _tidy(lines)
@@ -236,8 +243,10 @@ def cuts_between(raw: str, kept: str, beats: Sequence[str], copied: Sequence[str
             q = " ".join(p.split())
             if q in copies:
                 kind = "copied"
-            elif measures.is_meta(p):
+            elif _alone(p, "meta"):
                 kind = "meta"
+            elif _alone(p, "markup"):
+                kind = "markup"
             elif n == last and p is parts[-1] and prose.sentence_end(p.strip()) < len(p.strip()):
                 kind = "unfinished"
             else:

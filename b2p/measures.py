@@ -140,7 +140,8 @@ DEBRIS_KINDS = ("heading", "label", "markup", "list", "note", "meta", "echo")
 _ENDS = ".!?…"
 _CLOSERS = "\"'”’)]*_"
 _RULE = re.compile(r"^\s*(?:[-*_=~`]\s*){3,}$")  # ---, ***, ```
-_TAG = re.compile(r"<<|>>|\[\[|\]\]|\{\{|\}\}|</?[A-Za-z|][^<>]{0,40}>|<\|")  # <<Title>>, [[x]], <p>, <|im_end|>
+_TAG = re.compile(r"<<|>>|\[\[|\]\]|\{\{|\}\}|</?[A-Za-z|][^<>]{0,40}>|<\|"  # <<Title>>, [[x]], <p>, <|im_end|>
+                  r"""|<[A-Za-z][\w-]*(?:\s+[\w-]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>]+))?)*\s*/?>""")  # <img src=x onerror="…">
 _LIST = re.compile(r"^\s*(?:\(?\d+[.)]|[-*•+])(?:\s+|$)")
 _NUMBER_LABEL = re.compile(r"^[A-Za-z]+\.?\s+\d+\b")  # "Beat 3", "Part 2: The Find", "Chapter 1"
 _COLON = re.compile(r"^([^\"“”:]{1,60}):(?:\s+(.*))?$")
