@@ -235,3 +235,27 @@ def test_the_chapter_heading_comes_from_the_sheet_else_the_bible(work: Path, pla
     out = tmp_path / "ch.md"
     ScriptedRun(settings_for(work), plan, sheet, ScriptLLM(prose), out).run()
     assert out.read_text().splitlines()[0] == heading
+
+
+def test_a_markup_sentence_inside_prose_goes_alone() -> None:
+    draft = 'The rover slid past the <img src=x onerror="alert(1)"> reef. Jack held the wheel & counted: 3 < 4.'
+    kept = guards.clean(draft, [], BEATS)
+    assert kept == "Jack held the wheel & counted: 3 < 4."
+    assert [(c.kind, c.text[:24]) for c in guards.cuts_between(draft, kept, BEATS)] == [("markup", "The rover slid past the ")]
+
+
+def test_the_terminal_says_what_the_page_does_not_keep_on_a_line_after_the_stream(work: Path, fault_server, tmp_path: Path) -> None:  # noqa: ANN001
+    from tests.test_generate import invoke
+
+    fault_server.text = "## The Dig\nJack swung the pick while Xander watched the crater rim."
+    sheet = tmp_path / "one.txt"
+    sheet.write_text(SHEET.splitlines()[0] + "\n", encoding="utf-8")
+    out = tmp_path / "ch.md"
+    result = invoke(["generate", str(sheet), "--bible", "lunar_mining", "--config", str(work / "b2p.toml"), "--llm", "openai",
+                     "--base-url", fault_server.url, "--words-per-beat", "20", "--stream", "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    note = next(k for k, ln in enumerate(lines) if ln.startswith("note: beat 1: kept"))
+    assert lines[note] == "note: beat 1: kept 10 of 13 words; cut: a heading"  # on a line of its own …
+    assert lines[note - 1].endswith("crater rim.")  # … right after the streamed prose
+    assert out.read_text().split("\n", 2)[2].strip() == "Jack swung the pick while Xander watched the crater rim."
