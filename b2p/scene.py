@@ -211,6 +211,19 @@ class Describers:
         tables = [self.people] + ([self.people_tags] if noun in _ROLE_NOUNS else []) if people else [self.items]
         return {i for t in tables for f in forms for i in t.get(f, ())}
 
+    # -- plain data, for the lore index (JSON: no pickle) ----------------------------------------
+
+    def to_data(self) -> dict[str, dict[str, list[str]]]:
+        """Every word table (an attribute holding word → entry ids), as JSON-able lists."""
+        return {name: {w: sorted(ids) for w, ids in table.items()} for name, table in vars(self).items()}
+
+    @classmethod
+    def from_data(cls, data: dict[str, dict[str, list[str]]]) -> Describers:
+        self = cls.__new__(cls)
+        for name, table in data.items():
+            setattr(self, name, {w: set(ids) for w, ids in table.items()})
+        return self
+
 
 _PIECES = re.compile(r"\w+")  # the words between the \b boundaries _says matches at
 

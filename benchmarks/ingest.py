@@ -66,16 +66,8 @@ def child(root: Path, store: Path) -> None:
     ingest_s, ingest_cpu = time.perf_counter() - w, time.process_time() - c
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
-    texts: list[str] = []
     with Store.open(settings) as st:
-        col = st.collection(root.resolve().name)
-        offset = 0
-        while True:
-            got = col.get(where={"type": "chunk"}, include=["documents"], limit=5000, offset=offset)
-            texts += got["documents"]
-            if len(got["ids"]) < 5000:
-                break
-            offset += 5000
+        texts = [c.text for c in st.chunk_vectors(root.resolve().name)]
     assert len(texts) == report.chunks, (len(texts), report.chunks)
 
     _offline()

@@ -238,9 +238,9 @@ def test_metadata_readable_from_the_store_alone(sample_store: Settings) -> None:
             assert index < per_entry[entry_id]
     # the flags the samples rely on really made it in
     with Store.open(sample_store) as store:
-        lunar = store.scan(store.collection("lunar_mining")).entries
-        drowned = store.scan(store.collection("drowned_archive")).entries
-        title = store.bible_meta(store.collection("lunar_mining")).title
+        lunar = store.scan("lunar_mining").entries
+        drowned = store.scan("drowned_archive").entries
+        title = store.bible_meta("lunar_mining").title
     assert {e.entry.name for e in lunar.values() if e.entry.always} == {"Genre", "Style"}
     assert any(e.entry.case_sensitive for e in drowned.values())
     assert title == read_bible(BIBLES / "lunar_mining").meta.title
@@ -249,10 +249,10 @@ def test_metadata_readable_from_the_store_alone(sample_store: Settings) -> None:
 def test_store_records_model_and_chunking(sample_store: Settings) -> None:
     with Store.open(sample_store) as store:
         col = store.collection("lunar_mining")
-        meta = store.b2p_meta(col)
+        meta = store.meta("lunar_mining")
         assert meta["embed_model"] == "all-MiniLM-L6-v2"
         assert meta["chunking"] == f"sentence:{sample_store.chunk_size}/{sample_store.chunk_overlap}"
-        store.check_space(col)  # cosine: a chunk's own vector scores ~1.0 against itself
+        store.check_space("lunar_mining")  # cosine: a chunk's own vector scores ~1.0 against itself
         one = col.get(where={"type": "chunk"}, limit=1, include=["embeddings"])
         got = col.query(query_embeddings=[one["embeddings"][0]], n_results=1, include=["distances"])
     assert 1.0 - got["distances"][0][0] == pytest.approx(1.0, abs=1e-4)
@@ -261,7 +261,7 @@ def test_store_records_model_and_chunking(sample_store: Settings) -> None:
 def test_two_bibles_share_a_store(sample_store: Settings) -> None:
     with Store.open(sample_store) as store:
         assert store.bibles() == ["drowned_archive", "lunar_mining"]
-        counts = {b: store.scan(store.collection(b)) for b in store.bibles()}
+        counts = {b: store.scan(b) for b in store.bibles()}
     assert len(counts["lunar_mining"].entries) == 17
     assert len(counts["drowned_archive"].entries) == len(read_bible(BIBLES / "drowned_archive").entries)
 
@@ -357,7 +357,7 @@ def test_model_mismatch_refused_until_rebuild(tmp_path: Path, bible: Path, setti
     assert (report.added, report.updated, report.removed, report.unchanged) == (5, 0, 0, 0)
     assert report.chunks == first.chunks
     with Store.open(settings) as store:
-        assert store.b2p_meta(store.collection("moonbase"))["embed_model"] == model_identity(str(other))
+        assert store.meta("moonbase")["embed_model"] == model_identity(str(other))
     assert_consistent(records(settings, "moonbase"), bible)
     # and the way back needs --rebuild too
     with pytest.raises(StoreError, match="--rebuild"):
@@ -381,7 +381,7 @@ def test_model_that_will_not_load_writes_nothing(tmp_path: Path, bible: Path, se
     assert tree_hash(settings.store) == before
     with Store.open(settings) as store:
         assert store.bibles() == ["moonbase"]
-        assert len(store.scan(store.collection("moonbase")).entries) == 5
+        assert len(store.scan("moonbase").entries) == 5
 
 
 def test_relative_model_path_identity_is_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
