@@ -456,13 +456,30 @@ class Store:
         got = self.collection(bible).get(ids=[chunk_id(e.id, e.hash, 0) for e in entries], include=["embeddings"])
         return {parse_chunk_id(cid)[0]: np.asarray(v, dtype=np.float32) for cid, v in zip(got["ids"], got["embeddings"], strict=True)}
 
-    def delete_stale(self, bible: str, scan: StoreScan, current: dict[str, str]) -> None:
-        """Delete what ``scan`` saw that is not ``current`` (entry id → content hash): records of
-        removed entries, and chunks of an older content than their entry's."""
+    def chunk_texts(self, bible: str, entries: dict[str, tuple[str, int]]) -> dict[str, list[str]]:
+        """The stored chunk texts of each entry (id → (content hash, chunk count)), in order; an
+        entry missing any of its chunks is left out."""
+        ids = [chunk_id(i, h, n) for i, (h, count) in entries.items() for n in range(count)]
+        col = self.collection(bible)
+        found: dict[str, str] = {}
+        step = self._max_batch()
+        for s in range(0, len(ids), step):
+            got = col.get(ids=ids[s : s + step], include=["documents"])
+            found.update(zip(got["ids"], got["documents"], strict=True))
+        out = {}
+        for i, (h, count) in entries.items():
+            texts = [found.get(chunk_id(i, h, n)) for n in range(count)]
+            if all(t is not None for t in texts):
+                out[i] = texts
+        return out
+
+    def delete_stale(self, bible: str, scan: StoreScan, current: dict[str, tuple[str, int]]) -> None:
+        """Delete what ``scan`` saw that is not ``current`` (entry id → (content hash, chunk count)):
+        records of removed entries, chunks of an older content, chunks past an entry's count."""
         ids = [ENTRY_PREFIX + i for i in scan.entries if i not in current]
         for entry_id, by_hash in scan.chunk_ids.items():
-            keep = current.get(entry_id, "")[:16]
-            ids += [chunk_id(entry_id, h, n) for h, ix in by_hash.items() if h != keep for n in sorted(ix)]
+            keep, count = current.get(entry_id, ("", 0))
+            ids += [chunk_id(entry_id, h, n) for h, ix in by_hash.items() for n in sorted(ix) if h != keep[:16] or n >= count]
         col = self.collection(bible)
         step = self._max_batch()
         for s in range(0, len(ids), step):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from b2p.embeddings import Embedder, ensure_onnx, model_identity
+from b2p.embeddings import ENGINE, Embedder, ensure_onnx, model_identity
 from b2p.errors import BibleError, StoreError
 from b2p.index import LoreIndex, collection_state, index_root
 from b2p.models import IngestReport, LoreEntry
@@ -17,7 +17,7 @@ from b2p.scene import infer_pronouns
 from b2p.settings import Settings
 from b2p.store import EntryChunks, Store, StoreScan, collection_name
 from ingest.bible import Bible, bible_fingerprint, bible_name, read_bible
-from ingest.chunking import chunk_entry, chunk_signature, lead_of, make_splitter
+from ingest.chunking import chunk_entry, chunk_signature, chunker_version, lead_of, make_splitter
 
 Progress = Callable[[int, int], None]  # (done, total) chunks embedded
 
@@ -29,14 +29,27 @@ def content_hash(e: LoreEntry) -> str:
 
 
 def _built_with(settings: Settings) -> dict[str, str]:
-    return {"embed_model": model_identity(settings.embed_model), "chunking": chunk_signature(settings.chunk_size, settings.chunk_overlap)}
+    """What the vectors depend on, recorded in the store (and part of its state)."""
+    return {
+        "embed_model": model_identity(settings.embed_model),
+        "embed_engine": ENGINE,
+        "chunking": chunk_signature(settings.chunk_size, settings.chunk_overlap),
+        "chunker": chunker_version(),
+    }
+
+
+# Stores made before b2p recorded these were all built so.
+_RECORDED_LATER = {"embed_engine": ENGINE}
 
 
 def _refuse_mismatch(have: dict[str, Any], want: dict[str, str], name: str) -> None:
-    for key, label in (("embed_model", "embedding model"), ("chunking", "chunking")):
-        if have.get(key) != want[key]:
+    """Vectors of another model, engine or chunking cannot be mixed in. (Another chunker version is
+    not refused: ingest splits again and embeds what changed.)"""
+    for key, label in (("embed_model", "embedding model"), ("embed_engine", "embedding engine"), ("chunking", "chunking")):
+        got = have.get(key) or _RECORDED_LATER.get(key)
+        if got != want[key]:
             raise StoreError(
-                f"the store's '{name}' was built with {label} '{have.get(key)}', not '{want[key]}'; "
+                f"the store's '{name}' was built with {label} '{got}', not '{want[key]}'; "
                 "vectors cannot be mixed: re-ingest with --rebuild (or use the same settings)"
             )
 
@@ -48,7 +61,7 @@ def _open_collection(store: Store, bible: Bible, settings: Settings, embedder: E
     if not exists or rebuild:
         # Load the model before creating (or dropping) anything: a typo in --embed-model must not leave a
         # collection recorded as built by a model that does not exist, nor cost the user their collection.
-        embedder.model  # noqa: B018
+        embedder.load()
         if exists:
             store.drop(bible.name)
         store.create(bible.name, want)
@@ -67,7 +80,7 @@ def ingest_bible(root: Path, settings: Settings, rebuild: bool = False, progress
     bible = read_bible(root)  # raises BibleError before anything is written
     for e in bible.entries:
         e.hash = content_hash(e)
-    embedder = Embedder(settings.embed_model)
+    embedder = Embedder(settings.embed_model, settings.cache_dir)
     # Chroma writes to its database whenever it opens one, so refusals come before opening it: a
     # mismatched model, or (for a new collection, when the model is needed anyway) a model that will
     # not load. Either way the store stays byte-for-byte as it was.
@@ -77,19 +90,21 @@ def ingest_bible(root: Path, settings: Settings, rebuild: bool = False, progress
         if have is not None and not rebuild:
             _refuse_mismatch(have, _built_with(settings), collection_name(bible.name))
         if have is None or rebuild:
-            embedder.model  # noqa: B018
+            embedder.load()
     elif not settings.chroma_url:
-        embedder.model  # noqa: B018 - a new store
+        embedder.load()  # a new store
     name = bible.name
     with Store.open(settings, create=True) as store, store.lock(exclusive=True):
         _open_collection(store, bible, settings, embedder, rebuild)
         bible_meta = bible.meta.model_dump_json()
         state = collection_state(((e.id, e.hash) for e in bible.entries), _built_with(settings), bible_meta)
-        if store.meta(name).get("state") != state:
+        meta = store.meta(name)
+        if meta.get("state") != state:
             store.set_meta(name, {"state": ""})  # until every write below is done, no lore index may look current
-        report = _apply(store, bible, store.scan(name), embedder, settings, progress)
+        rechunk = meta.get("chunker") != _built_with(settings)["chunker"]
+        report = _apply(store, bible, store.scan(name), embedder, settings, progress, rechunk)
         store.set_meta(name, {
-            "bible_meta": bible_meta, "source": str(bible.root.resolve()), "state": state, "files": files,
+            **_built_with(settings), "bible_meta": bible_meta, "source": str(bible.root.resolve()), "state": state, "files": files,
             "entries": len(bible.entries), "chunks": report.chunks, "warnings": json.dumps(bible.warnings),
         })
         if LoreIndex.load(index_root(settings), collection_name(name), state) is None:  # missing, or unreadable
@@ -117,44 +132,60 @@ def _unchanged(root: Path, settings: Settings) -> IngestReport | None:
     return report
 
 
-def _apply(store: Store, bible: Bible, scan: StoreScan, embedder: Embedder, settings: Settings, progress: Progress | None) -> IngestReport:
+def _apply(store: Store, bible: Bible, scan: StoreScan, embedder: Embedder, settings: Settings, progress: Progress | None,
+           rechunk: bool) -> IngestReport:
+    """Write what changed. ``rechunk``: the chunker differs from the one that made the stored chunks,
+    so every entry is split again; one whose chunks come out the same keeps its vectors."""
     report = IngestReport(bible=bible.name, entries=len(bible.entries), added=0, updated=0, removed=0, unchanged=0, chunks=0)
     todo: list[LoreEntry] = []
+    counts: dict[str, int] = {}  # entry id → its chunks in the store after this run
     for e in bible.entries:
         rec = scan.entries.get(e.id)
         if rec and rec.entry.hash == e.hash and scan.chunk_ids.get(e.id, {}).get(e.hash[:16]) == set(range(rec.chunks)):
-            report.unchanged += 1
-            report.chunks += rec.chunks
+            counts[e.id] = rec.chunks
+            if not rechunk:
+                continue
+        elif rec is None and e.id not in scan.chunk_ids:
+            report.added += 1
         else:
-            todo.append(e)
-            if rec is None and e.id not in scan.chunk_ids:
-                report.added += 1
-            else:
-                report.updated += 1
+            report.updated += 1
+        todo.append(e)
     report.removed = len(set(scan.entries) - {e.id for e in bible.entries})
     if todo:
-        report.chunks += _write_entries(store, bible.name, todo, scan, embedder, settings, progress)
+        written = _write_entries(store, bible.name, todo, scan, embedder, settings, progress, rechunk, set(counts))
+        report.updated += sum(1 for i in written if i in counts)  # current entries the new chunker splits differently
+        counts.update(written)
+    report.unchanged = report.entries - report.added - report.updated
+    report.chunks = sum(counts.values())
     # After the new records: old chunks, removed entries, leftovers of an interrupted ingest.
-    store.delete_stale(bible.name, scan, {e.id: e.hash for e in bible.entries})
+    store.delete_stale(bible.name, scan, {e.id: (e.hash, counts[e.id]) for e in bible.entries})
     return report
 
 
 def _write_entries(store: Store, bible: str, todo: list[LoreEntry], scan: StoreScan, embedder: Embedder, settings: Settings,
-                   progress: Progress | None) -> int:
-    """Chunk and embed the entries, write them; returns how many chunks they have."""
+                   progress: Progress | None, rechunk: bool = False, current: set[str] | None = None) -> dict[str, int]:
+    """Chunk the entries; embed and write those whose chunks the store does not hold yet. ``current``:
+    entries whose records are up to date, split again only because ``rechunk``: left alone when their
+    chunks come out the same. Returns the chunk count of every entry written."""
     tokenize = embedder.tokenizer()
     splitter = make_splitter(settings.chunk_size, settings.chunk_overlap, tokenize)
+    chunks = {e.id: chunk_entry(e, splitter) for e in todo}
+    # Chunks already stored for an entry's content (a crash after writing them, or a new chunker
+    # that splits it as the old one did) are reused without embedding them again.
+    held = {e.id for e in todo if scan.chunk_ids.get(e.id, {}).get(e.hash[:16], set()) == set(range(len(chunks[e.id])))}
+    if rechunk and held:
+        stored = store.chunk_texts(bible, {i: (e.hash, len(chunks[i])) for e in todo if (i := e.id) in held})
+        held = {i for i in held if stored.get(i) == chunks[i]}
     items: list[EntryChunks] = []
-    need: list[EntryChunks] = []  # entries whose chunks must be embedded
     for e in todo:
+        if current and e.id in current and e.id in held:
+            continue  # up to date, and the same chunks
         e.tokens = len(tokenize(f"{e.name}: {e.text}"))
         e.pronouns = infer_pronouns(e.text) if e.kind in ("character", "person", "people", "npc") else None
         e.lead = lead_of(e.text, tokenize)
         e.lead_tokens = len(tokenize(f"{e.name}: {e.lead}"))
-        item = EntryChunks(e, chunk_entry(e, splitter))
-        items.append(item)
-        if scan.chunk_ids.get(e.id, {}).get(e.hash[:16], set()) != set(range(len(item.chunks))):
-            need.append(item)  # else a crash after writing its chunks: reuse them
+        items.append(EntryChunks(e, chunks[e.id]))
+    need = [it for it in items if it.entry.id not in held]
     texts = [t for it in need for t in it.chunks]
     done = 0
 
@@ -164,7 +195,7 @@ def _write_entries(store: Store, bible: str, todo: list[LoreEntry], scan: StoreS
         if progress:
             progress(done, len(texts))
 
-    # All chunks already there (a crash after writing them): reuse them without loading the model at all.
+    # All chunks already there: reuse them without loading the model at all.
     if texts:
         vectors = embedder.encode(texts, progress=step)
         row = 0
@@ -172,7 +203,7 @@ def _write_entries(store: Store, bible: str, todo: list[LoreEntry], scan: StoreS
             it.vectors = vectors[row : row + len(it.chunks)]
             row += len(it.chunks)
     store.write_entries(bible, items)
-    return sum(len(it.chunks) for it in items)
+    return {it.entry.id: len(it.chunks) for it in items}
 
 
 def ensure_bible(bible: str, settings: Settings, progress: Progress | None = None) -> tuple[str, IngestReport | None]:
