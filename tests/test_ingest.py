@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from b2p.embeddings import DEFAULT_EMBED_MODEL, ENGINE, Embedder, OnnxEmbedder, model_identity, query_embedder, resolve_model_path
+from b2p.embeddings import DEFAULT_EMBED_MODEL, ENGINE, Embedder, OnnxEmbedder, model_identity, onnx_file, query_embedder, resolve_model_path
 from b2p.errors import BibleError, ModelError, StoreError
 from b2p.settings import Settings, load_settings
 from b2p.store import Store, chunk_id, collection_name, parse_chunk_id
@@ -565,3 +565,23 @@ def test_ingest_embeds_with_the_twin_not_torch(sample_store: Settings, tmp_path:
     twin = query_embedder(DEFAULT_EMBED_MODEL, sample_store.cache_dir)
     stored = np.stack([r["vec"] for r in recs.values()])
     assert np.allclose(twin.encode([r["doc"] for r in recs.values()]), stored, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_twin_whose_weights_file_was_deleted_is_made_again(sample_store: Settings, tmp_path: Path) -> None:
+    """Part of the model cache deleted by hand: queries still embed (with sentence-transformers,
+    the same vectors), and the next ingest makes the twin whole again."""
+    import shutil
+
+    cache = tmp_path / "cache"
+    (cache / "onnx").mkdir(parents=True)
+    src = onnx_file(sample_store.cache_dir, resolve_model_path(DEFAULT_EMBED_MODEL))
+    assert src.with_suffix(".data").is_file()  # the weights live beside the model file
+    shutil.copy(src, cache / "onnx" / src.name)  # the model file alone
+    fallback = query_embedder(DEFAULT_EMBED_MODEL, cache)
+    assert not isinstance(fallback, OnnxEmbedder)
+    texts = ["Jack cuts regolith out of Varro Crater.", "The old monk lifts his lamp."]
+    assert np.allclose(fallback.encode(texts), query_embedder(DEFAULT_EMBED_MODEL, sample_store.cache_dir).encode(texts), atol=2e-3)
+    ingest_bible(make_bible(tmp_path / "moonbase"), load_settings(None, store=tmp_path / "store", cache_dir=cache))
+    assert (cache / "onnx" / src.name).with_suffix(".data").is_file()
+    assert isinstance(query_embedder(DEFAULT_EMBED_MODEL, cache), OnnxEmbedder)
