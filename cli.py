@@ -59,8 +59,55 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 BibleOpt = Annotated[str, typer.Option("--bible", help="An ingested bible's name, or a bible folder (ingested first if new or changed).")]
 
 
+def _show(text: str) -> str:
+    """Text from bibles, beats, lorebooks and models as the terminal should get it: control characters visible."""
+    from b2p.display import visible
+
+    return visible(text)
+
+
 def _err(line: str) -> None:
-    typer.echo(line, err=True)
+    typer.echo(_show(line), err=True)
+
+
+def _echo(line: str = "", err: bool = False, nl: bool = True) -> None:
+    typer.echo(_show(line), err=err, nl=nl)
+
+
+class _Table:
+    """Rows of text from bibles, beats and models. On a terminal: a rich table at the terminal's
+    width, long cells folded (never cut), every cell plain text (``[bold]`` in a beat is shown, not
+    obeyed). Piped: a title line, then tab-separated header and rows, nothing wrapped or cut, so
+    ``cut``/``awk`` read it. ``--json`` stays the machine format."""
+
+    def __init__(self, title: str, columns: list[str], numeric: tuple[str, ...] = (), err: bool = False) -> None:
+        self.title, self.columns, self.numeric, self.err = title, columns, numeric, err
+        self.rows: list[tuple[list[str], bool]] = []
+
+    def row(self, *cells: object, bold: bool = False) -> None:
+        self.rows.append(([str(c) for c in cells], bold))
+
+    def print(self) -> None:
+        stream = sys.stderr if self.err else sys.stdout
+        if not stream.isatty():
+            from b2p.display import visible
+
+            def cell(text: str) -> str:
+                return visible(text, keep_newlines=False).replace("\t", "\\t")
+
+            lines = [cell(self.title), "\t".join(self.columns), *("\t".join(cell(c) for c in cells) for cells, _ in self.rows)]
+            typer.echo("\n".join(lines), err=self.err)
+            return
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=Text(_show(self.title)), title_justify="left", show_edge=False, pad_edge=False)
+        for c in self.columns:
+            table.add_column(c, justify="right" if c in self.numeric else "left", overflow="fold")
+        for cells, bold in self.rows:
+            table.add_row(*(Text(_show(c)) for c in cells), style="bold" if bold else None)
+        Console(stderr=self.err, highlight=False).print(table)
 
 
 @contextlib.contextmanager
@@ -108,7 +155,7 @@ def _print_ingest(report, quiet_if_unchanged: bool = False, to_stdout: bool = Fa
         _err(f"warning: {w}")
     if quiet_if_unchanged and not (report.added or report.updated or report.removed):
         return
-    typer.echo(
+    _echo(
         f"{report.bible}: {report.entries} entries ({report.added} added, {report.updated} updated, "
         f"{report.removed} removed, {report.unchanged} unchanged), {report.chunks} chunks in the store, {report.seconds:.1f} s",
         err=not to_stdout,
@@ -175,17 +222,12 @@ def entries(
                  "always": s.entry.always, "case_sensitive": s.entry.case_sensitive, "enabled": s.entry.enabled,
                  "chunks": s.chunks, "tokens": s.entry.tokens} for s in rows]}))
             return
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=f"{index.bible}: {len(rows)} entries", title_justify="left")
-        for c in ("entry", "kind", "aliases", "chunks", "tokens", "flags"):
-            table.add_column(c, justify="right" if c in ("chunks", "tokens") else "left")
+        table = _Table(f"{index.bible}: {len(rows)} entries", ["entry", "kind", "aliases", "chunks", "tokens", "flags"], numeric=("chunks", "tokens"))
         for s in rows:
             e = s.entry
             flags = " ".join(f for f, on in (("always", e.always), ("case-sensitive", e.case_sensitive), ("disabled", not e.enabled)) if on)
-            table.add_row(e.name, e.kind, ", ".join(e.aliases), str(s.chunks), str(e.tokens), flags)
-        Console().print(table)
+            table.row(e.name, e.kind, ", ".join(e.aliases), s.chunks, e.tokens, flags)
+        table.print()
 
 
 @app.command()
@@ -243,14 +285,14 @@ def import_(
             typer.echo(report.model_dump_json())
             return
         verb = "would import" if report.dry_run else "imported"
-        typer.echo(f"{report.source} ({report.format}) → {report.into}: {verb} {len(report.imported)}, skipped {len(report.skipped)}, {len(report.warnings)} warnings")
+        _echo(f"{report.source} ({report.format}) → {report.into}: {verb} {len(report.imported)}, skipped {len(report.skipped)}, {len(report.warnings)} warnings")
         for e in report.imported:
             flags = "".join((" [always]" if e.always else "", " [disabled]" if not e.enabled else ""))
-            typer.echo(f"  + {e.file}: {e.name}{flags}" + (f" (keys: {', '.join(e.aliases)})" if e.aliases else ""))
+            _echo(f"  + {e.file}: {e.name}{flags}" + (f" (keys: {', '.join(e.aliases)})" if e.aliases else ""))
         for sk in report.skipped:
-            typer.echo(f"  - skipped {sk.name}: {sk.reason}")
+            _echo(f"  - skipped {sk.name}: {sk.reason}")
         for w in report.warnings:
-            typer.echo(f"  ! {w.name}: {w.message}")
+            _echo(f"  ! {w.name}: {w.message}")
 
 
 @app.command()
@@ -304,8 +346,24 @@ def generate(
             if output is None:
                 from b2p.trace import render_chapter
 
-                typer.echo(render_chapter(trace), nl=False)
+                _echo(render_chapter(trace), nl=False)
             _render_summary(run, output, time.perf_counter() - started)
+
+
+@app.command()
+def report(
+    chapter: Annotated[Path, typer.Argument(help="A chapter written by 'b2p generate -o' (its trace must be beside it).", show_default=False, readable=False)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Where to write the HTML [default: CHAPTER.report.html beside the chapter]", show_default=False)] = None,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write a self-contained HTML page: each beat's prose beside the lore it was given."""
+    with _user_errors():
+        from b2p.report import write_report
+
+        settings = _settings(config, store=store, chroma_url=chroma_url)
+        typer.echo(f"wrote {write_report(chapter, settings, output)}")
 
 
 class _TerminalEvents:
@@ -322,7 +380,7 @@ class _TerminalEvents:
         _err(f"\n── candidate {k}/{n}" if self.stream else f"  candidate {k}/{n}")
 
     def text(self, piece: str) -> None:
-        sys.stderr.write(piece)
+        sys.stderr.write(_show(piece))
         sys.stderr.flush()
 
     def beat_finished(self, beat, total: int) -> None:  # noqa: ANN001
@@ -338,14 +396,14 @@ class _TerminalInteraction:
     """Interactive mode on the terminal: drafts and questions on stderr, answers from stdin, edits in $EDITOR."""
 
     def stream(self, piece: str) -> None:
-        sys.stderr.write(piece)
+        sys.stderr.write(_show(piece))
         sys.stderr.flush()
 
     def show(self, text: str) -> None:
         _err("\n" + text)
 
     def ask(self, question: str) -> str | None:
-        sys.stderr.write(question)
+        sys.stderr.write(_show(question))
         sys.stderr.flush()
         line = sys.stdin.readline()
         return line.rstrip("\r\n") if line else None
@@ -366,7 +424,7 @@ def _generation_stopped(run, output: Path | None, err: BaseException) -> None:  
         from b2p.trace import render_chapter
 
         if done:
-            typer.echo(render_chapter(run.trace), nl=False)
+            _echo(render_chapter(run.trace), nl=False)
         hint = f"{done} of {total} beats finished" + (" (printed above)" if done else "") + "; use -o CHAPTER.md so a run can be resumed"
     if isinstance(err, KeyboardInterrupt):
         _err(f"interrupted; {hint}")
@@ -376,77 +434,63 @@ def _generation_stopped(run, output: Path | None, err: BaseException) -> None:  
 
 
 def _render_summary(run, output: Path | None, wall: float) -> None:  # noqa: ANN001
-    from rich.console import Console
-    from rich.table import Table
-
-    trace, console = run.trace, Console(stderr=True)
+    trace = run.trace
     if run.stopped:
         _err(f"stopped after {len(trace.beats)} of {len(run.beats)} beats" + ("; run the same command with --resume to continue" if output else ""))
     written = [b for b in trace.beats if b.index in run.written]
     if not written:
         return
-    table = Table(title=f"{trace.model} · {trace.mode}", title_justify="left", show_edge=False, pad_edge=False)
-    for c in ("beat", "words", "prompt tok", "reply tok", "seconds", "tok/s", "cost $"):
-        table.add_column(c, justify="right")
+    columns = ["beat", "words", "prompt tok", "reply tok", "seconds", "tok/s", "cost $"]
+    table = _Table(f"{trace.model} · {trace.mode}", columns, numeric=tuple(columns), err=True)
 
     def cost(c: float | None) -> str:
         return "?" if c is None else f"{c:.4f}"
 
     for b in written:
         tps = f"{b.completion_tokens / b.seconds:.1f}" if b.seconds else ""
-        table.add_row(str(b.index), str(len(b.text.split())), str(b.prompt_tokens), str(b.completion_tokens), f"{b.seconds:.1f}", tps, cost(b.cost))
+        table.row(b.index, len(b.text.split()), b.prompt_tokens, b.completion_tokens, f"{b.seconds:.1f}", tps, cost(b.cost))
     t = trace.totals
-    table.add_row("chapter", str(sum(len(b.text.split()) for b in trace.beats)), str(t.prompt_tokens), str(t.completion_tokens),
-                  f"{t.seconds:.1f}", f"{t.tokens_per_second or 0:.1f}", cost(t.cost), style="bold")
-    console.print(table)
+    table.row("chapter", sum(len(b.text.split()) for b in trace.beats), t.prompt_tokens, t.completion_tokens,
+              f"{t.seconds:.1f}", f"{t.tokens_per_second or 0:.1f}", cost(t.cost), bold=True)
+    table.print()
     where = "the chapter is on stdout"
     if output is not None:
         from b2p.trace import trace_path
 
         where = f"wrote {output} and {trace_path(output)}"
-    console.print(f"{where} ({t.beats_done} of {t.beats} beats); this run took {wall:.1f} s; the chapter took {t.requests} model requests", highlight=False)
+    _err(f"{where} ({t.beats_done} of {t.beats} beats); this run took {wall:.1f} s; the chapter took {t.requests} model requests")
 
 
 def _render_dry_run(prompts, plan, model_llm) -> None:  # noqa: ANN001
     """Each prompt on stdout; the token counts as a table on stderr."""
-    from rich.console import Console
-    from rich.table import Table
-
     for d in prompts:
         which = f"beat {d.targets[0]}" if len(d.targets) == 1 else f"beats {d.targets[0]}–{d.targets[-1]}"
         names = ", ".join(p.name for i in d.targets for p in plan.picks(i)) if len(d.targets) == 1 else f"{len(plan.union(d.targets)[0])} entries"
-        typer.echo(f"===== {which}: {d.prompt.prompt_tokens} prompt tokens + up to {d.prompt.max_tokens} for the reply; lore: {names or 'none'}")
+        _echo(f"===== {which}: {d.prompt.prompt_tokens} prompt tokens + up to {d.prompt.max_tokens} for the reply; lore: {names or 'none'}")
         for m in d.prompt.messages:
-            typer.echo(f"----- {m['role']}\n{m['content']}")
-        typer.echo("")
-    table = Table(title=f"dry run · {model_llm.name} · context {model_llm.context_window} tokens", title_justify="left", show_edge=False, pad_edge=False)
-    for c in ("beat", "lore", "prompt tok", "reply tok", "left for story", "cut to fit"):
-        table.add_column(c, justify="left" if c in ("beat", "cut to fit") else "right")
+            _echo(f"----- {m['role']}\n{m['content']}")
+        _echo("")
+    table = _Table(f"dry run · {model_llm.name} · context {model_llm.context_window} tokens",
+                   ["beat", "lore", "prompt tok", "reply tok", "left for story", "cut to fit"],
+                   numeric=("lore", "prompt tok", "reply tok", "left for story"), err=True)
     for d in prompts:
         which = str(d.targets[0]) if len(d.targets) == 1 else f"{d.targets[0]}–{d.targets[-1]}"
-        lore = len(plan.union(d.targets)[0])
-        table.add_row(which, str(lore), str(d.prompt.prompt_tokens), str(d.prompt.max_tokens), str(d.story_room), ", ".join(d.prompt.lore_cut))
-    Console(stderr=True).print(table)
+        table.row(which, len(plan.union(d.targets)[0]), d.prompt.prompt_tokens, d.prompt.max_tokens, d.story_room, ", ".join(d.prompt.lore_cut))
+    table.print()
 
 
 def _render_ledger(ledger) -> None:  # noqa: ANN001
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
     for b in ledger.beats:
         total = sum(p.tokens for p in b.lore)
-        table = Table(title=f"[bold]{b.index}.[/bold] {b.text}", title_justify="left", show_edge=False, pad_edge=False)
-        for c in ("entry", "kind", "reason", "score", "matched", "tokens"):
-            table.add_column(c, justify="right" if c in ("score", "tokens") else "left", overflow="fold")
+        table = _Table(f"{b.index}. {b.text}", ["entry", "kind", "reason", "score", "matched", "tokens"], numeric=("score", "tokens"))
         for p in b.lore:
-            table.add_row(p.name, p.kind, p.reason, f"{p.score:.2f}", p.match or "", str(p.tokens))
-        console.print(table)
+            table.row(p.name, p.kind, p.reason, f"{p.score:.2f}", p.match or "", p.tokens)
+        table.print()
         line = f"  {len(b.lore)} entries, {total} tokens"
         if b.dropped:
             line += "; left out: " + ", ".join(f"{d.name} ({d.reason} {d.score:.2f})" for d in b.dropped)
-        console.print(line, highlight=False)
-        console.print()
+        _echo(line)
+        _echo()
 
 
 def main() -> None:

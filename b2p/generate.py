@@ -113,7 +113,7 @@ def plan_chapter(settings: Settings, bible: str, beats: Sequence[str]) -> Plan:
 
     with Store.open(settings, bible=bible) as st, st.lock(exclusive=False):
         r = Retriever(settings, st, bible)
-        ledger = r.ledger(list(beats))
+        ledger = r.ledger(list(beats), explain=True)  # the trace keeps what was left out, and why
         texts = {b.index: r.pick_texts(b) for b in ledger.beats}
         return Plan(bible=r.bible, meta=r.meta, ledger=ledger, texts=texts)
 
@@ -338,7 +338,7 @@ class ChapterRun:
     def _beat_trace(self, i: int, text: str, mode: str, prompt: Prompt, **extra: object) -> BeatTrace:
         u = self._spent
         return BeatTrace(
-            index=i, beat=self.beats[i - 1], lore=self.plan.picks(i), text=text, mode=mode,
+            index=i, beat=self.beats[i - 1], lore=self.plan.picks(i), dropped=self.plan.ledger.beats[i - 1].dropped, text=text, mode=mode,
             prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens, seconds=u.seconds, requests=u.requests,
             lore_cut=prompt.lore_cut, story={"verbatim": prompt.verbatim, "summarised": prompt.summarised, "left_out": prompt.left_out},
             **extra,  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from b2p.display import strip_controls
 from b2p.models import LorePick
 from b2p.prompts import HEADINGS
 
@@ -110,8 +111,9 @@ def trim_to_sentence(text: str) -> str:
 
 def clean_prose(text: str, known: Sequence[str] = ()) -> str:
     """Scaffolding off both ends, then back to the last complete sentence. ``known``: lines to treat as
-    scaffolding when echoed whole (the beats, lore headings, the title)."""
-    text = strip_scaffolding(text, known)
+    scaffolding when echoed whole (the beats, lore headings, the title). Control characters are never
+    prose: they go first."""
+    text = strip_scaffolding(strip_controls(text), known)
     text = trim_to_sentence(text)
     return strip_scaffolding(text, known)  # trimming can expose a trailing label line
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from b2p.errors import ConfigError
 from b2p.llm import Completion
-from b2p.models import LorePick
+from b2p.models import Dropped, LorePick
 
 TRACE_VERSION = 1
 
@@ -73,6 +73,7 @@ class BeatTrace(BaseModel):
     cost: float | None = None
     story: dict[str, int] = Field(default_factory=dict, description="Earlier beats in the prompt: verbatim, summarised, left_out.")
     lore_cut: list[str] = Field(default_factory=list, description="Picks left out of the prompt to fit the context window.")
+    dropped: list[Dropped] = Field(default_factory=list, description="Entries retrieval considered and left out, and why (as in 'b2p lore').")
     split: str | None = Field(None, description="oneshot: how the reply was split into beats (markers, paragraphs, sentences).")
     edited: bool = False
     candidates: list[Candidate] = Field(default_factory=list)

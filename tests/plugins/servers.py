@@ -118,6 +118,7 @@ class FaultServer:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.default = "ok"
+        self.text = OK_TEXT  # what an "ok" answer says
         self.slow_seconds = 3.0
         self.reject_stream_options = False  # answer 400 to stream_options, like older servers
         self._script: deque[str] = deque()
@@ -208,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
             if body.get("stream"):
                 self._stream(behaviour, body)
             else:
-                self._json(200, _completion(body))
+                self._json(200, _completion(body, self.fault.text))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout): expected in slow tests
 
@@ -237,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"{len(payload):X}\r\n".encode() + payload + b"\r\n" if chunked else payload)
             self.wfile.flush()
 
-        pieces, finish = _pieces(body)
+        pieces, finish = _pieces(body, self.fault.text)
         base = {"id": "chatcmpl-fault", "object": "chat.completion.chunk", "created": int(time.time()),
                 "model": body.get("model", "fault-model")}
         if behaviour == "garbage":
@@ -261,9 +262,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def _pieces(body: dict[str, Any]) -> tuple[list[str], str]:
+def _pieces(body: dict[str, Any], text: str = OK_TEXT) -> tuple[list[str], str]:
     """The canned text as word pieces, cut at the request's token limit (one piece = one token)."""
-    words = OK_TEXT.split(" ")
+    words = text.split(" ")
     pieces = [words[0]] + [" " + w for w in words[1:]]
     limit = body.get("max_completion_tokens") or body.get("max_tokens") or len(pieces)
     return (pieces[:limit], "length") if limit < len(pieces) else (pieces, "stop")
@@ -274,8 +275,8 @@ def _usage(pieces: list[str]) -> dict[str, int]:
             "total_tokens": OK_PROMPT_TOKENS + len(pieces)}
 
 
-def _completion(body: dict[str, Any]) -> dict[str, Any]:
-    pieces, finish = _pieces(body)
+def _completion(body: dict[str, Any], text: str = OK_TEXT) -> dict[str, Any]:
+    pieces, finish = _pieces(body, text)
     return {"id": "chatcmpl-fault", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "fault-model"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(pieces)},
