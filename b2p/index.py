@@ -227,7 +227,7 @@ class LoreIndex:
             ok = (isinstance(head, dict) and head.get("format") == _FORMAT and head.get("state") == state
                   and all(isinstance(head.get(k), str) for k in ("bible", "embed_model", "bible_meta"))
                   and isinstance(head.get("chunks"), int))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested to no end
             return None
         return cls(head, {}, None, folder) if ok else None
 
@@ -239,7 +239,7 @@ class LoreIndex:
             try:
                 data = _read_json(self._folder / f"{name}.json")  # type: ignore[operator]
                 _check(name, data)
-            except (OSError, ValueError, TypeError):
+            except (OSError, ValueError, RecursionError):
                 self._recover()
                 return self._tables[name]
             self._tables[name] = data
@@ -255,7 +255,7 @@ class LoreIndex:
                 v = np.load(self._folder / VECTORS, mmap_mode="r", allow_pickle=False)  # type: ignore[operator]
                 if v.dtype != np.float32 or v.ndim != 2 or len(v) != self._head["chunks"]:
                     raise ValueError("vectors do not fit the index")
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):
                 self._recover()
             else:
                 self._vectors = v

@@ -154,7 +154,7 @@ class NameMatcher:
         import ahocorasick
 
         self = cls.__new__(cls)
-        self._keys = [_Key(*(tuple(v) if isinstance(v, list) else v for v in row)) for row in data["keys"]]
+        self._keys = [_Key(row[0], tuple(row[1]), *row[2:]) for row in data["keys"]]  # (key, ids, flags…)
         self._automata = {}
         for sensitive, slots in data["automata"].items():
             auto = ahocorasick.Automaton(ahocorasick.STORE_INTS)

@@ -128,6 +128,9 @@ def test_a_damaged_or_missing_index_is_rebuilt_from_the_store(harbour_copy: tupl
     with Store.open(settings) as st:
         assert LoreIndex.load(index_root(settings), "harbour", st.state("harbour")) is not None  # repaired on disk
     assert saved_indexes(settings, "harbour") == [folder]
+    for table, junk in (("matcher.json", "[" * 100_000), ("entries.json", "[]"), ("vectors.npy", "")):  # past the recursion limit; wrong shape; empty
+        (folder / table).write_text(junk)
+        assert ledger_json(settings, "harbour", beats) == want
     shutil.rmtree(index_root(settings))
     assert ledger_json(settings, "harbour", beats) == want
     assert len(saved_indexes(settings, "harbour")) == 1  # and saved again for the next run
