@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from b2p.embeddings import ENGINE, Embedder, ensure_onnx, model_identity
 from b2p.errors import BibleError, StoreError
@@ -16,8 +16,10 @@ from b2p.models import IngestReport, LoreEntry
 from b2p.scene import infer_pronouns
 from b2p.settings import Settings
 from b2p.store import EntryChunks, Store, StoreScan, collection_name
-from ingest.bible import Bible, bible_fingerprint, bible_name, read_bible
 from ingest.chunking import chunk_entry, chunk_signature, chunker_version, lead_of, make_splitter
+
+if TYPE_CHECKING:
+    from ingest.bible import Bible
 
 Progress = Callable[[int, int], None]  # (done, total) chunks embedded
 
@@ -72,6 +74,8 @@ def _open_collection(store: Store, bible: Bible, settings: Settings, embedder: E
 
 def ingest_bible(root: Path, settings: Settings, rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
     """Ingest one bible folder into the store. Validates every file before touching the store."""
+    from ingest.bible import bible_fingerprint, read_bible  # yaml: not for `b2p lore --bible NAME`
+
     started = time.perf_counter()
     if not rebuild and (same := _unchanged(root, settings)) is not None:
         same.seconds = time.perf_counter() - started
@@ -119,6 +123,8 @@ def ingest_bible(root: Path, settings: Settings, rebuild: bool = False, progress
 def _unchanged(root: Path, settings: Settings) -> IngestReport | None:
     """The report of a no-op ingest, when the store says this very folder was ingested complete
     with these settings and no file has changed since (path, size, time): no parsing, no Chroma."""
+    from ingest.bible import bible_fingerprint, bible_name
+
     catalog = Store.catalog(settings)
     have = catalog.get(collection_name(bible_name(root))) if catalog is not None and root.is_dir() else None
     if not have or not have.get("state") or not have.get("files") or any(have.get(k) != v for k, v in _built_with(settings).items()):

@@ -170,7 +170,7 @@ def test_an_unchanged_bible_is_not_even_read_again(harbour_copy: tuple[Path, Set
     root, settings = harbour_copy
     age(root)
     first = ingest_bible(root, settings)  # records the files' fingerprint
-    monkeypatch.setattr(pipeline, "read_bible", lambda *_: pytest.fail("an unchanged bible was parsed again"))
+    monkeypatch.setattr("ingest.bible.read_bible", lambda *_: pytest.fail("an unchanged bible was parsed again"))
     again = ingest_bible(root, settings)
     assert (again.entries, again.unchanged, again.chunks) == (first.entries, first.entries, first.chunks)
     assert (again.added, again.updated, again.removed) == (0, 0, 0)
