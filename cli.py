@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from b2p.errors import B2PError
+from b2p.events import Events
 
 
 class _Group(TyperGroup):
@@ -132,23 +133,6 @@ def _settings(config: Path | None, **flags: Any):  # noqa: ANN202
     return load_settings(config, **flags)
 
 
-def _progress(label: str):  # noqa: ANN202
-    """A rich progress bar on a terminal, nothing otherwise (scripts and CI logs stay clean)."""
-    if not sys.stderr.isatty():
-        return contextlib.nullcontext(None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-
-
-def _progress_fn(bar) -> Any:  # noqa: ANN001
-    if bar is None:
-        return None
-    task = bar.add_task("embed", total=None)
-    return lambda done, total: bar.update(task, completed=done, total=total)
-
-
 def _print_ingest(report, quiet_if_unchanged: bool = False, to_stdout: bool = False) -> None:  # noqa: ANN001
     """The summary is ``b2p ingest``'s result (stdout); before lore/generate it is a side note (stderr)."""
     for w in report.warnings:
@@ -163,13 +147,10 @@ def _print_ingest(report, quiet_if_unchanged: bool = False, to_stdout: bool = Fa
 
 
 def _bible(bible: str, settings) -> str:  # noqa: ANN001
-    from ingest.pipeline import ensure_bible
+    from b2p.jobs import open_bible
 
-    with _progress("ingesting") as bar:
-        name, report = ensure_bible(bible, settings, progress=_progress_fn(bar))
-    if report is not None:
-        _print_ingest(report, quiet_if_unchanged=True)
-    return name
+    with _Terminal() as events:
+        return open_bible(bible, settings, events)
 
 
 @app.command()
@@ -187,8 +168,9 @@ def ingest(
         from ingest.pipeline import ingest_bible
 
         settings = _settings(config, store=store, chroma_url=chroma_url, embed_model=embed_model)
-        with _progress("embedding") as bar:
-            report = ingest_bible(bible_dir, settings, rebuild=rebuild, progress=_progress_fn(bar))
+        with _Terminal() as events:
+            events.start_bar("embedding")
+            report = ingest_bible(bible_dir, settings, rebuild=rebuild, progress=events.ingest_progress)
         if as_json:
             for w in report.warnings:
                 _err(f"warning: {w}")
@@ -235,35 +217,37 @@ def lore(
     bible: BibleOpt,
     beats_file: Annotated[Optional[Path], typer.Argument(help="A beat sheet: one beat per line.", show_default=False, readable=False)] = None,
     beat: Annotated[Optional[str], typer.Option("--beat", help="Show the lore of this one beat instead of a sheet.", show_default=False)] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Also show similar candidates that fell below the threshold.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Also show the similarity settings in force and every candidate left out, with why (threshold, margin, top_k, ambiguous).")] = False,
     budget: Annotated[Optional[int], typer.Option("--budget", help="Lore tokens per beat [default 1200]", show_default=False)] = None,
-    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Similarity a 'similar' entry must reach.", show_default=False)] = None,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", help="At most this many 'similar' entries per beat.", show_default=False)] = None,
-    scene_depth: Annotated[Optional[int], typer.Option("--scene-depth", help="Earlier beats the scene cast is carried from.", show_default=False)] = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Similarity a 'similar' entry must reach [default 0.35].", show_default=False)] = None,
+    margin: Annotated[Optional[float], typer.Option("--margin", help="How far a 'similar' entry must stand above the beat's other candidates [default 0.12].", show_default=False)] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", help="At most this many 'similar' entries per beat [default 3].", show_default=False)] = None,
+    scene_depth: Annotated[Optional[int], typer.Option("--scene-depth", help="Earlier beats the scene cast is carried from [default 3].", show_default=False)] = None,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show which lore each beat pulls in, why, and what was left out."""
+    """Show which lore each beat pulls in, why, and what was left out.
+
+    A beat line may end with overrides: +Name forces an entry in, -Name keeps one out (reason 'writer')."""
     with _user_errors():
-        from b2p.beats import read_beats
         from b2p.errors import ConfigError
-        from b2p.retrieval import Retriever
-        from b2p.store import Store
+        from b2p.jobs import lore_for
 
         if (beats_file is None) == (beat is None):
             raise ConfigError("give a beat sheet file or --beat \"TEXT\" (one of them)")
         if beat is not None and not beat.strip():
             raise ConfigError("--beat is empty: write the beat's text")
-        settings = _settings(config, store=store, chroma_url=chroma_url, budget=budget, threshold=threshold, top_k=top_k, scene_depth=scene_depth)
-        beats = read_beats(beats_file) if beats_file is not None else [beat.strip()]  # type: ignore[union-attr]
-        name = _bible(bible, settings)
-        with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
-            ledger = Retriever(settings, st, name).ledger(beats, explain=explain)
+        settings = _settings(config, store=store, chroma_url=chroma_url, budget=budget, threshold=threshold, margin=margin, top_k=top_k, scene_depth=scene_depth)
+        with _Terminal() as events:
+            ledger = lore_for(bible, beats_file if beats_file is not None else [beat.strip()], settings, explain, events=events)  # type: ignore[union-attr]
         if as_json:
             typer.echo(ledger.model_dump_json())
         else:
+            if explain:
+                _echo(f"similar: threshold {settings.threshold}, margin {settings.margin}, top-k {settings.top_k}; "
+                           f"budget {settings.budget} tokens; scene depth {settings.scene_depth}")
             _render_ledger(ledger)
 
 
@@ -321,33 +305,30 @@ def generate(
     with _user_errors():
         import time
 
-        from b2p import generate as gen
-        from b2p.beats import read_beats
-        from b2p.llm import load_llm
+        from b2p.jobs import chapter_prompts, write_chapter
+        from b2p.resume import parse_only
 
         settings = _settings(config, store=store, chroma_url=chroma_url, mode=mode, llm=llm, model=model, model_path=model_path,
                              base_url=base_url, temperature=temperature, seed=seed, words_per_beat=words_per_beat, n=n, stream=stream)
-        only_beats = gen.parse_only(only) if only is not None else None
-        beats = read_beats(beats_file)
-        gen.check_before_store(settings, beats, beats_file, output, resume, only_beats, dry_run)
-        plan = gen.plan_chapter(settings, _bible(bible, settings), beats)
-        with load_llm(settings) as model_llm:
+        only_beats = parse_only(only) if only is not None else None
+        with _Terminal(settings.stream) as events:
             if dry_run:
-                _render_dry_run(gen.dry_run(settings, plan, beats, model_llm), plan, model_llm)
+                _render_dry_run(chapter_prompts(beats_file, bible, settings, events=events))
                 return
             interaction = _TerminalInteraction() if settings.mode == "interactive" else None
-            run = gen.ChapterRun(settings, plan, beats, beats_file, model_llm, out=output, only=only_beats, resume=resume,
-                                 events=_TerminalEvents(settings.stream), interaction=interaction)
             started = time.perf_counter()
             try:
-                trace = run.run()
+                trace = write_chapter(beats_file, bible, settings, out=output, resume=resume, only=only_beats, events=events,
+                                      interaction=interaction)
             except (B2PError, KeyboardInterrupt) as err:
-                _generation_stopped(run, output, err)
-            if output is None:
-                from b2p.trace import render_chapter
+                if events.trace is None:  # refused before writing began: one plain error line
+                    raise
+                _generation_stopped(events, output, err)
+        if output is None:
+            from b2p.writer import render_chapter
 
-                _echo(render_chapter(trace), nl=False)
-            _render_summary(run, output, time.perf_counter() - started)
+            _echo(render_chapter(trace), nl=False)
+        _render_summary(events, output, time.perf_counter() - started)
 
 
 @app.command()
@@ -363,14 +344,57 @@ def report(
         from b2p.report import write_report
 
         settings = _settings(config, store=store, chroma_url=chroma_url)
-        typer.echo(f"wrote {write_report(chapter, settings, output)}")
+        _echo(f"wrote {write_report(chapter, settings, output)}")
 
 
-class _TerminalEvents:
-    """Progress on stderr: the prose as it streams, or one line per beat."""
+class _Terminal(Events):
+    """Progress on stderr (an ingest bar, the prose as it streams or one line per beat), and what the
+    summary and the error line need: the live trace, the beats saved and written, whether the author quit."""
 
-    def __init__(self, stream: bool) -> None:
+    def __init__(self, stream: bool = True) -> None:
         self.stream = stream
+        self._bar: Any = None
+        self._task: Any = None
+        self.trace: Any = None  # the live ChapterTrace once writing began
+        self.saved = 0  # beats in the chapter file on disk
+        self.written: list[int] = []
+        self.stopped_after: int | None = None
+
+    def __enter__(self) -> _Terminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop_bar()
+
+    def start_bar(self, label: str) -> None:
+        """A rich progress bar on a terminal, none otherwise (scripts and CI logs stay clean)."""
+        if not sys.stderr.isatty():
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        self._bar.start()
+        self._task = self._bar.add_task("embed", total=None)
+
+    def _stop_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def ingesting(self, folder: Path) -> None:
+        self.start_bar("ingesting")
+
+    def ingest_progress(self, done: int, total: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=total)
+
+    def ingested(self, report) -> None:  # noqa: ANN001
+        self._stop_bar()
+        _print_ingest(report, quiet_if_unchanged=True)
+
+    def chapter_started(self, trace, targets) -> None:  # noqa: ANN001
+        self.trace, self.saved = trace, len(trace.beats)
 
     def beat_started(self, index: int, total: int, beat: str) -> None:
         short = beat if len(beat) <= 70 else beat[:69] + "…"
@@ -384,9 +408,16 @@ class _TerminalEvents:
         sys.stderr.flush()
 
     def beat_finished(self, beat, total: int) -> None:  # noqa: ANN001
+        self.written.append(beat.index)
         scores = ", ".join(f"{c.score:g}{'*' if c.chosen else ''}" for c in beat.candidates if c.score is not None)
         _err(("\n" if self.stream else "") + f"  ✓ beat {beat.index}: {len(beat.text.split())} words, "
              f"{beat.prompt_tokens}+{beat.completion_tokens} tokens, {beat.seconds:.1f} s" + (f"; scores {scores}" if scores else ""))
+
+    def chapter_saved(self, beats: int) -> None:
+        self.saved = beats
+
+    def stopped(self, done: int, total: int) -> None:
+        self.stopped_after = done
 
     def note(self, message: str) -> None:
         _err(f"note: {message}")
@@ -415,16 +446,17 @@ class _TerminalInteraction:
         return text if edited is None else edited
 
 
-def _generation_stopped(run, output: Path | None, err: BaseException) -> None:  # noqa: ANN001
+def _generation_stopped(events: _Terminal, output: Path | None, err: BaseException) -> None:
     """Keep what is finished, and say how to go on, in one line."""
-    done, total = (run.saved if output is not None else len(run.trace.beats)), len(run.beats)
+    trace = events.trace
+    done, total = (events.saved if output is not None else len(trace.beats)), trace.totals.beats
     if output is not None:
         hint = f"{done} of {total} beats are saved in {output}" + ("; run the same command with --resume to continue" if done < total else "")
     else:
-        from b2p.trace import render_chapter
+        from b2p.writer import render_chapter
 
         if done:
-            _echo(render_chapter(run.trace), nl=False)
+            _echo(render_chapter(trace), nl=False)
         hint = f"{done} of {total} beats finished" + (" (printed above)" if done else "") + "; use -o CHAPTER.md so a run can be resumed"
     if isinstance(err, KeyboardInterrupt):
         _err(f"interrupted; {hint}")
@@ -433,11 +465,11 @@ def _generation_stopped(run, output: Path | None, err: BaseException) -> None:  
     raise typer.Exit(getattr(err, "exit_code", 1))
 
 
-def _render_summary(run, output: Path | None, wall: float) -> None:  # noqa: ANN001
-    trace = run.trace
-    if run.stopped:
-        _err(f"stopped after {len(trace.beats)} of {len(run.beats)} beats" + ("; run the same command with --resume to continue" if output else ""))
-    written = [b for b in trace.beats if b.index in run.written]
+def _render_summary(events: _Terminal, output: Path | None, wall: float) -> None:
+    trace = events.trace
+    if events.stopped_after is not None:
+        _err(f"stopped after {events.stopped_after} of {trace.totals.beats} beats" + ("; run the same command with --resume to continue" if output else ""))
+    written = [b for b in trace.beats if b.index in events.written]
     if not written:
         return
     columns = ["beat", "words", "prompt tok", "reply tok", "seconds", "tok/s", "cost $"]
@@ -461,19 +493,20 @@ def _render_summary(run, output: Path | None, wall: float) -> None:  # noqa: ANN
     _err(f"{where} ({t.beats_done} of {t.beats} beats); this run took {wall:.1f} s; the chapter took {t.requests} model requests")
 
 
-def _render_dry_run(prompts, plan, model_llm) -> None:  # noqa: ANN001
+def _render_dry_run(dry) -> None:  # noqa: ANN001
     """Each prompt on stdout; the token counts as a table on stderr."""
-    for d in prompts:
+    plan = dry.plan
+    for d in dry.prompts:
         which = f"beat {d.targets[0]}" if len(d.targets) == 1 else f"beats {d.targets[0]}–{d.targets[-1]}"
         names = ", ".join(p.name for i in d.targets for p in plan.picks(i)) if len(d.targets) == 1 else f"{len(plan.union(d.targets)[0])} entries"
         _echo(f"===== {which}: {d.prompt.prompt_tokens} prompt tokens + up to {d.prompt.max_tokens} for the reply; lore: {names or 'none'}")
         for m in d.prompt.messages:
             _echo(f"----- {m['role']}\n{m['content']}")
         _echo("")
-    table = _Table(f"dry run · {model_llm.name} · context {model_llm.context_window} tokens",
+    table = _Table(f"dry run · {dry.model} · context {dry.context_window} tokens",
                    ["beat", "lore", "prompt tok", "reply tok", "left for story", "cut to fit"],
                    numeric=("lore", "prompt tok", "reply tok", "left for story"), err=True)
-    for d in prompts:
+    for d in dry.prompts:
         which = str(d.targets[0]) if len(d.targets) == 1 else f"{d.targets[0]}–{d.targets[-1]}"
         table.row(which, len(plan.union(d.targets)[0]), d.prompt.prompt_tokens, d.prompt.max_tokens, d.story_room, ", ".join(d.prompt.lore_cut))
     table.print()
@@ -484,7 +517,7 @@ def _render_ledger(ledger) -> None:  # noqa: ANN001
         total = sum(p.tokens for p in b.lore)
         table = _Table(f"{b.index}. {b.text}", ["entry", "kind", "reason", "score", "matched", "tokens"], numeric=("score", "tokens"))
         for p in b.lore:
-            table.row(p.name, p.kind, p.reason, f"{p.score:.2f}", p.match or "", p.tokens)
+            table.row(p.name, p.kind, p.reason, f"{p.score:.2f}", p.match or "", f"{p.tokens} (lead)" if p.shortened else p.tokens)
         table.print()
         line = f"  {len(b.lore)} entries, {total} tokens"
         if b.dropped:

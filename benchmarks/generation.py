@@ -41,10 +41,10 @@ SHEET = SAMPLE_BIBLE / "beats" / "chapter1.txt"
 
 def build_prompts(settings, llm, beats: list[str]) -> list:  # noqa: ANN001
     """The requests ``b2p generate`` would send for these beats (sequential mode)."""
-    from b2p import generate as gen
+    from b2p.plan import dry_run, plan_chapter
 
-    plan = gen.plan_chapter(settings, SAMPLE_BIBLE.name, beats)
-    return [d.prompt for d in gen.dry_run(settings, plan, beats, llm)]
+    plan = plan_chapter(settings, SAMPLE_BIBLE.name, beats)
+    return [d.prompt for d in dry_run(settings, plan, beats, llm)]
 
 
 def raw_call(llama, prompt, seed: int, temperature: float, sampling: dict) -> tuple[str, int, float]:  # noqa: ANN001
@@ -105,7 +105,7 @@ def main() -> None:
     settings = load_settings(None, store=store, words_per_beat=args.words, temperature=args.temperature)
     llm = load_llm(settings)
     threads = llm._llama.n_threads  # noqa: SLF001 - give raw llama.cpp exactly b2p's threads
-    raw = Llama(model_path=str(embedded_model_path()), n_ctx=settings.n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
+    raw = Llama(model_path=str(embedded_model_path()), n_ctx=settings.backend_options("local").n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
     sampling = dict(type(llm).sampling)
     from b2p.beats import read_beats
 

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from b2p.errors import BibleError, did_you_mean
+from b2p.lexicon import norm_kind
 from b2p.models import BibleMeta, LoreEntry
 from b2p.userfiles import decode_user_text, read_user_file
 
@@ -140,7 +141,7 @@ def parse_entry(path: Path, root: Path) -> LoreEntry:
         id=(data.get("id") or rel.with_suffix("").as_posix()).strip(),
         name=str(name).strip(),
         aliases=_string_list(data.get("aliases"), "aliases", shown, line("aliases")),
-        kind=(data.get("kind") or _default_kind(rel)).strip(),
+        kind=norm_kind(data.get("kind") or _default_kind(rel)),
         tags=_string_list(data.get("tags"), "tags", shown, line("tags")),
         always=data.get("always", False),
         case_sensitive=data.get("case_sensitive", False),

@@ -13,7 +13,7 @@ from b2p.embeddings import ENGINE, Embedder, ensure_onnx, model_identity
 from b2p.errors import BibleError, StoreError
 from b2p.index import LoreIndex, collection_state, index_root
 from b2p.models import IngestReport, LoreEntry
-from b2p.scene import infer_pronouns
+from b2p.scene import entry_pronouns
 from b2p.settings import Settings
 from b2p.store import EntryChunks, Store, StoreScan, collection_name
 from ingest.chunking import chunk_entry, chunk_signature, chunker_version, lead_of, make_splitter
@@ -187,7 +187,7 @@ def _write_entries(store: Store, bible: str, todo: list[LoreEntry], scan: StoreS
         if current and e.id in current and e.id in held:
             continue  # up to date, and the same chunks
         e.tokens = len(tokenize(f"{e.name}: {e.text}"))
-        e.pronouns = infer_pronouns(e.text) if e.kind in ("character", "person", "people", "npc") else None
+        e.pronouns = entry_pronouns(e)
         e.lead = lead_of(e.text, tokenize)
         e.lead_tokens = len(tokenize(f"{e.name}: {e.lead}"))
         items.append(EntryChunks(e, chunks[e.id]))

@@ -21,13 +21,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from b2p import generate as gen
-from b2p import prompts
+from b2p import drafting, prompts
+from b2p import plan as gen_plan
+from b2p.events import Events
+from b2p.generate import generate_chapter
+from b2p.resume import ResumeState
 from b2p.errors import ConfigError
 from b2p.interactive import QUESTION
 from b2p.llm import LLM, Completion, GenOptions, Message, OnText
 from b2p.settings import Settings, load_settings
-from b2p.trace import trace_path
+from b2p.trace import ChapterTrace, trace_path
 from cli import app
 
 REPO = Path(__file__).resolve().parent.parent
@@ -128,7 +131,7 @@ class ScriptLLM(LLM):
 
     def complete(self, messages: list[Message], options: GenOptions, on_text: OnText | None = None) -> Completion:
         system, last = messages[0]["content"], messages[-1]["content"]
-        kind = "judge" if "grades passages" in system else "summary" if "summarise" in system else "continue" if last == gen.CONTINUE else "beat"
+        kind = "judge" if "grades passages" in system else "summary" if "summarise" in system else "continue" if last == drafting.CONTINUE else "beat"
         self.calls.append((kind, messages, options))
         got = self.answer(kind, messages, options)
         text, finish = (got, "stop") if isinstance(got, str) else got
@@ -151,16 +154,50 @@ def prose(kind: str, messages: list[Message], options: GenOptions) -> str:
 
 
 @pytest.fixture(scope="module")
-def plan(work: Path) -> gen.Plan:
-    return gen.plan_chapter(settings_for(work), "lunar_mining", beats_of(work))
+def plan(work: Path) -> gen_plan.Plan:
+    return gen_plan.plan_chapter(settings_for(work), "lunar_mining", beats_of(work))
 
 
-def scripted_run(work: Path, plan: gen.Plan, llm: LLM, out: Path | None, **kw: object) -> gen.ChapterRun:
+class QuitWatch(Events):
+    """Events that remember whether the author quit."""
+
+    quit = False
+
+    def stopped(self, done: int, total: int) -> None:
+        self.quit = True
+
+
+class ScriptedRun:
+    """One generation from the library's three parts, the way ``write_chapter`` runs them once the plan
+    and the model are in hand: the resume state (checked at once), then strategy and writer in ``run``."""
+
+    def __init__(self, settings: Settings, plan: gen_plan.Plan, beats_file: Path, llm: LLM, out: Path | None, *,
+                 only: list[int] | None = None, resume: bool = False, events: Events | None = None, interaction: object = None) -> None:
+        from b2p.beats import read_beats
+
+        self.settings, self.plan, self.llm = settings, plan, llm
+        self.state = ResumeState.load(read_beats(beats_file), beats_file, out, resume=resume, only=only)
+        drafting.check_mode(settings, interaction)  # type: ignore[arg-type]
+        self.events, self.interaction = events or QuitWatch(), interaction
+
+    @property
+    def targets(self) -> list[int]:
+        return self.state.targets
+
+    @property
+    def stopped(self) -> bool:
+        return getattr(self.events, "quit", False)
+
+    def run(self) -> ChapterTrace:
+        return generate_chapter(self.settings, self.plan, self.llm, self.state, events=self.events, interaction=self.interaction)  # type: ignore[arg-type]
+
+
+def scripted_run(work: Path, plan: gen_plan.Plan, llm: LLM, out: Path | None, **kw: object) -> ScriptedRun:
     flags = {k: kw.pop(k) for k in list(kw) if k in Settings.model_fields}
-    return gen.ChapterRun(settings_for(work, **flags), plan, beats_of(work), work / "sheet.txt", llm, out=out, **kw)  # type: ignore[arg-type]
+    return ScriptedRun(settings_for(work, **flags), plan, work / "sheet.txt", llm, out=out, **kw)  # type: ignore[arg-type]
 
 
-def test_best_of_n_records_every_candidates_judged_score(work: Path, plan: gen.Plan, tmp_path: Path) -> None:
+def test_best_of_n_records_every_candidates_judged_score(work: Path, plan: gen_plan.Plan, tmp_path: Path) -> None:
     answers = iter(["coverage: 9\nconsistency: 9", "It reads well.", *["coverage: 5, consistency: 6"] * 10])
 
     def answer(kind: str, messages: list[Message], options: GenOptions) -> str:
@@ -177,14 +214,14 @@ def test_best_of_n_records_every_candidates_judged_score(work: Path, plan: gen.P
     assert saved["totals"]["cost"] is None  # no price known for this model
 
 
-def test_story_so_far_comes_from_the_saved_beats_and_summaries_are_cached(work: Path, plan: gen.Plan, tmp_path: Path) -> None:
+def test_story_so_far_comes_from_the_saved_beats_and_summaries_are_cached(work: Path, plan: gen_plan.Plan, tmp_path: Path) -> None:
     out = tmp_path / "ch.md"
     long = "Dust rose. " * 90
 
     def answer(kind: str, messages: list[Message], options: GenOptions) -> str:
         return "Jack and Xander worked the trench." if kind == "summary" else long.strip()
 
-    size = ScriptLLM(answer).count_tokens(gen.dry_run(settings_for(work), plan, beats_of(work), ScriptLLM(answer))[2].prompt.messages)
+    size = ScriptLLM(answer).count_tokens(gen_plan.dry_run(settings_for(work), plan, beats_of(work), ScriptLLM(answer))[2].prompt.messages)
     llm = ScriptLLM(answer, context_window=size + prompts.reply_tokens(int(WORDS)) + 300)  # room for ~one beat verbatim
     scripted_run(work, plan, llm, out).run()
     assert llm.kinds().count("summary") == 1  # beat 1 summarised once, for beat 3
@@ -200,8 +237,8 @@ def test_story_so_far_comes_from_the_saved_beats_and_summaries_are_cached(work: 
     assert llm2.kinds() == ["beat"]
 
 
-def test_prose_streams_to_the_events_callback(work: Path, plan: gen.Plan) -> None:
-    class Recorder(gen.Events):
+def test_prose_streams_to_the_events_callback(work: Path, plan: gen_plan.Plan) -> None:
+    class Recorder(Events):
         def __init__(self) -> None:
             self.log: list[str] = []
 
@@ -219,7 +256,7 @@ def test_prose_streams_to_the_events_callback(work: Path, plan: gen.Plan) -> Non
     assert quiet.log == ["<1/3>", "<2/3>", "<3/3>"]
 
 
-def test_a_draft_cut_by_the_token_limit_is_continued_once_then_trimmed(work: Path, plan: gen.Plan) -> None:
+def test_a_draft_cut_by_the_token_limit_is_continued_once_then_trimmed(work: Path, plan: gen_plan.Plan) -> None:
     def answer(kind: str, messages: list[Message], options: GenOptions) -> tuple[str, str]:
         if kind == "continue":
             return " the hum faded. Then silence returned", "length"
@@ -253,7 +290,7 @@ class ScriptedAuthor:
         return self._edit(text)
 
 
-def test_interactive_protocol(work: Path, plan: gen.Plan, tmp_path: Path) -> None:
+def test_interactive_protocol(work: Path, plan: gen_plan.Plan, tmp_path: Path) -> None:
     llm = ScriptLLM(prose)
     author = ScriptedAuthor(["maybe", "r 3", "r 1.3 more dread", "e", "a", "a", "q"])
     out = tmp_path / "ch.md"
@@ -276,7 +313,7 @@ def test_interactive_protocol(work: Path, plan: gen.Plan, tmp_path: Path) -> Non
     assert [b.index for b in run2.run().beats] == [1, 2, 3]
 
 
-def test_oneshot_reply_is_split_and_a_missing_beat_is_written_on_its_own(work: Path, plan: gen.Plan) -> None:
+def test_oneshot_reply_is_split_and_a_missing_beat_is_written_on_its_own(work: Path, plan: gen_plan.Plan) -> None:
     def answer(kind: str, messages: list[Message], options: GenOptions) -> str:
         if "### Beat N" in messages[-1]["content"]:
             return "Here is the chapter:\n### Beat 1\nJack dug. Xander watched.\n\n### Beat 2: The Find\n\n### Beat 3\nJack called Thorne."
@@ -311,7 +348,7 @@ def test_flag_errors_are_one_line(work: Path, tmp_path: Path) -> None:
         assert len([ln for ln in lines if ln.startswith("error:")]) == 1
 
 
-def test_resume_refuses_a_trace_from_another_sheet(work: Path, plan: gen.Plan, tmp_path: Path) -> None:
+def test_resume_refuses_a_trace_from_another_sheet(work: Path, plan: gen_plan.Plan, tmp_path: Path) -> None:
     out = tmp_path / "ch.md"
     scripted_run(work, plan, ScriptLLM(prose), out).run()
     other = tmp_path / "other.txt"
@@ -611,6 +648,6 @@ def test_a_dead_server_is_one_line(work: Path, tmp_path: Path) -> None:
     assert not out.exists() or "Brine" not in out.read_text()
 
 
-def test_library_refuses_interactive_without_an_author(work: Path, plan: gen.Plan) -> None:
+def test_library_refuses_interactive_without_an_author(work: Path, plan: gen_plan.Plan) -> None:
     with pytest.raises(ConfigError, match="interactive"):
         scripted_run(work, plan, ScriptLLM(prose), None, mode="interactive")

@@ -7,7 +7,7 @@ import pytest
 
 from b2p import prompts, prose
 from b2p.errors import ConfigError
-from b2p.generate import parse_only
+from b2p.resume import parse_only
 from b2p.interactive import Choice, parse_choice
 from b2p.llm import LLM, Completion, GenOptions, Message, OnText
 from b2p.models import BibleMeta, LorePick

@@ -36,7 +36,7 @@ runner = CliRunner()
 def _write_bible(root: Path) -> Path:
     bible = root / "tidewater"
     for folder, slug, name, aliases, body in [
-        ("characters", "mara", "Mara Quell", ["Mara"], "Mara Quell is a ferrywoman <b>of</b> the north shore. She rows at night and trusts nobody."
+        ("characters", "mara", "Mara Quell", ["Mara"], "Mara Quell is a ferrywoman <b>of</b> the \x1b]0;retitled\x07 north shore. She rows at night and trusts nobody."
          " <img src=x onerror=\"" + PWNED + "\"> She keeps a ledger of debts."),
         ("characters", "odo", "Odo Brask", ["Odo"], "Odo Brask is the harbour master. He watches the pier and takes bribes in salt."),
         ("items", "gullwing", "The Gullwing </span></span><script>" + PWNED + "</script>", ["Gullwing"],
@@ -138,7 +138,8 @@ def test_report_shows_every_beat_its_lore_and_names_and_runs_nothing(project: Pa
     trace = json.loads(chapter.with_name("chapter.trace.json").read_text())
     source = html.read_text(encoding="utf-8")
     assert "<script" not in source.lower().replace("&lt;script", "")  # the page carries no script of its own or anyone's
-    assert "\x1b" not in source and "\\x1b]0;retitled\\x07" in source  # the escape is shown, not sent
+    assert "\x1b" not in source and "\\x1b]0;retitled\\x07" in source  # the bible's escape is shown, not sent
+    assert "retitled" not in json.dumps(trace["beats"][0]["text"])  # and the model's was never saved as prose
 
     for width, name in ((390, "phone"), (1280, "desktop")):
         p = _open(browser, html, width)

@@ -95,3 +95,28 @@ def test_a_b2p_toml_here_that_is_not_a_file_is_refused_not_ignored(tmp_path: Pat
     os.mkfifo("b2p.toml") if kind == "fifo" else os.mkdir("b2p.toml")
     with pytest.raises(ConfigError, match=r"^b2p\.toml: (not a regular file|is a folder); "):
         load_settings()
+
+
+def test_flags_beat_env_beat_the_file_beat_defaults_for_shared_and_backend_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "b2p.toml"
+    cfg.write_text("budget = 7\ntop_k = 2\nn_ctx = 1024\ntimeout = 9.5\napi_key = 'sk-file'\n")
+    monkeypatch.setenv("B2P_TOP_K", "4")
+    monkeypatch.setenv("b2p_n_ctx", "2048")  # env names are case-insensitive, as pydantic-settings reads them
+    s = load_settings(cfg, budget=11, timeout=None)  # None is "flag not given"
+    assert (s.budget, s.top_k, s.threshold) == (11, 4, 0.35)
+    local, openai = s.backend_options("local"), s.backend_options("openai")
+    assert local.n_ctx == 2048 and local.n_threads is None  # type: ignore[attr-defined]
+    assert openai.timeout == 9.5 and openai.api_key.get_secret_value() == "sk-file"  # type: ignore[attr-defined]
+    assert "sk-file" not in repr(s.backend_options("openai"))
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ("n_ctx = 100\n", r"b2p\.toml: n_ctx: Input should be greater than or equal to 512$"),
+    ("retries = 'many'\n", r"b2p\.toml: retries: Input should be a valid integer"),
+    ("model_pth = 'x.gguf'\n", r"b2p\.toml: unknown setting 'model_pth' \(did you mean \"model_path\"\?\)$"),
+    ("[openai]\ntimeout = 3\n", r"b2p\.toml: unknown setting 'openai': a backend's options are top-level keys \(timeout = …\), not a \[openai\] table$"),
+])
+def test_a_backend_option_in_the_file_gets_the_files_one_line_error(tmp_path: Path, toml: str, message: str) -> None:
+    (tmp_path / "b2p.toml").write_text(toml)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(tmp_path / "b2p.toml")

@@ -1,0 +1,131 @@
+"""The library's front door: b2p's jobs as functions. The CLI is one client of these; so is any script.
+
+    import b2p
+    report = b2p.ingest_bible("story_bibles/lunar_mining")
+    ledger = b2p.lore_for("lunar_mining", ["Jack radios Dr. Thorne from the crater rim."])
+    trace = b2p.write_chapter("beats.txt", "lunar_mining", out="chapter.md")
+
+Each job takes ``settings`` (default: ``load_settings()``: ``./b2p.toml`` if present, env ``B2P_*``)
+and an optional ``Events`` for progress. ``bible`` is an ingested bible's name or a bible folder; a
+folder is ingested first when it is new or changed, as ``--bible`` does. Errors are ``B2PError``s
+with a one-line message.
+
+Ingesting is the ``ingest`` package's job (the layers point one way: cli → ingest → b2p). This module
+is the one place in ``b2p`` that reaches into ``ingest``, and only inside a function, when a job is
+handed a bible folder; no stage module does, and importing ``b2p`` never does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from b2p.events import Events
+from b2p.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from b2p.interactive import Interaction
+    from b2p.llm import LLM
+    from b2p.models import IngestReport, Ledger
+    from b2p.plan import DryRun
+    from b2p.trace import ChapterTrace
+
+
+def ingest_bible(bible_dir: Path | str, settings: Settings | None = None, *, rebuild: bool = False,
+                 progress: Callable[[int, int], None] | None = None) -> IngestReport:
+    """Validate a bible folder and store its chunks and embeddings, embedding only what changed.
+
+    ``rebuild`` drops the bible's collection first; ``progress(done, total)`` is called as chunks are
+    embedded. Raises ``BibleError`` (every problem, one per line) before anything is written."""
+    from ingest.pipeline import ingest_bible as ingest
+
+    return ingest(Path(bible_dir), settings or load_settings(), rebuild=rebuild, progress=progress)
+
+
+def open_bible(bible: str | Path, settings: Settings, events: Events | None = None) -> str:
+    """The name of the ingested bible ``bible`` names: a folder is ingested first if new or changed."""
+    from ingest.pipeline import ensure_bible
+
+    events = events or Events()
+    folder = Path(bible)
+    if folder.is_dir():
+        events.ingesting(folder)
+    name, report = ensure_bible(str(bible), settings, progress=events.ingest_progress)
+    if report is not None:
+        events.ingested(report)
+    return name
+
+
+def lore_for(bible: str | Path, beats: Sequence[str] | Path, settings: Settings | None = None, explain: bool = False, *,
+             events: Events | None = None) -> Ledger:
+    """The lore ledger of ``beats``: for each, the entries its prompt gets and why, and what was left out.
+
+    ``beats`` is a list of beat texts (a str is one beat) or the Path of a beat sheet. ``explain`` also
+    lists the similar candidates that fell below the threshold."""
+    from b2p.beats import Beat, parse_beat, read_beats
+    from b2p.retrieval import Retriever
+    from b2p.store import Store
+
+    settings = settings or load_settings()
+    given = read_beats(beats) if isinstance(beats, Path) else [beats] if isinstance(beats, str) else list(beats)
+    texts = [b if isinstance(b, Beat) else parse_beat(b) for b in given]  # a beat line may end with +Name / -Name
+    name = open_bible(bible, settings, events)
+    with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
+        return Retriever(settings, st, name).ledger(texts, explain=explain)
+
+
+def write_chapter(beats_file: Path | str, bible: str | Path, settings: Settings | None = None, *, out: Path | str | None = None,
+                  resume: bool = False, only: Sequence[int] | None = None, events: Events | None = None,
+                  interaction: Interaction | None = None, llm: LLM | None = None) -> ChapterTrace:
+    """Write a chapter from a beat sheet, each beat prompted with only the lore it needs; returns its trace.
+
+    With ``out`` the chapter is written there and its trace beside it (``chapter.trace.json``), each
+    finished beat saved at once; ``resume`` continues from the first unfinished beat, ``only`` rewrites
+    those beats (1-based) and keeps the rest. Interactive mode (``settings.mode``) needs an
+    ``interaction``. ``llm`` reuses a loaded model (default: the one ``settings`` names, loaded and
+    closed here). Everything that can be refused without the store (flags, the saved trace, the model
+    file or key) is refused before the store is opened. On an error the finished beats are saved;
+    ``events.chapter_started`` handed out the live trace that holds them."""
+    from b2p.beats import read_beats
+    from b2p.drafting import check_mode
+    from b2p.generate import generate_chapter
+    from b2p.llm import check_llm, load_llm
+    from b2p.plan import plan_chapter
+    from b2p.resume import ResumeState
+
+    settings = settings or load_settings()
+    sheet_file = Path(beats_file)
+    beats = read_beats(sheet_file)
+    state = ResumeState.load(beats, sheet_file, Path(out) if out is not None else None, resume=resume, only=only)
+    check_mode(settings, interaction)
+    if llm is None:
+        check_llm(settings)
+    plan = plan_chapter(settings, open_bible(bible, settings, events), beats)
+    if llm is not None:
+        return generate_chapter(settings, plan, llm, state, events=events, interaction=interaction)
+    with load_llm(settings) as model:
+        return generate_chapter(settings, plan, model, state, events=events, interaction=interaction)
+
+
+def chapter_prompts(beats_file: Path | str, bible: str | Path, settings: Settings | None = None, *,
+                    events: Events | None = None, llm: LLM | None = None) -> DryRun:
+    """Every prompt ``write_chapter`` would send for this sheet (``--dry-run``), without calling the model.
+
+    The story so far is a placeholder (it does not exist yet); the model is loaded only to count tokens."""
+    from b2p.beats import read_beats
+    from b2p.llm import check_llm, load_llm
+    from b2p.plan import DryRun, dry_run, plan_chapter
+
+    settings = settings or load_settings()
+    beats = read_beats(Path(beats_file))
+    if llm is None:
+        check_llm(settings)
+    plan = plan_chapter(settings, open_bible(bible, settings, events), beats)
+    if llm is not None:
+        return DryRun(plan, dry_run(settings, plan, beats, llm), llm.name, llm.context_window)
+    with load_llm(settings) as model:
+        return DryRun(plan, dry_run(settings, plan, beats, model), model.name, model.context_window)
+
+
+# evaluate(chapter, ...) -> the eval report: issue 14 (`b2p eval`) adds it here, and to b2p.__all__.

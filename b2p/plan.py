@@ -1,0 +1,86 @@
+"""What the bible says about one beat sheet, read once; and the prompts a run would send (``--dry-run``).
+
+The plan is read from the store before any model is loaded, so the store is not held while the model
+writes; every strategy (and ``--dry-run``) takes each beat's lore from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from b2p import prompts
+from b2p.llm import LLM
+from b2p.models import BibleMeta, Ledger, LorePick
+from b2p.prompts import Prompt, Story
+from b2p.settings import Settings
+
+
+@dataclass
+class Plan:
+    """The ledger of a sheet and the exact lore text of each pick."""
+
+    bible: str
+    meta: BibleMeta
+    ledger: Ledger
+    texts: dict[int, dict[str, str]]  # beat index → {entry id: lore text in the prompt}
+
+    def picks(self, index: int) -> list[LorePick]:
+        return self.ledger.beats[index - 1].lore
+
+    def union(self, targets: Sequence[int]) -> tuple[list[LorePick], dict[str, str]]:
+        """The targets' picks, each entry once, in first-seen order (always first)."""
+        seen: dict[str, LorePick] = {}
+        texts: dict[str, str] = {}
+        for i in targets:
+            for p in self.picks(i):
+                seen.setdefault(p.id, p)
+                texts.setdefault(p.id, self.texts[i].get(p.id, ""))
+        picks = sorted(seen.values(), key=lambda p: p.reason != "always")
+        return picks, texts
+
+
+def plan_chapter(settings: Settings, bible: str, beats: Sequence[str]) -> Plan:
+    """The ledger of the sheet and the exact lore text of each pick, from the ingested bible ``bible``."""
+    from b2p.retrieval import Retriever
+    from b2p.store import Store
+
+    with Store.open(settings, bible=bible) as st, st.lock(exclusive=False):
+        r = Retriever(settings, st, bible)
+        ledger = r.ledger(list(beats), explain=True)  # the trace keeps what was left out, and why
+        texts = {b.index: r.pick_texts(b) for b in ledger.beats}
+        return Plan(bible=r.bible, meta=r.meta, ledger=ledger, texts=texts)
+
+
+@dataclass
+class DryPrompt:
+    """One request a run would send; ``story_room`` is what is left for the story so far."""
+
+    targets: list[int]
+    prompt: Prompt
+    story_room: int
+
+
+@dataclass
+class DryRun:
+    """Every request a run would send, and what they were built from."""
+
+    plan: Plan
+    prompts: list[DryPrompt]
+    model: str
+    context_window: int
+
+
+def dry_run(settings: Settings, plan: Plan, beats: Sequence[str], llm: LLM, mode: str | None = None) -> list[DryPrompt]:
+    """Build every prompt a run would send, without calling the model (the story so far is a placeholder)."""
+    mode = mode or settings.mode
+    groups = [list(range(1, len(beats) + 1))] if mode == "oneshot" else [[i] for i in range(1, len(beats) + 1)]
+    out = []
+    for targets in groups:
+        first = targets[0]
+        picks, texts = plan.union(targets)
+        earlier = "beat 1" if first == 2 else f"beats 1–{first - 1}"
+        story = Story(placeholder=f"[the prose of {earlier}, fitted to the room left]") if first > 1 else None
+        p = prompts.build_prompt(llm, plan.meta, beats, targets, picks, texts, settings.words_per_beat, story, shrink_reply=len(targets) > 1)
+        out.append(DryPrompt(targets, p, max(0, llm.context_window - p.prompt_tokens - p.max_tokens - prompts.MARGIN)))
+    return out

@@ -1,0 +1,57 @@
+"""b2p as a library: the README's example runs as written, and ``import b2p`` stays light."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+HEAVY = ("chromadb", "torch", "sentence_transformers", "llama_cpp", "llama_index", "onnxruntime", "openai", "typer", "rich", "ingest")
+
+
+def readme_example() -> str:
+    """The Python block of the README's library section."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Using b2p from Python", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 1, "the library section holds one example"
+    return blocks[0]
+
+
+def run_python(code: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHONPATH": str(REPO), **env})
+
+
+def test_import_b2p_loads_no_heavy_library(tmp_path: Path) -> None:
+    code = ("import sys, json, b2p\n"
+            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+            "b2p.lore_for, b2p.write_chapter, b2p.Events\n"  # resolving the names imports only b2p's own modules
+            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n")
+    proc = run_python(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line) for line in proc.stdout.splitlines()] == [[], []]
+
+
+@pytest.mark.slow
+def test_the_readme_library_example_runs_as_written(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "story_bibles" / "lunar_mining", tmp_path / "story_bibles" / "lunar_mining")
+    # One llama.cpp thread: on a busy 2-core machine two threads spin against each other.
+    proc = run_python(readme_example(), tmp_path, B2P_STORE=str(tmp_path / "store"), B2P_N_THREADS="1", B2P_SEED="3")
+    assert proc.returncode == 0, proc.stderr
+    *ledger, summary = proc.stdout.strip().splitlines()
+    picks = [ast.literal_eval(line.split(" ", 1)[1]) for line in ledger]
+    assert ("Jack Halloran", "named") in picks[0] and ("Xander Voss", "named") in picks[0] and ("The Lantern", "named") in picks[1]
+    assert re.fullmatch(r"2 beats, \d+ tokens", summary)
+    trace = json.loads((tmp_path / "two_beats.trace.json").read_text(encoding="utf-8"))
+    assert [[(p["name"], p["reason"]) for p in b["lore"]] for b in trace["beats"]] == picks  # the chapter used lore_for's lore
+    chapter = (tmp_path / "two_beats.md").read_text(encoding="utf-8")
+    assert trace["complete"] and all(b["text"] in chapter for b in trace["beats"])
