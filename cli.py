@@ -273,10 +273,34 @@ def import_(
         for e in report.imported:
             flags = "".join((" [always]" if e.always else "", " [disabled]" if not e.enabled else ""))
             _echo(f"  + {e.file}: {e.name}{flags}" + (f" (keys: {', '.join(e.aliases)})" if e.aliases else ""))
+        if report.record:
+            _echo(f"  = {report.record}: the lorebook's own fields, kept for 'b2p export'")
         for sk in report.skipped:
             _echo(f"  - skipped {sk.name}: {sk.reason}")
         for w in report.warnings:
             _echo(f"  ! {w.name}: {w.message}")
+
+
+@app.command("export")
+def export(
+    bible_dir: Annotated[Path, typer.Argument(help="The bible folder to export.", show_default=False, readable=False)],
+    fmt: Annotated[str, typer.Option("--format", help="sillytavern | novelai", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The file to write (World Info .json or NovelAI .lorebook).", show_default=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a bible as a SillyTavern World Info file or a NovelAI lorebook: the inverse of import."""
+    with _user_errors():
+        from ingest.export import export_bible
+
+        report = export_bible(bible_dir, fmt, output)
+        if as_json:
+            typer.echo(report.model_dump_json())
+            return
+        converted = f", {report.converted} converted from character cards" if report.converted else ""
+        _echo(f"{report.bible} → {report.output} ({report.format}): {report.entries} entries, "
+              f"{report.restored} restored from {report.format} imports{converted}, {report.written} written from b2p fields")
+        for w in report.warnings:
+            _echo(f"  ! {w}")
 
 
 @app.command()

@@ -147,18 +147,9 @@ def trace_path(chapter: Path) -> Path:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temp file beside ``path``, fsync, then rename over it: readers see old or new, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot write: {err.strerror}") from None
-    finally:  # also on Ctrl-C between the write and the rename
-        tmp.unlink(missing_ok=True)
+    from b2p.atomic import write_atomic as write
+
+    write(path, text, ConfigError)
 
 
 def load(chapter: Path) -> ChapterTrace | None:
