@@ -187,7 +187,8 @@ class Embedder:
 
 
 def onnx_file(cache_dir: Path, embedder_path: str) -> Path:
-    """Where the ONNX export of a model lives: keyed by the model's weights so a change re-exports."""
+    """The ONNX twin of a model: ``model.onnx``, with its weights beside it in ``model.data``, in a
+    folder of the cache keyed by the model's weights so that a change re-exports."""
     folder = Path(embedder_path)
     stamp = embedder_path
     for weights in ("model.safetensors", "pytorch_model.bin"):
@@ -196,7 +197,18 @@ def onnx_file(cache_dir: Path, embedder_path: str) -> Path:
             st = f.stat()
             stamp += f"|{st.st_size}|{st.st_mtime_ns}"
     digest = hashlib.sha256(stamp.encode()).hexdigest()[:16]
-    return cache_dir / "onnx" / f"{folder.name or 'model'}-{digest}.onnx"
+    return cache_dir / "onnx" / f"{folder.name or 'model'}-{digest}" / TWIN
+
+
+TWIN = "model.onnx"
+
+
+def _whole(target: Path) -> bool:
+    return target.is_file() and target.with_suffix(".data").is_file()
+
+
+class _Unfaithful(Exception):
+    """The export does not reproduce the torch vectors."""
 
 
 def export_onnx(embedder: Embedder, target: Path) -> bool:
@@ -204,13 +216,13 @@ def export_onnx(embedder: Embedder, target: Path) -> bool:
     import numpy as np
     import torch
 
+    from b2p.atomic import atomic_folder
+
     model = embedder.model
     transformer = model[0].auto_model
     tok_file = Path(embedder.path) / "tokenizer.json"
     if not tok_file.is_file():
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
     enc = model.tokenizer(["a warm blue stone", "hello"], padding=True, return_tensors="pt")
     names = ["input_ids", "attention_mask", "token_type_ids"]
     if "token_type_ids" not in enc:
@@ -227,57 +239,49 @@ def export_onnx(embedder: Embedder, target: Path) -> bool:
             return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
 
     try:
-        # The tracer warns about Python-side shape checks it freezes; the probe below is the real check.
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                Hidden().eval(),
-                tuple(enc[n] for n in names),
-                str(tmp),
-                dynamo=False,
-                input_names=names,
-                output_names=["last_hidden_state"],
-                dynamic_axes={n: {0: "batch", 1: "seq"} for n in [*names, "last_hidden_state"]},
-                opset_version=17,
-            )
-        probe = [
-            "Jack Harlan hauls regolith at the crater's rim.",
-            "The monk who lives among flooded shelves",
-            "x",
-            "A much longer sentence that runs on and on " * 12,
-        ]
-        twin = OnnxEmbedder(tmp, tok_file, max_length=model.max_seq_length)
-        diff = float(np.max(np.abs(np.sum(twin.encode(probe) * embedder.torch_encode(probe), axis=1) - 1.0)))
-        if diff > ONNX_TOLERANCE:
-            return False
-        _weights_apart(tmp, target)
-        return True
+        with atomic_folder(target.parent) as tmp:  # another process's export, finished first, is kept
+            exported = tmp / "exported.onnx"
+            # The tracer warns about Python-side shape checks it freezes; the probe below is the real check.
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    Hidden().eval(),
+                    tuple(enc[n] for n in names),
+                    str(exported),
+                    dynamo=False,
+                    input_names=names,
+                    output_names=["last_hidden_state"],
+                    dynamic_axes={n: {0: "batch", 1: "seq"} for n in [*names, "last_hidden_state"]},
+                    opset_version=17,
+                )
+            probe = [
+                "Jack Harlan hauls regolith at the crater's rim.",
+                "The monk who lives among flooded shelves",
+                "x",
+                "A much longer sentence that runs on and on " * 12,
+            ]
+            twin = OnnxEmbedder(exported, tok_file, max_length=model.max_seq_length)
+            diff = float(np.max(np.abs(np.sum(twin.encode(probe) * embedder.torch_encode(probe), axis=1) - 1.0)))
+            if diff > ONNX_TOLERANCE:
+                raise _Unfaithful
+            _weights_apart(exported, tmp / TWIN)
+            exported.unlink()
+        return _whole(target)
     except Exception:  # noqa: BLE001 - any exporter failure just means "embed with sentence-transformers"
         return False
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _weights_apart(source: Path, target: Path) -> None:
     """Save the model at ``source`` as ``target`` with its weights beside it (``.data``): onnxruntime
     then opens a session without copying 90 MB out of the model file (105 → 41 ms of CPU here, a
     sixth of a cold ``b2p lore``)."""
-    import shutil
-    import uuid
-
     import onnx
 
-    data = target.with_suffix(".data")
-    work = target.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    work.mkdir(parents=True)
-    try:
-        onnx.save_model(onnx.load(str(source)), str(work / target.name), save_as_external_data=True,
-                        all_tensors_to_one_file=True, location=data.name, size_threshold=1024)
-        os.chmod(work / data.name, (work / target.name).stat().st_mode & 0o777)  # onnx writes it private
-        os.replace(work / data.name, data)  # the weights first: the model file names them
-        os.replace(work / target.name, target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    onnx.save_model(onnx.load(str(source)), str(target), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=target.with_suffix(".data").name, size_threshold=1024)
+    for f in (target, target.with_suffix(".data")):  # onnx makes the weights private; mkdtemp, the folder
+        f.chmod(0o644)
+    target.parent.chmod(0o755)
 
 
 class OnnxEmbedder:
@@ -330,15 +334,23 @@ class OnnxEmbedder:
 
 def ensure_onnx(embedder: Embedder, cache_dir: Path) -> Path | None:
     """Export once per model (idempotent); None when the model cannot be exported faithfully."""
+    import shutil
+
+    from b2p.atomic import atomic_folder
+
     target = onnx_file(cache_dir, embedder.path)
-    failed = target.with_suffix(".failed")  # don't reload the model on every ingest to fail again
-    if target.is_file() and not target.with_suffix(".data").is_file():
-        try:  # exported by an older b2p, weights inside
-            _weights_apart(target, target)
-        except Exception:  # noqa: BLE001 - or its weights file was deleted: export again
-            target.unlink(missing_ok=True)
-    if target.is_file():
+    failed = target.parent.with_suffix(".failed")  # don't reload the model on every ingest to fail again
+    if _whole(target):
         return target
+    shutil.rmtree(target.parent, ignore_errors=True)  # half of one (its weights deleted by hand, say)
+    legacy = target.parent.with_suffix(".onnx")  # one file, weights inside, as an older b2p exported it
+    if legacy.is_file():
+        with contextlib.suppress(Exception):  # unreadable: export again below
+            with atomic_folder(target.parent) as tmp:
+                _weights_apart(legacy, tmp / TWIN)
+        legacy.unlink(missing_ok=True)
+        if _whole(target):
+            return target
     if failed.is_file():
         return None
     if export_onnx(embedder, target):
@@ -354,7 +366,8 @@ def query_embedder(name: str, cache_dir: Path) -> QueryEmbedder:
     path = resolve_model_path(name)
     target = onnx_file(cache_dir, path)
     tok = Path(path) / "tokenizer.json"
-    if target.is_file() and tok.is_file():
-        with contextlib.suppress(Exception):  # damaged since ingest checked it: sentence-transformers below
-            return OnnxEmbedder(target, tok, max_length=_max_seq_length(path))
+    for twin in (target, target.parent.with_suffix(".onnx")):  # the second: as an older b2p exported it
+        if twin.is_file() and tok.is_file():
+            with contextlib.suppress(Exception):  # damaged since ingest checked it: sentence-transformers below
+                return OnnxEmbedder(twin, tok, max_length=_max_seq_length(path))
     return Embedder(name)

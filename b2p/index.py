@@ -34,11 +34,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -196,29 +194,24 @@ class LoreIndex:
             return None
         import numpy as np
 
+        from b2p.atomic import atomic_folder
+
         target = _folder(root, self.bible, self.state)
         if target.is_dir() and not replace:
             return target
-        tmp = target.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
-            if target.is_dir():
-                os.rename(target, tmp.with_name(tmp.name + "-damaged"))
-            tmp.mkdir(parents=True)
-            for name in TABLES:
-                _write_json(tmp / f"{name}.json", self.table(name))
-            np.save(tmp / VECTORS, np.ascontiguousarray(self.vectors, dtype=np.float32), allow_pickle=False)
-            _write_json(tmp / HEAD, self._head)  # last: what load() opens first
-            for f in tmp.iterdir():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
-            os.rename(tmp, target)
+            with atomic_folder(target, replace=replace) as tmp:
+                tmp.chmod(0o755)  # as readable as the store around it
+                for name in TABLES:
+                    _write_json(tmp / f"{name}.json", self.table(name))
+                np.save(tmp / VECTORS, np.ascontiguousarray(self.vectors, dtype=np.float32), allow_pickle=False)
+                _write_json(tmp / HEAD, self._head)
         except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            return None if not target.is_dir() else target  # read-only store, or another process won
+            return target if target.is_dir() else None  # a read-only store
         for old in target.parent.iterdir():  # earlier states or formats of this collection, leftovers of killed saves
             with contextlib.suppress(OSError):
-                busy = old.name.startswith(".tmp-") and not old.name.endswith("-damaged") and time.time() - old.stat().st_mtime < 3600
-                if old != target and not busy:
+                saving = old.name.endswith(".tmp") and time.time() - old.stat().st_mtime < 3600  # another process's, now
+                if old != target and not saving:
                     shutil.rmtree(old, ignore_errors=True)
         self._folder = target
         return target

@@ -538,12 +538,12 @@ def test_onnx_twin_matches_sentence_transformers(sample_store: Settings) -> None
 
 def test_onnx_export_happens_once(sample_store: Settings, tmp_path: Path) -> None:
     """Later ingests with the same model reuse the exported twin instead of exporting again."""
-    files = list((sample_store.cache_dir / "onnx").glob("*.onnx"))
-    assert files
+    files = list((sample_store.cache_dir / "onnx").rglob("*"))
+    assert any(f.name == "model.onnx" for f in files)
     stamp = {f: f.stat().st_mtime_ns for f in files}
     root = make_bible(tmp_path / "tiny", {"a.md": "---\nname: A\n---\nA body.\n"})
     ingest_bible(root, load_settings(None, store=tmp_path / "s", cache_dir=sample_store.cache_dir))
-    assert {f: f.stat().st_mtime_ns for f in (sample_store.cache_dir / "onnx").glob("*.onnx")} == stamp
+    assert {f: f.stat().st_mtime_ns for f in (sample_store.cache_dir / "onnx").rglob("*")} == stamp
 
 
 def test_ingest_embeds_with_the_twin_not_torch(sample_store: Settings, tmp_path: Path) -> None:
@@ -574,14 +574,43 @@ def test_a_twin_whose_weights_file_was_deleted_is_made_again(sample_store: Setti
     import shutil
 
     cache = tmp_path / "cache"
-    (cache / "onnx").mkdir(parents=True)
     src = onnx_file(sample_store.cache_dir, resolve_model_path(DEFAULT_EMBED_MODEL))
     assert src.with_suffix(".data").is_file()  # the weights live beside the model file
-    shutil.copy(src, cache / "onnx" / src.name)  # the model file alone
+    mine = onnx_file(cache, resolve_model_path(DEFAULT_EMBED_MODEL))
+    mine.parent.mkdir(parents=True)
+    shutil.copy(src, mine)  # the model file alone
     fallback = query_embedder(DEFAULT_EMBED_MODEL, cache)
     assert not isinstance(fallback, OnnxEmbedder)
     texts = ["Jack cuts regolith out of Varro Crater.", "The old monk lifts his lamp."]
     assert np.allclose(fallback.encode(texts), query_embedder(DEFAULT_EMBED_MODEL, sample_store.cache_dir).encode(texts), atol=2e-3)
     ingest_bible(make_bible(tmp_path / "moonbase"), load_settings(None, store=tmp_path / "store", cache_dir=cache))
-    assert (cache / "onnx" / src.name).with_suffix(".data").is_file()
+    assert mine.with_suffix(".data").is_file()
     assert isinstance(query_embedder(DEFAULT_EMBED_MODEL, cache), OnnxEmbedder)
+
+
+def test_a_twin_exported_by_an_older_b2p_is_used_and_converted_without_torch(sample_store: Settings, tmp_path: Path) -> None:
+    """Older releases kept the twin as one file with its weights inside: queries use it as it is,
+    and the next ingest moves its weights beside it without loading torch."""
+    import onnx
+
+    cache = tmp_path / "cache"
+    twin = onnx_file(cache, resolve_model_path(DEFAULT_EMBED_MODEL))
+    legacy = twin.parent.with_suffix(".onnx")
+    legacy.parent.mkdir(parents=True)
+    onnx.save_model(onnx.load(str(onnx_file(sample_store.cache_dir, resolve_model_path(DEFAULT_EMBED_MODEL)))), str(legacy))
+    texts = ["Jack cuts regolith out of Varro Crater.", "The old monk lifts his lamp."]
+    want = query_embedder(DEFAULT_EMBED_MODEL, sample_store.cache_dir).encode(texts)
+    old = query_embedder(DEFAULT_EMBED_MODEL, cache)
+    assert isinstance(old, OnnxEmbedder) and np.allclose(old.encode(texts), want, atol=1e-5)
+    root = make_bible(tmp_path / "moonbase")
+    code = (
+        "import json, sys\nfrom pathlib import Path\n"
+        "from b2p.settings import load_settings\nfrom ingest.pipeline import ingest_bible\n"
+        f"ingest_bible(Path({str(root)!r}), load_settings(None, store=Path({str(tmp_path / 'store')!r}), cache_dir=Path({str(cache)!r})))\n"
+        "print(json.dumps([m for m in ('torch', 'sentence_transformers') if m in sys.modules]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+    assert twin.is_file() and twin.with_suffix(".data").is_file() and not legacy.exists()
+    assert np.allclose(query_embedder(DEFAULT_EMBED_MODEL, cache).encode(texts), want, atol=1e-5)
