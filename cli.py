@@ -251,6 +251,37 @@ def lore(
             _render_ledger(ledger)
 
 
+@app.command()
+def lint(
+    bible_dir: Annotated[Path, typer.Argument(help="The bible folder; the sheets under its beats/ folder are read too.", show_default=False, readable=False)],
+    beats_files: Annotated[Optional[list[Path]], typer.Argument(help="More beat sheets to check.", show_default=False, readable=False)] = None,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Flag what a careful editor would: unknown names in beats, clashing or too-common aliases, unused entries, ….
+
+    Exit 1 when there are errors (warnings alone exit 0)."""
+    with _user_errors():
+        from ingest.lint import lint_bible
+
+        settings = _settings(config, store=store, chroma_url=chroma_url)
+        with _Terminal() as events:
+            events.start_bar("linting")  # on a terminal: progress as a new or changed bible is embedded
+            report = lint_bible(bible_dir, beats_files or [], settings, progress=events.ingest_progress)
+        if as_json:
+            typer.echo(report.model_dump_json())
+        else:
+            for f in report.findings:
+                _echo(f.line_text())
+            for s in report.skipped:
+                _err(f"note: not checked: {s}")
+            _err(f"{report.bible}: {report.errors} errors, {report.warnings} warnings ({len(report.sheets)} beat sheets, {report.beats} beats)")
+        if report.errors:
+            raise typer.Exit(1)
+
+
 @app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(help="A SillyTavern World Info .json, a V2/V3 character card (.json/.png) or a NovelAI .lorebook.", show_default=False, readable=False)],

@@ -167,6 +167,27 @@ def kin_noun(word: str) -> str | None:
     return s if s in KINSHIP else None
 
 
+# -- endings ------------------------------------------------------------------------------------
+
+# What may follow a name and leave it the same name: possessive, plural, plural possessive.
+NAME_ENDINGS = ("'s", "’s", "s'", "s’", "es'", "es’", "es", "s", "'", "’")
+# Endings a word takes and stays the same word: "emphasizing", "portrayed", "hints", "briskly".
+INFLECTIONS = ("ing", "ed", "es", "s", "ly")
+
+
+def stem(word: str) -> str:
+    """A crude stem: enough to see that "Emphasize" and "emphasizing", "Hint" and "hints" are one word
+    (b2p lint's test of whether a capitalised word is an ordinary one)."""
+    w = re.sub(r"['’]s$", "", word).lower()
+    for ending in INFLECTIONS:
+        if w.endswith(ending) and len(w) - len(ending) >= 3:
+            w = w[: -len(ending)]
+            break
+    if len(w) > 3 and w[-1] == w[-2]:
+        w = w[:-1]  # "stopp(ed)"
+    return w.removesuffix("e") if len(w) > 3 else w
+
+
 # -- sentences -----------------------------------------------------------------------------------
 
 ABBREVIATIONS = frozenset({"dr", "mr", "mrs", "ms", "st", "mt", "jr", "sr", "vs", "e.g", "i.e", "no", "prof", "capt",
