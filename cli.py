@@ -195,7 +195,7 @@ def entries(
         settings = _settings(config, store=store, chroma_url=chroma_url)
         name = _bible(bible, settings)
         with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
-            index, _ = open_index(settings, st, name)
+            index = open_index(settings, st, name)
             listing = index.listing()
         rows = sorted(listing, key=lambda s: (s.entry.kind, s.entry.name))
         if as_json:
