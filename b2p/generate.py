@@ -42,6 +42,7 @@ def new_trace(settings: Settings, plan: Plan, llm: LLM, state: ResumeState) -> C
                  "context_window": llm.context_window, "budget": s.budget, "stream": s.stream},
         beats=list(state.saved.beats) if state.saved is not None else [],
         totals=Totals(beats=len(state.beats), beats_done=0),
+        bible_dir=str(state.bible_dir.resolve()) if state.bible_dir is not None else None,
     )
 
 
@@ -55,7 +56,7 @@ def generate_chapter(settings: Settings, plan: Plan, llm: LLM, state: ResumeStat
     events = events or Events()
     state.check_bible(plan.bible)
     chapter = new_trace(settings, plan, llm, state)
-    writer = ChapterWriter(chapter, state.out, events)
+    writer = ChapterWriter(chapter, state.out, events, doc=state.disk.doc, on_disk=dict(state.disk.hashes), fresh=state.fresh)
     story = StorySoFar(chapter, llm, settings.seed, on_summary=writer.save)
     strategy = strategy_for(ChapterContext(settings, plan, state.beats, llm, story, writer, events), interaction)
     for message in state.notes():
