@@ -217,10 +217,11 @@ def parse_chapter(text: str, shown: str) -> ChapterFile:
     return ChapterFile(gaps, blocks, crlf, bom, marked=bool(blocks))
 
 
-def read_chapter(path: Path) -> ChapterFile:
+def read_chapter(path: Path | str) -> ChapterFile:
     """Read and parse a chapter file (regular files only; UTF-8). One ``ConfigError`` line if it cannot be."""
     from b2p.userfiles import read_user_file
 
+    path = Path(path)
     data = read_user_file(path, "chapter", "a chapter file written by 'b2p generate -o'", error=ConfigError)
     try:
         text = data.decode("utf-8")

@@ -44,20 +44,20 @@ def ingest_bible(bible_dir: Path | str | None = None, settings: Settings | None 
     from ingest.pipeline import ingest_bible as ingest
     from ingest.project import mark_store
 
-    folder, settings = locate_bible(bible_dir, settings or load_settings())
+    folder, settings = locate_bible(bible_dir, settings or load_settings(), flag="BIBLE_DIR")
     report = ingest(Path(folder), settings, rebuild=rebuild, progress=progress)
     mark_store(settings, Path(folder))
     return report
 
 
-def locate_bible(bible: str | Path | None, settings: Settings) -> tuple[str | Path, Settings]:
+def locate_bible(bible: str | Path | None, settings: Settings, flag: str = "--bible BIBLE_DIR") -> tuple[str | Path, Settings]:
     """The bible ``bible`` means — a folder (``Path``) or an ingested bible's name (``str``); None: the bible
     folder the process runs in — and ``settings`` with the store that holds it: ``--store``/``B2P_STORE``/
     b2p.toml when set, else an existing ``./.b2p`` that holds this bible, else ``<bible>/.b2p/``. Reads no
     bible and opens no store."""
     from ingest.project import locate
 
-    return locate(bible, settings)
+    return locate(bible, settings, flag)
 
 
 def open_bible(bible: str | Path | None, settings: Settings, events: Events | None = None) -> tuple[str, Settings]:

@@ -83,12 +83,12 @@ def read_on_disk(out: Path, saved: ChapterTrace) -> OnDisk:
     return OnDisk(doc, doc.hashes(), sorted(edits))
 
 
-def current_trace(chapter: Path) -> ChapterTrace | None:
+def current_trace(chapter: Path | str) -> ChapterTrace | None:
     """The chapter's trace with the writer's hand edits in the chapter file adopted (in memory: nothing
     is written), or None when it has no trace. What ``b2p report`` and ``b2p eval`` read: the file is the truth."""
-    saved = trace.load(chapter)
+    saved = trace.load(Path(chapter))
     if saved is not None:
-        read_on_disk(chapter, saved)
+        read_on_disk(Path(chapter), saved)
     return saved
 
 

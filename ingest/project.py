@@ -61,15 +61,16 @@ def store_for(folder: Path, settings: Settings) -> Settings:
     return settings.model_copy(update={"store": folder / STORE_DIR})
 
 
-def locate(bible: str | Path | None, settings: Settings) -> tuple[str | Path, Settings]:
+def locate(bible: str | Path | None, settings: Settings, flag: str = "--bible BIBLE_DIR") -> tuple[str | Path, Settings]:
     """The bible a command means — a folder (``Path``) or an ingested bible's name (``str``) — and the
-    settings whose store holds it. Raises ConfigError when no ``--bible`` is given outside a bible folder."""
+    settings whose store holds it. Raises ConfigError when no bible is given outside a bible folder
+    (``flag`` is how the command takes one)."""
     here = Path.cwd()
     if bible is None:
         folder = find_bible(here, settings)
         if folder is None:
-            raise ConfigError(f"no --bible given, and {here} is not in a bible folder (one with {BIBLE_FILE}, or "
-                              "ingested before); pass --bible BIBLE_DIR, or run b2p inside the bible's folder")
+            raise ConfigError(f"no bible given, and {here} is not in a bible folder (one with {BIBLE_FILE}, or "
+                              f"ingested before); pass {flag}, or run b2p inside the bible's folder")
         return folder, store_for(folder, settings)
     if Path(bible).is_dir():
         return Path(bible), store_for(Path(bible), settings)

@@ -334,10 +334,13 @@ def test_wrong_flag_is_one_line(bible: Path, tmp_path: Path) -> None:
     assert not (tmp_path / ".b2p").exists()
 
 
-def test_missing_argument_is_one_line(runner: CliRunner) -> None:
+def test_no_bible_folder_outside_one_is_one_line(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # not in a bible folder: BIBLE_DIR is needed
     result = runner.invoke(app, ["ingest"])
     assert result.exit_code == 2
-    assert result.stderr == "b2p ingest: missing argument 'bible_dir'; see 'b2p ingest --help'\n"
+    assert result.stderr == (f"error: no bible given, and {tmp_path.resolve()} is not in a bible folder (one with bible.yaml, "
+                             "or ingested before); pass BIBLE_DIR, or run b2p inside the bible's folder\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_help(tmp_path: Path) -> None:
