@@ -136,8 +136,11 @@ class ResumeState:
             raise destination.no_trace(out, "--resume" if resume else "--only")
         fresh = False
         if resume or only:
+            if kind == "link" and not force:
+                raise ConfigError(f"-o {out}: {destination.foreign(out, kind, True, beats_file, None)}; or add --force to replace the link")
             saved = trace.load(out)
-            assert saved is not None
+            if saved is None:
+                raise destination.no_trace(out, "--resume" if resume else "--only")
             check_sheet(saved, out, beats, beats_file)
         else:
             try:
