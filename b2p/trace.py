@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from glob import escape as glob_escape
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -176,6 +177,21 @@ def write_atomic(path: Path, text: str) -> None:
         raise ConfigError(f"{path}: cannot write: {err.strerror}") from None
     finally:  # also on Ctrl-C between the write and the rename
         tmp.unlink(missing_ok=True)
+    _sweep(path)
+
+
+def _sweep(path: Path) -> None:
+    """Remove temp files a ``kill -9`` left beside ``path`` (their writer is gone; its file was never renamed)."""
+    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        pid = stale.name[len(path.name) + 2 : -len(".tmp")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            stale.unlink(missing_ok=True)
+        except OSError:
+            pass  # alive (another user's), or unknowable: leave it
 
 
 def load(chapter: Path) -> ChapterTrace | None:

@@ -490,10 +490,10 @@ def test_interrupted_and_killed_runs_resume_then_only_rewrites_one_beat(work: Pa
     assert proc.returncode == -signal.SIGKILL
     partial = assert_valid_partial(out)  # the partial chapter is valid and has what is done
     assert 2 <= len(partial["beats"]) <= 3
-    assert not list(out.parent.glob(".*.tmp"))  # atomic writes leave no temp files behind
 
     resumed = subprocess.run([*args, "--resume"], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
+    assert not list(out.parent.glob(".*.tmp"))  # a temp file the kill left (if it hit a write) is swept
     trace = json.loads(trace_path(out).read_text())
     assert_good_chapter(out, trace)
     assert trace["beats"][0] == first  # beat 1 was never redone
@@ -553,12 +553,11 @@ def test_kill_9_at_random_moments_then_resume_keeps_every_beat_exactly_once(work
             proc.wait()
         if trace_path(out).exists():
             assert_valid_partial(out)
-        if out.parent.exists():
-            assert not list(out.parent.glob(".*.tmp"))  # atomic writes leave no temp files behind
     assert len(kills) >= 3 and any(k.startswith("working") for k in kills), kills
     resumed = subprocess.run([*args, "--resume"] if trace_path(out).exists() else args, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
     assert_good_chapter(out, json.loads(trace_path(out).read_text()))
+    assert not list(out.parent.glob(".*.tmp"))  # temp files a kill left mid-write are swept by the next save
     print(f"\n{len(kills)} kills (mode@beats saved before->after): {', '.join(kills)}")
 
 
