@@ -220,17 +220,20 @@ def lore(
     bible: BibleOpt = None,
     beats_file: Annotated[Optional[Path], typer.Argument(help="A beat sheet: one beat per line.", show_default=False, readable=False)] = None,
     beat: Annotated[Optional[str], typer.Option("--beat", help="Show the lore of this one beat instead of a sheet.", show_default=False)] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Also show similar candidates that fell below the threshold.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Also show the similarity settings in force and every candidate left out, with why (threshold, margin, top_k, ambiguous).")] = False,
     budget: Annotated[Optional[int], typer.Option("--budget", help="Lore tokens per beat [default 1200]", show_default=False)] = None,
-    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Similarity a 'similar' entry must reach.", show_default=False)] = None,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", help="At most this many 'similar' entries per beat.", show_default=False)] = None,
-    scene_depth: Annotated[Optional[int], typer.Option("--scene-depth", help="Earlier beats the scene cast is carried from.", show_default=False)] = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Similarity a 'similar' entry must reach [default 0.35].", show_default=False)] = None,
+    margin: Annotated[Optional[float], typer.Option("--margin", help="How far a 'similar' entry must stand above the beat's other candidates [default 0.12].", show_default=False)] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", help="At most this many 'similar' entries per beat [default 3].", show_default=False)] = None,
+    scene_depth: Annotated[Optional[int], typer.Option("--scene-depth", help="Earlier beats the scene cast is carried from [default 3].", show_default=False)] = None,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show which lore each beat pulls in, why, and what was left out."""
+    """Show which lore each beat pulls in, why, and what was left out.
+
+    A beat line may end with overrides: +Name forces an entry in, -Name keeps one out (reason 'writer')."""
     with _user_errors():
         from b2p.errors import ConfigError
         from b2p.jobs import lore_for
@@ -239,13 +242,50 @@ def lore(
             raise ConfigError("give a beat sheet file or --beat \"TEXT\" (one of them)")
         if beat is not None and not beat.strip():
             raise ConfigError("--beat is empty: write the beat's text")
-        settings = _settings(config, store=store, chroma_url=chroma_url, budget=budget, threshold=threshold, top_k=top_k, scene_depth=scene_depth)
+        settings = _settings(config, store=store, chroma_url=chroma_url, budget=budget, threshold=threshold, margin=margin, top_k=top_k, scene_depth=scene_depth)
         with _Terminal() as events:
             ledger = lore_for(bible, beats_file if beats_file is not None else [beat.strip()], settings, explain, events=events)  # type: ignore[union-attr]
         if as_json:
             typer.echo(ledger.model_dump_json())
         else:
+            if explain:
+                _echo(f"similar: threshold {settings.threshold}, margin {settings.margin}, top-k {settings.top_k}; "
+                           f"budget {settings.budget} tokens; scene depth {settings.scene_depth}")
             _render_ledger(ledger)
+
+
+@app.command()
+def lint(
+    bible_dir: Annotated[Path, typer.Argument(help="The bible folder; the sheets under its beats/ folder are read too.", show_default=False, readable=False)],
+    beats_files: Annotated[Optional[list[Path]], typer.Argument(help="More beat sheets to check.", show_default=False, readable=False)] = None,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Flag what a careful editor would: unknown names in beats, clashing or too-common aliases, unused entries, ….
+
+    Exit 1 when there are errors (warnings alone exit 0)."""
+    with _user_errors():
+        from b2p.jobs import locate_bible
+        from ingest.lint import lint_bible
+        from ingest.project import mark_store
+
+        settings = locate_bible(bible_dir, _settings(config, store=store, chroma_url=chroma_url), "BIBLE_DIR")[1]  # the bible's store
+        with _Terminal() as events:
+            events.start_bar("linting")  # on a terminal: progress as a new or changed bible is embedded
+            report = lint_bible(bible_dir, beats_files or [], settings, progress=events.ingest_progress)
+        mark_store(settings, bible_dir)
+        if as_json:
+            typer.echo(report.model_dump_json())
+        else:
+            for f in report.findings:
+                _echo(f.line_text())
+            for s in report.skipped:
+                _err(f"note: not checked: {s}")
+            _err(f"{report.bible}: {report.errors} errors, {report.warnings} warnings ({len(report.sheets)} beat sheets, {report.beats} beats)")
+        if report.errors:
+            raise typer.Exit(1)
 
 
 @app.command("import")
@@ -270,10 +310,34 @@ def import_(
         for e in report.imported:
             flags = "".join((" [always]" if e.always else "", " [disabled]" if not e.enabled else ""))
             _echo(f"  + {e.file}: {e.name}{flags}" + (f" (keys: {', '.join(e.aliases)})" if e.aliases else ""))
+        if report.record:
+            _echo(f"  = {report.record}: the lorebook's own fields, kept for 'b2p export'")
         for sk in report.skipped:
             _echo(f"  - skipped {sk.name}: {sk.reason}")
         for w in report.warnings:
             _echo(f"  ! {w.name}: {w.message}")
+
+
+@app.command("export")
+def export(
+    bible_dir: Annotated[Path, typer.Argument(help="The bible folder to export.", show_default=False, readable=False)],
+    fmt: Annotated[str, typer.Option("--format", help="sillytavern | novelai", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The file to write (World Info .json or NovelAI .lorebook).", show_default=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a bible as a SillyTavern World Info file or a NovelAI lorebook: the inverse of import."""
+    with _user_errors():
+        from ingest.export import export_bible
+
+        report = export_bible(bible_dir, fmt, output)
+        if as_json:
+            typer.echo(report.model_dump_json())
+            return
+        converted = f", {report.converted} converted from character cards" if report.converted else ""
+        _echo(f"{report.bible} → {report.output} ({report.format}): {report.entries} entries, "
+              f"{report.restored} restored from {report.format} imports{converted}, {report.written} written from b2p fields")
+        for w in report.warnings:
+            _echo(f"  ! {w}")
 
 
 @app.command()
@@ -538,7 +602,7 @@ def _render_ledger(ledger) -> None:  # noqa: ANN001
         total = sum(p.tokens for p in b.lore)
         table = _Table(f"{b.index}. {b.text}", ["entry", "kind", "reason", "score", "matched", "tokens"], numeric=("score", "tokens"))
         for p in b.lore:
-            table.row(p.name, p.kind, p.reason, f"{p.score:.2f}", p.match or "", p.tokens)
+            table.row(p.name, p.kind, p.reason, f"{p.score:.2f}", p.match or "", f"{p.tokens} (lead)" if p.shortened else p.tokens)
         table.print()
         line = f"  {len(b.lore)} entries, {total} tokens"
         if b.dropped:

@@ -1,30 +1,62 @@
-"""Beat sheets: one beat per non-empty line; list markers stripped; ``#`` lines are comments."""
+"""Beat sheets: one beat per non-empty line; list markers stripped; ``#`` lines are comments.
+
+A line may end with the writer's overrides of the lore b2p picks: ``+Name`` forces an entry in,
+``-Name`` keeps one out (name or alias, case-insensitive), e.g.
+``Corin waits at the gate. +Corin Marsh -Mercy``. Each override starts with a space, then ``+``
+or ``-`` and a letter; they are taken off the beat's text, so they never reach the prose prompt.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 from b2p.errors import BibleError
 from b2p.userfiles import decode_user_text, read_user_file
 
 _MARKER = re.compile(r"^\s*(?:\(?\d+[.)]|[-*•+])\s+")
+_OVERRIDE = re.compile(r"\s(?=[+-][^\W\d_])")
 
 
-def parse_beats(text: str) -> list[str]:
+class Beat(str):
+    """A beat's text (the string itself) and the writer's overrides taken off its end:
+    ``(("+", "Corin Marsh"), ("-", "Mercy"))``."""
+
+    overrides: tuple[tuple[str, str], ...] = ()
+
+    def __new__(cls, text: str, overrides: tuple[tuple[str, str], ...] = ()) -> Beat:
+        beat = super().__new__(cls, text)
+        beat.overrides = overrides
+        return beat
+
+
+def parse_beat(line: str) -> Beat:
+    """One beat line: its text, and its trailing ``+Name`` / ``-Name`` overrides."""
+    line = unicodedata.normalize("NFC", line)  # one spelling of "Zoë", as bible names are
+    pieces = _OVERRIDE.split(line.strip())
+    n = len(pieces)
+    while n > 1 and pieces[n - 1][:1] in "+-":
+        n -= 1
+    text = " ".join(pieces[:n]).strip()
+    overrides = tuple((p[0], " ".join(p[1:].split())) for p in pieces[n:] if p[1:].strip())
+    return Beat(text, overrides) if text else Beat(line.strip())
+
+
+def parse_beats(text: str) -> list[Beat]:
     """The beats in file order (beat 1 is the first)."""
     beats = []
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        beat = _MARKER.sub("", line, count=1).strip()
+        beat = _MARKER.sub("", line + " ", count=1).strip()  # the space: a lone "-" or "1." is a marker, not a beat
         if beat:
-            beats.append(beat)
+            beats.append(parse_beat(beat))
     return beats
 
 
-def read_beats(path: Path) -> list[str]:
+def read_beats(path: Path) -> list[Beat]:
     """Read a beat sheet, or raise one clear line naming the file."""
     data = read_user_file(path, "beat sheet", "a beat-sheet text file (one beat per line)")
     text = decode_user_text(data, str(path), "a beat sheet (expected text, one beat per line)")

@@ -6,7 +6,8 @@ reading every entry record (seconds at 10k entries) and rebuilding the name matc
 So the index keeps, per collection *state*, what retrieval reads:
 
 - the enabled entries' metadata (without their text), the name matcher's automaton, the scene's
-  noun tables and the case-sensitive name words, in ``index.pkl``;
+  noun tables, the relation table read from the lore (``relations.Relations.to_data()``, plain
+  data) and the case-sensitive name words, in ``index.pkl``;
 - every current chunk's vector as one float32 matrix (``vectors.npy``, memory-mapped), so the
   similarity search is an exact cosine scan: a few milliseconds at 10k entries (17k chunks), no
   HNSW approximation. It does not use Chroma's HNSW index at all: in chromadb 1.5.9 a ``kill -9``
@@ -41,13 +42,14 @@ from typing import Any
 
 from b2p.matcher import NameMatcher
 from b2p.models import BibleMeta, LoreEntry
-from b2p.scene import Describers
+from b2p.relations import Relations
+from b2p.scene import Describers, is_person
 from b2p.settings import Settings
 from b2p.store import Store, StoredEntry, collection_name, parse_chunk_id
 
 INDEX_DIR = "b2p-index"  # inside an embedded store's folder
 _FORMAT = 1
-_CODE = ("index.py", "matcher.py", "scene.py", "models.py")  # what the saved objects are built by
+_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py")  # what the saved objects are built by
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 
@@ -108,6 +110,7 @@ class LoreIndex:
         self.case_words: dict[str, set[str]] = data["case_words"]
         self.matcher: NameMatcher = data["matcher"]
         self.describers: Describers = data["describers"]
+        self.relations = Relations.from_data(data.get("relations") or {})
         self.chunk_entry: list[str] = data["chunk_entry"]
         self.chunk_hash: list[str] = data["chunk_hash"]
         self.chunk_snippet: list[str] = data["chunk_snippet"]
@@ -149,6 +152,7 @@ class LoreIndex:
             offset += page
         vectors = np.vstack(vecs) if vecs else np.zeros((0, 1), dtype=np.float32)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        matcher = NameMatcher(entries.values())
         data = {
             "bible": col.name,
             "state": meta.get("state") or "",
@@ -157,8 +161,9 @@ class LoreIndex:
             "entries": rows,
             "always": [i for i, e in entries.items() if e.always],
             "case_words": _case_words(entries.values()),
-            "matcher": NameMatcher(entries.values()),
+            "matcher": matcher,
             "describers": Describers(entries.values()),
+            "relations": Relations.build(entries.values(), texts, matcher.find, is_person).to_data(),
             "chunk_entry": chunk_entry,
             "chunk_hash": chunk_hash,
             "chunk_snippet": snippets,

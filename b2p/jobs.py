@@ -96,12 +96,13 @@ def lore_for(bible: str | Path | None, beats: Sequence[str] | Path, settings: Se
 
     ``beats`` is a list of beat texts (a str is one beat) or the Path of a beat sheet. ``explain`` also
     lists the similar candidates that fell below the threshold."""
-    from b2p.beats import read_beats
+    from b2p.beats import Beat, parse_beat, read_beats
     from b2p.retrieval import Retriever
     from b2p.store import Store
 
     settings = settings or load_settings()
-    texts = read_beats(beats) if isinstance(beats, Path) else [beats] if isinstance(beats, str) else list(beats)
+    given = read_beats(beats) if isinstance(beats, Path) else [beats] if isinstance(beats, str) else list(beats)
+    texts = [b if isinstance(b, Beat) else parse_beat(b) for b in given]  # a beat line may end with +Name / -Name
     name, settings = open_bible(bible, settings, events)
     with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
         return Retriever(settings, st, name).ledger(texts, explain=explain)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from glob import escape as glob_escape
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -165,33 +164,9 @@ def trace_path(chapter: Path) -> Path:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temp file beside ``path``, fsync, then rename over it: readers see old or new, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot write: {err.strerror}") from None
-    finally:  # also on Ctrl-C between the write and the rename
-        tmp.unlink(missing_ok=True)
-    _sweep(path)
+    from b2p.atomic import write_atomic as write
 
-
-def _sweep(path: Path) -> None:
-    """Remove temp files a ``kill -9`` left beside ``path`` (their writer is gone; its file was never renamed)."""
-    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
-        pid = stale.name[len(path.name) + 2 : -len(".tmp")]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            stale.unlink(missing_ok=True)
-        except OSError:
-            pass  # alive (another user's), or unknowable: leave it
+    write(path, text, ConfigError)
 
 
 def load(chapter: Path) -> ChapterTrace | None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
+from b2p.lexicon import sentences
 from b2p.models import LoreEntry
 from b2p.store import chunk_header
 
@@ -33,7 +33,6 @@ def chunk_entry(entry: LoreEntry, splitter) -> list[str]:  # noqa: ANN001
 
 
 LEAD_TOKENS = 80
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")
 
 
 def lead_of(text: str, tokenize: Callable[[str], list[int]], limit: int = LEAD_TOKENS) -> str:
@@ -44,7 +43,7 @@ def lead_of(text: str, tokenize: Callable[[str], list[int]], limit: int = LEAD_T
     para = text.strip().split("\n\n", 1)[0]
     para = " ".join(line.strip().lstrip("#>*- ").strip() for line in para.splitlines())
     out = ""
-    for sentence in _SENTENCE_END.split(para):
+    for sentence in sentences(para):
         candidate = f"{out} {sentence}".strip()
         if out and len(tokenize(candidate)) > limit:
             break

@@ -13,7 +13,7 @@ from b2p.embeddings import Embedder, ensure_onnx, model_identity
 from b2p.errors import BibleError, StoreError
 from b2p.index import LoreIndex, collection_state, index_root
 from b2p.models import IngestReport, LoreEntry
-from b2p.scene import infer_pronouns
+from b2p.scene import entry_pronouns
 from b2p.settings import Settings
 from b2p.store import Store, chunk_id, collection_name, entry_metadata
 from ingest.bible import Bible, bible_fingerprint, bible_name, read_bible
@@ -157,7 +157,7 @@ def _write_entries(store: Store, col: Any, todo: list[LoreEntry], scan, embedder
     need: list[tuple[LoreEntry, int, str]] = []  # chunks to embed
     for e in todo:
         e.tokens = len(tokenize(f"{e.name}: {e.text}"))
-        e.pronouns = infer_pronouns(e.text) if e.kind in ("character", "person", "people", "npc") else None
+        e.pronouns = entry_pronouns(e)
         chunks[e.id] = chunk_entry(e, splitter)
         e.lead = lead_of(e.text, tokenize)
         e.lead_tokens = len(tokenize(f"{e.name}: {e.lead}"))
