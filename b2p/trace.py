@@ -176,7 +176,7 @@ def load(chapter: Path) -> ChapterTrace | None:
     path = trace_path(chapter)
     if not path.exists() and not path.is_symlink():
         return None
-    data = read_user_file(path, "trace", "a chapter trace (or pick another -o)", error=ConfigError)  # never a FIFO
+    data = read_user_file(path, "the trace", "a chapter trace (or pick another -o)", error=ConfigError)  # never a FIFO
     try:
         raw = data.decode("utf-8")
     except UnicodeDecodeError:
