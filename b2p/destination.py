@@ -50,6 +50,18 @@ def kind_of(out: Path) -> Kind:
     return "link" if out.is_symlink() else "file"
 
 
+def check_trace_path(out: Path) -> None:
+    """The trace beside ``out`` is replaced too: refuse (always) when something other than a file is there."""
+    path = trace_path(out)
+    try:
+        st = path.stat()
+    except OSError:
+        return  # nothing there (or a dangling link: replaced like a file)
+    if not stat.S_ISREG(st.st_mode):
+        what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise ConfigError(f"-o {out}: b2p keeps the chapter's trace at {path}, and that is {what}; pick another -o")
+
+
 def chapters_near(out: Path) -> list[Path]:
     """The chapters in ``out``'s folder: files with a trace beside them."""
     folder = out.parent

@@ -130,6 +130,7 @@ class ResumeState:
         if out is None:
             return cls(list(beats), beats_file, out, resume, only, None, every, force, bible_dir=bible_dir)
         kind = destination.kind_of(out)
+        destination.check_trace_path(out)
         tpath = trace.trace_path(out)
         has_trace = tpath.exists() or tpath.is_symlink()
         if (resume or only) and not has_trace:
