@@ -339,7 +339,8 @@ def test_o_refuses_what_is_not_a_chapter_of_this_sheet_unless_forced(proj: Path,
 def test_folders_fifos_and_devices_are_never_replaced(proj: Path, fault_server, tmp_path: Path) -> None:  # noqa: ANN001
     fifo = tmp_path / "pipe.md"
     os.mkfifo(fifo)
-    targets = [(tmp_path, "is a folder"), (fifo, "is a FIFO")]
+    os.mkfifo(tmp_path / "x.trace.json")  # the trace is written beside the chapter: never over a FIFO either
+    targets = [(tmp_path, "is a folder"), (fifo, "is a FIFO"), (tmp_path / "x.md", "x.trace.json, and that is not a regular file")]
     device = tmp_path / "full.md"
     try:
         os.mknod(device, stat.S_IFCHR | 0o600, os.makedev(1, 7))  # what /dev/full is
@@ -350,6 +351,7 @@ def test_folders_fifos_and_devices_are_never_replaced(proj: Path, fault_server, 
         for extra in ([], ["--force"]):
             one_line_error(gen(proj, fault_server, target, *extra), why)
     assert stat.S_ISFIFO(fifo.lstat().st_mode) and not trace_path(fifo).exists()
+    assert stat.S_ISFIFO((tmp_path / "x.trace.json").lstat().st_mode) and not (tmp_path / "x.md").exists()
     if device.exists():
         assert stat.S_ISCHR(device.lstat().st_mode)
     assert fault_server.count == 0
