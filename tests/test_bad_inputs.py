@@ -447,8 +447,12 @@ CASES = [
     C("flag_given_a_value", f"{LORE} --beat 'Jack drives out.' --json=yes", r"b2p lore: option '--json' does not take a value"),
     C("extra_argument", f"lore beats.txt more.txt {ON_GOOD}", r"b2p lore: got unexpected extra argument.*more\.txt.*", beats="one_beat.txt"),
     C("missing_beat_sheet_argument", "generate --bible good_bible --store {store}", r"b2p generate: missing argument .*; see 'b2p generate --help'"),
-    C("missing_bible_option", "lore --beat 'Jack drives out.' --store {store}", r"b2p lore: missing option '--bible'; see 'b2p lore --help'"),
-    C("missing_bible_dir_argument", "ingest --store {store}", r"b2p ingest: missing argument .*; see 'b2p ingest --help'"),
+    C("no_bible_outside_a_bible_folder", "lore --beat 'Jack drives out.' --store {store}",
+      r"error: no bible given, and /\S+/work is not in a bible folder \(one with bible\.yaml, or ingested before\); "
+      r"pass --bible BIBLE_DIR, or run b2p inside the bible's folder"),
+    C("no_bible_dir_outside_a_bible_folder", "ingest --store {store}",
+      r"error: no bible given, and /\S+/work is not in a bible folder \(one with bible\.yaml, or ingested before\); "
+      r"pass BIBLE_DIR, or run b2p inside the bible's folder"),
     C("unknown_command", "lor --beat 'Jack drives out.'", r"b2p: no such command 'lor' \(did you mean 'lore'\?\)"),
     C("unknown_top_level_flag", "--verbose lore", r"b2p: no such option '--verbose'; see 'b2p --help'"),
     C("mode_bogus", f"{GEN} --dry-run --mode bogus", r"error: option: mode: Input should be 'sequential', 'oneshot' or 'interactive'",
