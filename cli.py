@@ -198,7 +198,7 @@ def entries(
         settings = _settings(config, store=store, chroma_url=chroma_url)
         name, settings = _bible(bible, settings)
         with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
-            index, _ = open_index(settings, st, name)
+            index = open_index(settings, st, name)
             listing = index.listing()
         rows = sorted(listing, key=lambda s: (s.entry.kind, s.entry.name))
         if as_json:
@@ -396,6 +396,63 @@ def generate(
         _render_summary(events, output, time.perf_counter() - started)
 
 
+@app.command("eval")
+def eval_(
+    chapter: Annotated[Path, typer.Argument(help="A chapter written by 'b2p generate -o' (its trace is read from beside it).", show_default=False, readable=False)],
+    judge: Annotated[bool, typer.Option("--judge", help="Also have the model grade each beat (follows the beat, lore, prose); grades are kept in the trace.")] = False,
+    fail_under: Annotated[Optional[str], typer.Option("--fail-under", help="Exit 1 when a figure fails, e.g. coverage=0.5,repeat=0.2 (see README).", show_default=False)] = None,
+    bible: Annotated[Optional[str], typer.Option("--bible", help="Bible to read names from [default: the trace's]", show_default=False)] = None,
+    llm: Annotated[Optional[str], typer.Option("--llm", help="Judge backend: local | openai [default local]", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Judge model for --llm openai", show_default=False)] = None,
+    model_path: Annotated[Optional[Path], typer.Option("--model-path", help="Judge GGUF for --llm local", show_default=False, readable=False)] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server for the judge", show_default=False)] = None,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure a generated chapter: beat coverage, similarity, repetition, debris, lore use, judge, writer feedback."""
+    with _user_errors():
+        from b2p.eval_report import failures, parse_checks
+        from b2p.jobs import evaluate
+
+        checks = parse_checks(fail_under) if fail_under is not None else {}
+        if "judge" in checks and not judge:
+            from b2p.errors import ConfigError
+
+            raise ConfigError("--fail-under judge=… needs --judge")
+        settings = _settings(config, store=store, chroma_url=chroma_url, llm=llm, model=model, model_path=model_path, base_url=base_url)
+        with _Terminal() as term:
+            report = evaluate(chapter, settings, bible=bible, judge=judge, events=term)
+        report.failed = failures(report, checks)
+        if as_json:
+            typer.echo(report.model_dump_json())
+        else:
+            _render_eval(report)
+        if report.failed:
+            raise typer.Exit(1)
+
+
+def _render_eval(report) -> None:  # noqa: ANN001
+    """The per-beat table, then the notes worth a look, then the chapter's figures and any FAIL lines."""
+    from b2p import eval_report as er
+
+    table = _Table(er.title(report), er.COLUMNS, numeric=er.NUMERIC)
+    for b in report.beats:
+        table.row(*er.row(b))
+    table.print()
+    noted = [(b, er.notes(b, report.words_per_beat)) for b in report.beats]
+    if any(n for _, n in noted):
+        _echo()
+    for b, notes in noted:
+        for k, note in enumerate(notes):
+            _echo(f"{'beat ' + str(b.index) + ':' if k == 0 else '':<9} {note}")
+    _echo()
+    _echo("chapter: " + ", ".join(er.summary(report)))
+    for line in report.failed:
+        _echo(f"FAIL {line}")
+
+
 @app.command()
 def report(
     chapter: Annotated[Path, typer.Argument(help="A chapter written by 'b2p generate -o' (its trace must be beside it).", show_default=False, readable=False)],
@@ -459,6 +516,13 @@ class _Terminal(Events):
     def ingested(self, report) -> None:  # noqa: ANN001
         self._stop_bar()
         _print_ingest(report, quiet_if_unchanged=True)
+
+    def judged(self, done: int, total: int) -> None:
+        if self._bar is None and done < total:
+            self.start_bar("judging")
+        self.ingest_progress(done, total)
+        if done >= total:
+            self._stop_bar()
 
     def chapter_started(self, trace, targets) -> None:  # noqa: ANN001
         self.trace, self.saved, self.targets = trace, len(trace.beats), list(targets)

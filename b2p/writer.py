@@ -31,6 +31,11 @@ def render_chapter(trace: ChapterTrace) -> str:
     return legacy_text(trace.title, [b.text for b in trace.beats])
 
 
+def save(trace: ChapterTrace, chapter: Path) -> None:
+    """Write ``trace``'s chapter afresh at ``chapter`` (with its markers) and the trace beside it, as a new run would."""
+    ChapterWriter(trace, chapter).save()
+
+
 def _dump(trace: ChapterTrace) -> str:
     return trace.model_dump_json(indent=2) + "\n"
 
