@@ -11,11 +11,15 @@ fsync, rename), the trace first as a journal:
 
 A kill anywhere leaves a chapter and a trace that ``b2p.resume`` reads back without losing a word: a
 beat whose file text is still the ``pending`` one is not taken for an edit, and a resume writes it
-again from the trace. Without ``-o`` nothing is written and the caller prints ``render_chapter(trace)``.
+again from the trace. Ctrl-C waits for a save under way to finish (a few milliseconds). Without ``-o`` nothing is written and the caller prints ``render_chapter(trace)``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +33,23 @@ def render_chapter(trace: ChapterTrace) -> str:
     """The chapter as printed to stdout (no ``-o``): the title, then each finished beat's prose. No markers:
     nothing reads it back."""
     return legacy_text(trace.title, [b.text for b in trace.beats])
+
+
+@contextlib.contextmanager
+def _whole() -> Iterator[None]:
+    """Ctrl-C during a save is held until the save is done, then raised: a save is never cut in the
+    middle by the writer's own Ctrl-C (a kill -9 can be; the journal covers that)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt
 
 
 def save(trace: ChapterTrace, chapter: Path) -> None:
@@ -74,15 +95,16 @@ class ChapterWriter:
         for b in self.trace.beats:
             b.saved_sha256 = saved_hash(b.text)
         text, tpath = doc.dumps(), trace_path(self.out)
-        if changing:
-            self.trace.pending = {k: self.on_disk.get(k, "") for k in sorted(changing)}
+        with _whole():
+            if changing:
+                self.trace.pending = {k: self.on_disk.get(k, "") for k in sorted(changing)}
+                write_atomic(tpath, _dump(self.trace))
+            if text != self._last:
+                write_atomic(self.out, text)
+            self.trace.pending = None
             write_atomic(tpath, _dump(self.trace))
-        if text != self._last:
-            write_atomic(self.out, text)
-        self.trace.pending = None
-        write_atomic(tpath, _dump(self.trace))
-        self.doc, self.on_disk, self._last = doc, doc.hashes(), text
-        self.events.chapter_saved(len(self.trace.beats))
+            self.doc, self.on_disk, self._last = doc, doc.hashes(), text
+            self.events.chapter_saved(len(self.trace.beats))
 
     def _clear(self) -> None:
         """--force over something that is not this sheet's chapter: remove it (and its trace) at the first save."""
