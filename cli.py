@@ -53,11 +53,11 @@ app = typer.Typer(
 )
 
 # Files b2p reads itself take readable=False: its own checks name the file and the fix in one line.
-StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Embedded store folder [env B2P_STORE; default .b2p]", show_default=False)]
+StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Embedded store folder [env B2P_STORE; default BIBLE/.b2p]", show_default=False)]
 UrlOpt = Annotated[Optional[str], typer.Option("--chroma-url", help="Use a Chroma server, e.g. http://127.0.0.1:8000 [env B2P_CHROMA_URL]", show_default=False)]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Settings file [default ./b2p.toml if present]", show_default=False, readable=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
-BibleOpt = Annotated[str, typer.Option("--bible", help="An ingested bible's name, or a bible folder (ingested first if new or changed).")]
+BibleOpt = Annotated[Optional[str], typer.Option("--bible", help="A bible folder (ingested first if new or changed), or an ingested bible's name [default: the bible folder b2p runs in]", show_default=False)]
 
 
 def _show(text: str) -> str:
@@ -134,11 +134,13 @@ def _settings(config: Path | None, **flags: Any):  # noqa: ANN202
 
 
 def _print_ingest(report, quiet_if_unchanged: bool = False, to_stdout: bool = False) -> None:  # noqa: ANN001
-    """The summary is ``b2p ingest``'s result (stdout); before lore/generate it is a side note (stderr)."""
-    for w in report.warnings:
-        _err(f"warning: {w}")
+    """The summary is ``b2p ingest``'s result (stdout); before lore/generate it is a side note (stderr), and
+    it and the bible's warnings are shown only when that ingest changed something (warnings once, not on
+    every command; ``b2p ingest`` and ``b2p lint`` show them whenever asked)."""
     if quiet_if_unchanged and not (report.added or report.updated or report.removed):
         return
+    for w in report.warnings:
+        _err(f"warning: {w}")
     _echo(
         f"{report.bible}: {report.entries} entries ({report.added} added, {report.updated} updated, "
         f"{report.removed} removed, {report.unchanged} unchanged), {report.chunks} chunks in the store, {report.seconds:.1f} s",
@@ -146,7 +148,8 @@ def _print_ingest(report, quiet_if_unchanged: bool = False, to_stdout: bool = Fa
     )
 
 
-def _bible(bible: str, settings) -> str:  # noqa: ANN001
+def _bible(bible: str | None, settings):  # noqa: ANN001, ANN202
+    """The ingested bible's name and the settings whose store holds it."""
     from b2p.jobs import open_bible
 
     with _Terminal() as events:
@@ -155,7 +158,7 @@ def _bible(bible: str, settings) -> str:  # noqa: ANN001
 
 @app.command()
 def ingest(
-    bible_dir: Annotated[Path, typer.Argument(help="The bible folder (characters/, places/, …, bible.yaml).", show_default=False, readable=False)],
+    bible_dir: Annotated[Optional[Path], typer.Argument(help="The bible folder (characters/, places/, …, bible.yaml) [default: the one b2p runs in]", show_default=False, readable=False)] = None,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
@@ -165,7 +168,7 @@ def ingest(
 ) -> None:
     """Validate a story bible and store its chunks and embeddings (only what changed)."""
     with _user_errors():
-        from ingest.pipeline import ingest_bible
+        from b2p.jobs import ingest_bible
 
         settings = _settings(config, store=store, chroma_url=chroma_url, embed_model=embed_model)
         with _Terminal() as events:
@@ -181,7 +184,7 @@ def ingest(
 
 @app.command()
 def entries(
-    bible: BibleOpt,
+    bible: BibleOpt = None,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
@@ -193,7 +196,7 @@ def entries(
         from b2p.store import Store
 
         settings = _settings(config, store=store, chroma_url=chroma_url)
-        name = _bible(bible, settings)
+        name, settings = _bible(bible, settings)
         with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
             index = open_index(settings, st, name)
             listing = index.listing()
@@ -214,7 +217,7 @@ def entries(
 
 @app.command()
 def lore(
-    bible: BibleOpt,
+    bible: BibleOpt = None,
     beats_file: Annotated[Optional[Path], typer.Argument(help="A beat sheet: one beat per line.", show_default=False, readable=False)] = None,
     beat: Annotated[Optional[str], typer.Option("--beat", help="Show the lore of this one beat instead of a sheet.", show_default=False)] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Also show the similarity settings in force and every candidate left out, with why (threshold, margin, top_k, ambiguous).")] = False,
@@ -264,12 +267,15 @@ def lint(
 
     Exit 1 when there are errors (warnings alone exit 0)."""
     with _user_errors():
+        from b2p.jobs import locate_bible
         from ingest.lint import lint_bible
+        from ingest.project import mark_store
 
-        settings = _settings(config, store=store, chroma_url=chroma_url)
+        settings = locate_bible(bible_dir, _settings(config, store=store, chroma_url=chroma_url), "BIBLE_DIR")[1]  # the bible's store
         with _Terminal() as events:
             events.start_bar("linting")  # on a terminal: progress as a new or changed bible is embedded
             report = lint_bible(bible_dir, beats_files or [], settings, progress=events.ingest_progress)
+        mark_store(settings, bible_dir)
         if as_json:
             typer.echo(report.model_dump_json())
         else:
@@ -337,8 +343,8 @@ def export(
 @app.command()
 def generate(
     beats_file: Annotated[Path, typer.Argument(help="A beat sheet: one beat per line.", show_default=False, readable=False)],
-    bible: BibleOpt,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the chapter here (Markdown) and its trace beside it [default: stdout]", show_default=False)] = None,
+    bible: BibleOpt = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the chapter here (Markdown) and its trace beside it; - for stdout [default: stdout]", show_default=False)] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="sequential | oneshot | interactive [default sequential]", show_default=False)] = None,
     llm: Annotated[Optional[str], typer.Option("--llm", help="local (embedded GGUF) | openai (OpenAI or --base-url) [default local]", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Model name for --llm openai [default gpt-4o-mini]", show_default=False)] = None,
@@ -350,6 +356,7 @@ def generate(
     n: Annotated[Optional[int], typer.Option("--n", help="Candidates per beat; a judge prompt keeps the best [default 1]", show_default=False)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the chapter at -o from its first unfinished beat.")] = False,
     only: Annotated[Optional[str], typer.Option("--only", help="Rewrite only these beats of the chapter at -o, e.g. 5 or 5,7.", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace what -o names even if it is not a chapter of this sheet, and beats edited by hand.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each prompt and its token counts; call no model.")] = False,
     stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Show the prose on stderr as it is written [default stream]", show_default=False)] = None,
     prompt_shape: Annotated[Optional[str], typer.Option("--prompt-shape", help="full | short | auto: short for a small model [default auto]", show_default=False)] = None,
@@ -368,6 +375,8 @@ def generate(
                              base_url=base_url, temperature=temperature, seed=seed, words_per_beat=words_per_beat, n=n, stream=stream,
                              prompt_shape=prompt_shape)
         only_beats = parse_only(only) if only is not None else None
+        if output is not None and str(output) == "-":
+            output = None
         with _Terminal(settings.stream) as events:
             if dry_run:
                 _render_dry_run(chapter_prompts(beats_file, bible, settings, events=events, only=only_beats))
@@ -375,8 +384,9 @@ def generate(
             interaction = _TerminalInteraction() if settings.mode == "interactive" else None
             started = time.perf_counter()
             try:
-                trace = write_chapter(beats_file, bible, settings, out=output, resume=resume, only=only_beats, events=events,
-                                      interaction=interaction)
+                trace = write_chapter(beats_file, bible, settings, out=output, resume=resume, only=only_beats, force=force,
+                                      confirm=_confirm if sys.stdin.isatty() and sys.stderr.isatty() else None,
+                                      events=events, interaction=interaction)
             except (B2PError, KeyboardInterrupt) as err:
                 if events.trace is None:  # refused before writing began: one plain error line
                     raise
@@ -455,9 +465,10 @@ def report(
 ) -> None:
     """Write a self-contained HTML page: each beat's prose beside the lore it was given."""
     with _user_errors():
+        from b2p.jobs import chapter_settings
         from b2p.report import write_report
 
-        settings = _settings(config, store=store, chroma_url=chroma_url)
+        settings = chapter_settings(chapter, _settings(config, store=store, chroma_url=chroma_url))
         _echo(f"wrote {write_report(chapter, settings, output)}")
 
 
@@ -472,6 +483,7 @@ class _Terminal(Events):
         self.trace: Any = None  # the live ChapterTrace once writing began
         self.saved = 0  # beats in the chapter file on disk
         self.written: list[int] = []
+        self.targets: list[int] = []  # the beats this run set out to write
         self.stopped_after: int | None = None
         self._open = False  # streamed prose has not ended its line
 
@@ -516,7 +528,7 @@ class _Terminal(Events):
             self._stop_bar()
 
     def chapter_started(self, trace, targets) -> None:  # noqa: ANN001
-        self.trace, self.saved = trace, len(trace.beats)
+        self.trace, self.saved, self.targets = trace, len(trace.beats), list(targets)
 
     def beat_started(self, index: int, total: int, beat: str) -> None:
         short = beat if len(beat) <= 70 else beat[:69] + "…"
@@ -547,6 +559,13 @@ class _Terminal(Events):
         self._open = False
 
 
+def _confirm(question: str) -> bool:
+    """A yes/no question on the terminal (only asked when stdin and stderr are one)."""
+    sys.stderr.write(_show(question))
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 class _TerminalInteraction:
     """Interactive mode on the terminal: drafts and questions on stderr, answers from stdin, edits in $EDITOR."""
 
@@ -575,7 +594,7 @@ def _generation_stopped(events: _Terminal, output: Path | None, err: BaseExcepti
     trace = events.trace
     done, total = (events.saved if output is not None else len(trace.beats)), trace.totals.beats
     if output is not None:
-        hint = f"{done} of {total} beats are saved in {output}" + ("; run the same command with --resume to continue" if done < total else "")
+        hint = f"{done} of {total} beats are saved in {output}" + _go_on(events, done, total)
     else:
         from b2p.writer import render_chapter
 
@@ -589,10 +608,21 @@ def _generation_stopped(events: _Terminal, output: Path | None, err: BaseExcepti
     raise typer.Exit(getattr(err, "exit_code", 1))
 
 
+def _go_on(events: _Terminal, done: int, total: int) -> str:
+    """How to finish what a stopped run set out to do: resume a partial chapter, or rewrite the beats left as they were."""
+    if done < total:
+        return "; run the same command with --resume to continue"
+    left = [i for i in events.targets if i not in events.written]
+    if left:
+        listed = ",".join(map(str, left))
+        return f"; beat{'s' if len(left) > 1 else ''} {listed} {'are' if len(left) > 1 else 'is'} as before (--only {listed} rewrites them)"
+    return ""
+
+
 def _render_summary(events: _Terminal, output: Path | None, wall: float) -> None:
     trace = events.trace
     if events.stopped_after is not None:
-        _err(f"stopped after {events.stopped_after} of {trace.totals.beats} beats" + ("; run the same command with --resume to continue" if output else ""))
+        _err(f"stopped after {events.stopped_after} of {trace.totals.beats} beats" + (_go_on(events, events.stopped_after, trace.totals.beats) if output else ""))
     written = [b for b in trace.beats if b.index in events.written]
     if not written:
         return

@@ -32,7 +32,9 @@ Each pipeline stage is one module:
 - ``story``      the story so far each beat's prompt carries
 - ``drafting``   the drafting strategies: sequential, one-shot, interactive, best-of-n with a judge
 - ``interactive`` the accept / regenerate / edit / quit conversation with the author
-- ``writer``     the chapter file and its trace, saved after every beat
+- ``writer``     the chapter file and its trace, saved after every beat (the trace first, as a journal)
+- ``chapterfile`` the chapter file as the writer has it: beats between markers, their text around them
+- ``destination`` what ``-o`` names, and whether a chapter may be written there
 - ``trace``      the chapter trace's shape
 - ``generate``   resume state + strategy + writer: beat sheet → chapter + trace
 - ``events``     the progress hooks a job calls

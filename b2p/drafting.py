@@ -333,8 +333,9 @@ class Sequential(Strategy):
             if reply.quit:
                 return False
             chosen, text, edited = reply.chosen, reply.text, reply.edited
+        hand = {"edited": True, "edited_in": "interactive", "draft": chosen.text} if edited else {}
         ctx.writer.finish(beat_trace(ctx, i, text, mode or s.mode, prompt, bill, chosen, self.drafter.notes, finish_reason=chosen.finish_reason,
-                                     edited=edited, candidates=cands if len(cands) > 1 else []))
+                                     candidates=cands if len(cands) > 1 else [], **hand))
         return True
 
 

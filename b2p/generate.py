@@ -45,6 +45,7 @@ def new_trace(settings: Settings, plan: Plan, llm: LLM, state: ResumeState) -> C
                  "prompt_shape": prompts.choose_shape(s.prompt_shape, llm), "redrafts": s.redrafts, "coverage_floor": s.coverage_floor},
         beats=list(state.saved.beats) if state.saved is not None else [],
         totals=Totals(beats=len(state.beats), beats_done=0),
+        bible_dir=str(state.bible_dir.resolve()) if state.bible_dir is not None else None,
     )
 
 
@@ -58,7 +59,7 @@ def generate_chapter(settings: Settings, plan: Plan, llm: LLM, state: ResumeStat
     events = events or Events()
     state.check_bible(plan.bible)
     chapter = new_trace(settings, plan, llm, state)
-    writer = ChapterWriter(chapter, state.out, events)
+    writer = ChapterWriter(chapter, state.out, events, doc=state.disk.doc, on_disk=dict(state.disk.hashes), fresh=state.fresh)
     story = StorySoFar(chapter, llm, settings.seed, on_summary=writer.save)
     strategy = strategy_for(ChapterContext(settings, plan, state.beats, llm, story, writer, events), interaction)
     for message in state.notes():

@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 
     # store
-    store: Path = Field(Path(".b2p"), description="Folder of the embedded Chroma store.")
+    store: Path = Field(Path(".b2p"), description="Folder of the embedded Chroma store. Unset, a bible folder's store is "
+                        "an existing ./.b2p that holds it, else <bible>/.b2p (ingest/project.py); a bible name's is ./.b2p.")
     chroma_url: str | None = Field(None, description="http://HOST:PORT of a Chroma server; replaces the embedded store.")
     cache_dir: Path = Field(
         default_factory=lambda: Path.home() / ".cache" / "b2p",

@@ -143,7 +143,11 @@ class BeatTrace(BaseModel):
     lore_cut: list[str] = Field(default_factory=list, description="Picks left out of the prompt to fit the context window.")
     dropped: list[Dropped] = Field(default_factory=list, description="Entries retrieval considered and left out, and why (as in 'b2p lore').")
     split: str | None = Field(None, description="oneshot: how the reply was split into beats (markers, paragraphs, sentences).")
-    edited: bool = False
+    edited: bool = Field(False, description="The text is the writer's, not the model's draft (see edited_in).")
+    edited_in: Literal["interactive", "chapter"] | None = Field(
+        None, description="Where the writer last changed it: in $EDITOR during interactive review, or by hand in the chapter file.")
+    draft: str | None = Field(None, description="The model's text, kept when the writer's edit replaced it.")
+    saved_sha256: str | None = Field(None, description="sha256 of the text as saved in the chapter file (b2p.chapterfile.saved_hash).")
     candidates: list[Candidate] = Field(default_factory=list)
     summary: str | None = Field(None, description="Model-made summary used as story-so-far for later beats.")
     summary_of: str | None = Field(None, description="sha256 of the text the summary was made from.")
@@ -180,9 +184,22 @@ class ChapterTrace(BaseModel):
     beats: list[BeatTrace] = Field(default_factory=list)
     totals: Totals
     complete: bool = False
+    bible_dir: str | None = Field(None, description="The bible folder (absolute) when --bible named one.")
+    pending: dict[int, str] | None = Field(
+        None, description="A save under way: beats whose text in the chapter file may still be the previous one, "
+                          "with the sha256 of that text ('' when the file did not hold the beat). Cleared once the chapter is saved.")
 
     def done(self) -> dict[int, BeatTrace]:
         return {b.index: b for b in self.beats}
+
+    def adopt(self, index: int, text: str) -> BeatTrace:
+        """Beat ``index`` as the writer changed it in the chapter file: their text from now on (the model's
+        draft is kept in ``draft``)."""
+        beat = self.done()[index]
+        if not beat.edited and beat.draft is None:
+            beat.draft = beat.text
+        beat.text, beat.edited, beat.edited_in = text, True, "chapter"
+        return beat
 
     def put(self, beat: BeatTrace) -> None:
         """Add or replace a finished beat, keeping beat order."""
@@ -228,13 +245,16 @@ def write_atomic(path: Path, text: str) -> None:
 
 def load(chapter: Path) -> ChapterTrace | None:
     """The trace beside ``chapter``, or None when there is none."""
+    from b2p.userfiles import read_user_file
+
     path = trace_path(chapter)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read the trace: {err}") from None
+    data = read_user_file(path, "the trace", "a chapter trace (or pick another -o)", error=ConfigError)  # never a FIFO
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a b2p chapter trace (not UTF-8); delete it to start the chapter over, or pick another -o") from None
     try:
         return ChapterTrace.model_validate(json.loads(raw))
     except (json.JSONDecodeError, ValidationError) as err:

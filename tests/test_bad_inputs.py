@@ -175,6 +175,19 @@ def corrupt_trace(w: Path) -> None:
     write(w / "chapter.trace.json", '{"bible": "good_bible", "beats": [')  # cut off mid-write by another tool
 
 
+def saved_chapter(w: Path, text: str | None = None) -> None:
+    """A one-beat chapter of one_beat.txt as b2p saves it, its trace beside it; ``text`` is what the writer made of the file."""
+    from b2p.chapterfile import new_chapter, saved_hash
+    from b2p.trace import BeatTrace, ChapterTrace, Totals, sheet_hash
+
+    beat, prose = (HERE / "beats" / "one_beat.txt").read_text(encoding="utf-8").strip(), "Jack drove out before dawn."
+    saved = ChapterTrace(bible="good_bible", beats_file="beats.txt", beats_sha256=sheet_hash([beat]), mode="sequential", model="m", llm="local",
+                         options={}, beats=[BeatTrace(index=1, beat=beat, lore=[], text=prose, saved_sha256=saved_hash(prose))],
+                         totals=Totals(beats=1, beats_done=1), complete=True)
+    write(w / "chapter.trace.json", saved.model_dump_json())
+    write(w / "chapter.md", text if text is not None else new_chapter("Chapter", {1: prose}).dumps())
+
+
 def other_model(w: Path) -> None:
     """A second embedding-model folder: the same files under another path, i.e. another model identity."""
     from b2p.embeddings import resolve_model_path
@@ -434,8 +447,12 @@ CASES = [
     C("flag_given_a_value", f"{LORE} --beat 'Jack drives out.' --json=yes", r"b2p lore: option '--json' does not take a value"),
     C("extra_argument", f"lore beats.txt more.txt {ON_GOOD}", r"b2p lore: got unexpected extra argument.*more\.txt.*", beats="one_beat.txt"),
     C("missing_beat_sheet_argument", "generate --bible good_bible --store {store}", r"b2p generate: missing argument .*; see 'b2p generate --help'"),
-    C("missing_bible_option", "lore --beat 'Jack drives out.' --store {store}", r"b2p lore: missing option '--bible'; see 'b2p lore --help'"),
-    C("missing_bible_dir_argument", "ingest --store {store}", r"b2p ingest: missing argument .*; see 'b2p ingest --help'"),
+    C("no_bible_outside_a_bible_folder", "lore --beat 'Jack drives out.' --store {store}",
+      r"error: no bible given, and /\S+/work is not in a bible folder \(one with bible\.yaml, or ingested before\); "
+      r"pass --bible BIBLE_DIR, or run b2p inside the bible's folder"),
+    C("no_bible_dir_outside_a_bible_folder", "ingest --store {store}",
+      r"error: no bible given, and /\S+/work is not in a bible folder \(one with bible\.yaml, or ingested before\); "
+      r"pass BIBLE_DIR, or run b2p inside the bible's folder"),
     C("unknown_command", "lor --beat 'Jack drives out.'", r"b2p: no such command 'lor' \(did you mean 'lore'\?\)"),
     C("unknown_top_level_flag", "--verbose lore", r"b2p: no such option '--verbose'; see 'b2p --help'"),
     C("mode_bogus", f"{GEN} --dry-run --mode bogus", r"error: option: mode: Input should be 'sequential', 'oneshot' or 'interactive'",
@@ -463,11 +480,34 @@ CASES = [
     C("openai_without_a_key", f"{GEN} --dry-run --llm openai", r"error: no OpenAI API key: run `export OPENAI_API_KEY=sk-\.\.\.`, .*", code=1,
       beats="one_beat.txt"),
     C("only_without_a_saved_chapter", f"{GEN} -o chapter.md --only 1",
-      r"error: --only needs the saved chapter: there is no trace at chapter\.trace\.json; generate the chapter first", beats="one_beat.txt"),
+      r"error: --only: chapter\.md is not a chapter b2p wrote: there is no trace at chapter\.trace\.json; generate the chapter first", beats="one_beat.txt"),
     C("resume_trace_unreadable", f"{GEN} -o chapter.md --resume", r"error: chapter\.trace\.json: cannot read the trace: .*Permission denied.*",
       beats="one_beat.txt", unprivileged=True, make=lambda w: (corrupt_trace(w), (w / "chapter.trace.json").chmod(0))),
     C("unknown_bible_name_generate", "generate beats.txt --bible goodbible --store {store} --dry-run",
       r"error: no bible 'goodbible' in the store at {store} \(did you mean \"good_bible\"\?\); .*", code=1, beats="one_beat.txt"),
+    # ---- generate: what -o names, and the chapter file --------------------------------------------------
+    C("o_is_the_beat_sheet", f"{GEN} -o beats.txt", r"error: -o beats\.txt: is the beat sheet itself; pick another -o, or add --force to replace it",
+      beats="one_beat.txt"),
+    C("o_not_written_by_b2p", f"{GEN} -o notes.md",
+      r"error: -o notes\.md: exists and was not written by b2p \(there is no trace notes\.trace\.json beside it\); pick another -o, or add --force to replace it",
+      beats="one_beat.txt", make=lambda w: write(w / "notes.md", "My notes.\n"), absent=("notes.trace.json",)),
+    C("o_a_folder_even_forced", f"{GEN} -o bible --force", r"error: -o bible: is a folder; name the chapter file, e\.g\. -o bible/chapter\.md",
+      beats="one_beat.txt", make=empty_folder),
+    C("o_a_fifo_even_forced", f"{GEN} -o pipe.md --force",
+      r"error: -o pipe\.md: is a FIFO; b2p writes chapters to regular files only \(-o - or no -o prints the chapter\)",
+      beats="one_beat.txt", make=lambda w: os.mkfifo(w / "pipe.md"), absent=("pipe.trace.json",)),
+    C("o_dev_full_even_forced", f"{GEN} -o /dev/full --force", r"error: -o /dev/full: is a device; b2p writes chapters to regular files only .*",
+      beats="one_beat.txt"),
+    C("resume_a_typo_in_o", f"{GEN} -o chapterr.md --resume",
+      r"error: --resume: chapterr\.md is not a chapter b2p wrote: there is no trace at chapterr\.trace\.json "
+      r"\(did you mean \"chapter\.md\"\?\); leave out --resume to start it",
+      beats="one_beat.txt", make=lambda w: saved_chapter(w), absent=("chapterr.md", "chapterr.trace.json")),
+    C("chapter_marker_unclosed", f"{GEN} -o chapter.md --resume",
+      r"error: chapter\.md:3: beat 1 is never closed \(<!-- /b2p beat 1 --> is missing\); nothing was written: put the markers back .*",
+      beats="one_beat.txt", make=lambda w: saved_chapter(w, "# Chapter\n\n<!-- b2p beat 1 -->\nJack drove out before dawn.\n")),
+    C("only_on_a_beat_edited_by_hand", f"{GEN} -o chapter.md --only 1",
+      r"error: chapter\.md: beat 1 was edited by hand and --only 1 would replace your text; add --force to replace it, or rewrite other beats with --only N",
+      beats="one_beat.txt", make=lambda w: saved_chapter(w, "<!-- b2p beat 1 -->\nMy own words.\n<!-- /b2p beat 1 -->\n")),
 ]
 
 

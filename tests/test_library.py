@@ -45,8 +45,9 @@ def test_import_b2p_loads_no_heavy_library(tmp_path: Path) -> None:
 def test_the_readme_library_example_runs_as_written(tmp_path: Path) -> None:
     shutil.copytree(REPO / "story_bibles" / "lunar_mining", tmp_path / "story_bibles" / "lunar_mining")
     # One llama.cpp thread: on a busy 2-core machine two threads spin against each other.
-    proc = run_python(readme_example(), tmp_path, B2P_STORE=str(tmp_path / "store"), B2P_N_THREADS="1", B2P_SEED="3")
+    proc = run_python(readme_example(), tmp_path, B2P_N_THREADS="1", B2P_SEED="3")  # the store: the bible's own
     assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "story_bibles" / "lunar_mining" / ".b2p" / "chroma.sqlite3").is_file() and not (tmp_path / ".b2p").exists()
     *ledger, summary, evaluated = proc.stdout.strip().splitlines()
     picks = [ast.literal_eval(line.split(" ", 1)[1]) for line in ledger]
     assert ("Jack Halloran", "named") in picks[0] and ("Xander Voss", "named") in picks[0] and ("The Lantern", "named") in picks[1]

@@ -29,7 +29,7 @@ def runner() -> CliRunner:
          "b2p lore: invalid value for '--budget': Input should be a valid integer, unable to parse string as an integer"),
         (["lore", "--bible"], "b2p lore: option '--bible' requires an argument"),
         (["lore", "--bible", "b", "--json=yes"], "b2p lore: option '--json' does not take a value"),
-        (["lore", "--beat", "x"], "b2p lore: missing option '--bible'; see 'b2p lore --help'"),
+        (["import", "x.json"], "b2p import: missing option '--into'; see 'b2p import --help'"),
         (["generate", "--bible", "b"], "b2p generate: missing argument 'beats_file'; see 'b2p generate --help'"),
         (["lore", "a.txt", "b.txt", "--bible", "b"], "b2p lore: got unexpected extra argument(s) (b.txt)"),
         (["lor"], "b2p: no such command 'lor' (did you mean 'lore'?)"),
