@@ -309,7 +309,7 @@ def generate(
             if dry_run:
                 _render_dry_run(chapter_prompts(beats_file, bible, settings, events=events))
                 return
-            interaction = _TerminalInteraction() if settings.mode == "interactive" else None
+            interaction = _TerminalInteraction.open() if settings.mode == "interactive" else None
             started = time.perf_counter()
             try:
                 trace = write_chapter(beats_file, bible, settings, out=output, resume=resume, only=only_beats, events=events,
@@ -419,6 +419,34 @@ class _Terminal(Events):
 
 class _TerminalInteraction:
     """Interactive mode on the terminal: drafts and questions on stderr, answers from stdin, edits in $EDITOR."""
+
+    @classmethod
+    def open(cls) -> _TerminalInteraction:
+        """Refuse, before any model is loaded, a standard input that can hold no answer (/dev/null, an
+        empty file, closed). A pipe may still end early: that is an error at the question."""
+        import os
+        import stat
+
+        from b2p.errors import ConfigError
+
+        problem = None
+        try:
+            fd = sys.stdin.fileno()
+            st = os.fstat(fd)
+            if os.isatty(fd):
+                pass
+            elif stat.S_ISREG(st.st_mode) and os.lseek(fd, 0, os.SEEK_CUR) >= st.st_size:
+                problem = "it is an empty file"
+            elif stat.S_ISCHR(st.st_mode) and st.st_rdev == os.stat(os.devnull).st_rdev:
+                problem = f"it is {os.devnull}"
+        except (AttributeError, ValueError):  # no stdin, or not a real file (a test's stand-in)
+            problem = "it is closed" if sys.stdin is None or getattr(sys.stdin, "closed", False) else None
+        except OSError:
+            problem = "it is closed"
+        if problem:
+            raise ConfigError(f"interactive mode reads your answers from standard input, but {problem}; "
+                              "run it in a terminal or pipe in the answers, or use --mode sequential")
+        return cls()
 
     def stream(self, piece: str) -> None:
         sys.stderr.write(_show(piece))

@@ -48,6 +48,10 @@ def open_bible(bible: str | Path, settings: Settings, events: Events | None = No
     from ingest.pipeline import ensure_bible
 
     events = events or Events()
+    if not str(bible).strip():
+        from b2p.errors import ConfigError
+
+        raise ConfigError("--bible is empty: give an ingested bible's name or a bible folder")
     folder = Path(bible)
     if folder.is_dir():
         events.ingesting(folder)
@@ -63,12 +67,16 @@ def lore_for(bible: str | Path, beats: Sequence[str] | Path, settings: Settings 
 
     ``beats`` is a list of beat texts (a str is one beat) or the Path of a beat sheet. ``explain`` also
     lists the similar candidates that fell below the threshold."""
-    from b2p.beats import read_beats
+    from b2p.beats import check_beats, read_beats
     from b2p.retrieval import Retriever
     from b2p.store import Store
 
     settings = settings or load_settings()
-    texts = read_beats(beats) if isinstance(beats, Path) else [beats] if isinstance(beats, str) else list(beats)
+    if isinstance(beats, Path):
+        texts = read_beats(beats, settings.max_beat_chars)
+    else:
+        texts = [beats] if isinstance(beats, str) else list(beats)
+        check_beats(texts, settings.max_beat_chars)
     name = open_bible(bible, settings, events)
     with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
         return Retriever(settings, st, name).ledger(texts, explain=explain)
@@ -95,7 +103,7 @@ def write_chapter(beats_file: Path | str, bible: str | Path, settings: Settings 
 
     settings = settings or load_settings()
     sheet_file = Path(beats_file)
-    beats = read_beats(sheet_file)
+    beats = read_beats(sheet_file, settings.max_beat_chars)
     state = ResumeState.load(beats, sheet_file, Path(out) if out is not None else None, resume=resume, only=only)
     check_mode(settings, interaction)
     if llm is None:
@@ -117,7 +125,7 @@ def chapter_prompts(beats_file: Path | str, bible: str | Path, settings: Setting
     from b2p.plan import DryRun, dry_run, plan_chapter
 
     settings = settings or load_settings()
-    beats = read_beats(Path(beats_file))
+    beats = read_beats(Path(beats_file), settings.max_beat_chars)
     if llm is None:
         check_llm(settings)
     plan = plan_chapter(settings, open_bible(bible, settings, events), beats)
