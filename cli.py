@@ -353,6 +353,7 @@ class _Terminal(Events):
         self.saved = 0  # beats in the chapter file on disk
         self.written: list[int] = []
         self.stopped_after: int | None = None
+        self.mid_line = False  # streamed prose left the cursor mid-line: a message starts on a new one
 
     def __enter__(self) -> _Terminal:
         return self
@@ -400,6 +401,12 @@ class _Terminal(Events):
     def text(self, piece: str) -> None:
         sys.stderr.write(_show(piece))
         sys.stderr.flush()
+        self.mid_line = not piece.endswith("\n")
+
+    def end_line(self) -> None:
+        if self.mid_line:
+            sys.stderr.write("\n")
+            self.mid_line = False
 
     def beat_finished(self, beat, total: int) -> None:  # noqa: ANN001
         self.written.append(beat.index)
@@ -414,6 +421,7 @@ class _Terminal(Events):
         self.stopped_after = done
 
     def note(self, message: str) -> None:
+        self.end_line()
         _err(f"note: {message}")
 
 
@@ -459,6 +467,8 @@ class _TerminalInteraction:
         sys.stderr.write(_show(question))
         sys.stderr.flush()
         line = sys.stdin.readline()
+        if not line:
+            sys.stderr.write("\n")  # the question is still open on its line: what follows goes below it
         return line.rstrip("\r\n") if line else None
 
     def edit(self, text: str) -> str:
@@ -470,6 +480,7 @@ class _TerminalInteraction:
 
 def _generation_stopped(events: _Terminal, output: Path | None, err: BaseException) -> None:
     """Keep what is finished, and say how to go on, in one line."""
+    events.end_line()
     trace = events.trace
     done, total = (events.saved if output is not None else len(trace.beats)), trace.totals.beats
     if output is not None:

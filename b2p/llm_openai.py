@@ -327,8 +327,7 @@ class OpenAILLM(LLM):
         started = False
         deadline = time.monotonic() + self.request_deadline
         watchdog: _Watchdog | None = None
-        late = (f"{self.where} was still answering after {self.request_deadline:g} s (request_deadline); "
-                "raise request_deadline, or check the server")
+        late = f"{self.where} was still answering when request_deadline ({self.request_deadline:g} s) ran out"
         try:
             with self._client.chat.completions.create(**body, timeout=min(self.timeout, self.request_deadline)) as stream:
                 watchdog = _Watchdog(stream.response, deadline)

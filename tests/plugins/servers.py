@@ -275,10 +275,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             return
         if behaviour == "trickle":
-            words = _pieces({}, text)[0]
+            words = text.split(" ")
             n = 0
             while not self.fault._stopping.is_set():
-                event(json.dumps({**base, "choices": [{"index": 0, "delta": {"content": words[n % len(words)]}, "finish_reason": None}]}))
+                piece = ("" if n == 0 else " ") + words[n % len(words)]
+                event(json.dumps({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}))
                 n += 1
                 self.fault.pause(self.fault.trickle_seconds)
             return
