@@ -8,6 +8,7 @@ Nothing is dropped silently.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,13 +16,20 @@ from b2p.errors import StoreError
 from b2p.index import open_index
 from b2p.matcher import Mention
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
-from b2p.scene import resolve
+from b2p.scene import covered_by, resolve
 from b2p.settings import Settings
 from b2p.store import Store
 
 _PRONOUN_WORDS = {"he": ("he", "him", "his"), "she": ("she", "her", "hers"), "they": ("they", "them", "their")}
 SIMILAR_POOL = 8  # chunks fetched per similar slot: enough to aggregate several hits per entry
 MAX_CLAUSES = 4  # clauses of a beat embedded to settle its doubtful 'similar' candidates
+SHEET_MEMORY = 200  # earlier beats the scene looks back through for an item ("the artifact"): a long sheet stays linear
+# Beats are embedded a bounded batch at a time, so memory stays flat however long the sheet (one call
+# for 20k beats took 6.5 GB): at most EMBED_BATCH texts and about EMBED_CHARS characters a call, since
+# a batch is padded to its longest text and attention grows with the square of that.
+EMBED_BATCH = 64
+EMBED_CHARS = 16_384
+LONGEST_EMBEDDED = 2_048  # characters past what the model reads (256 tokens) cost nothing more
 CLAUSE_MARGIN = 1.5  # a clause is shorter than its beat, so it must win by this times the beat's margin
 
 
@@ -54,11 +62,20 @@ class Retriever:
         return {p.id: texts[p.id] if p.tokens >= self.entries[p.id].tokens else self.entries[p.id].lead for p in beat.lore}
 
     def _embed(self, texts: list[str]) -> Any:
+        """Vectors of ``texts``, in bounded batches of similar lengths (see ``EMBED_BATCH``)."""
+        import numpy as np
+
         if self._embedder is None:
             from b2p.embeddings import query_embedder
 
             self._embedder = query_embedder(self.embed_model, self.settings.cache_dir)
-        return self._embedder.encode(texts)
+        out: Any = None
+        for batch in _batches(texts):
+            vecs = self._embedder.encode([texts[i] for i in batch])
+            if out is None:
+                out = np.empty((len(texts), vecs.shape[1]), dtype=vecs.dtype)
+            out[batch] = vecs
+        return out if out is not None else self._embedder.encode(texts)
 
     # -- the ledger ----------------------------------------------------------------------------
 
@@ -73,7 +90,7 @@ class Retriever:
         out = []
         rows = zip(beats, mentions, vectors, ordinary, queries, strict=True)
         for index, (beat, ms, vec, (_, not_named), query) in enumerate(rows, start=1):
-            on_stage = list(reversed(history))
+            on_stage = history[: -SHEET_MEMORY - 1 : -1]  # the latest beats, most recent first
             lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query)
             # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
             history.append([p.id for p in considered if p.reason != "always"])
@@ -104,8 +121,9 @@ class Retriever:
         for i in self.index.always:
             add(self.entries[i], "always", 1.0, None)
         named: list[tuple[str, int]] = []
+        memo: dict[str, Any] = {}  # what _disambiguate reads of the whole beat, read once
         for m in mentions:
-            ids = self._disambiguate(m, mentions, beat, stage) if len(m.entry_ids) > 1 else list(m.entry_ids)
+            ids = self._disambiguate(m, mentions, beat, stage, memo) if len(m.entry_ids) > 1 else list(m.entry_ids)
             for i in ids:
                 named.append((i, m.start))
                 score = 0.8 if m.partial else 1.0 if len(ids) == 1 else 0.9
@@ -120,7 +138,7 @@ class Retriever:
                 add(e, "similar", score, match)
         return self._fit(index, beat, picks, below if explain else []), picks
 
-    def _disambiguate(self, m: Mention, mentions: list[Mention], beat: str, stage: set[str]) -> list[str]:
+    def _disambiguate(self, m: Mention, mentions: list[Mention], beat: str, stage: set[str], memo: dict[str, Any]) -> list[str]:
         """A shared alias ("the Chief"): whoever is on stage; else whoever the rest of the beat
         agrees with (pronouns after the mention, other entries it names that their lore links to);
         else every claimant, so nothing is silently lost."""
@@ -128,15 +146,23 @@ class Retriever:
         on_stage = [i for i in ids if i in stage]
         if on_stage:
             return on_stage
-        after = beat[m.end :].lower()
-        others = [self.entries[i] for o in mentions if o is not m for i in o.entry_ids if i in self.entries]
+        if not memo:  # once per beat, not per shared alias: a long beat has thousands of mentions
+            memo["named"] = Counter(i for o in mentions for i in o.entry_ids if i in self.entries)
+            memo["last"] = {p: max((x.start() for x in re.finditer(rf"\b(?:{'|'.join(words)})\b", beat, re.IGNORECASE)), default=-1)
+                            for p, words in _PRONOUN_WORDS.items()}
+            memo["links"], memo["lore"] = {}, {}
+        others = memo["named"] - Counter(i for i in m.entry_ids if i in self.entries)  # what the beat's other mentions name
+        links: dict[tuple[str, str], bool] = memo["links"]
         texts = self.index.texts()  # claimants' lore: read only when an alias is shared
         scores = {}
         for i in ids:
             e = self.entries[i]
-            lore = texts.get(i, e.lead).lower()
-            score = sum(1 for o in others if any(k.lower() in lore for k in o.keys()))
-            if e.pronouns and re.search(rf"\b(?:{'|'.join(_PRONOUN_WORDS[e.pronouns])})\b", after):
+            for o in others:
+                if (i, o) not in links:
+                    lore = memo["lore"].setdefault(i, texts.get(i, e.lead).lower())
+                    links[i, o] = any(k.lower() in lore for k in self.entries[o].keys())
+            score = sum(n for o, n in others.items() if links[i, o])
+            if e.pronouns and memo["last"][e.pronouns] >= m.end:  # one of its pronouns comes after the mention
                 score += 1
             scores[i] = score
         best = max(scores.values())
@@ -148,10 +174,10 @@ class Retriever:
 
         They are cut from the similarity query and their entries kept out of 'similar', so a name
         that is also a word cannot sneak in by meaning after the matcher rightly ignored it."""
-        spans = [(m.start, m.end) for m in mentions]
+        inside = covered_by([(m.start, m.end) for m in mentions])
         words, entries = set(), set()
         for m in re.finditer(r"[A-Za-z][A-Za-z'-]*", beat):
-            if any(s <= m.start() < e for s, e in spans):
+            if inside(m.start()):
                 continue
             owners = self.case_words.get(m.group().lower())
             if owners and m.group() != m.group().capitalize() or owners and m.start() == 0:
@@ -249,6 +275,18 @@ class Retriever:
                 kept[i] = p.model_copy(update={"tokens": p.tokens + extra})
                 room -= extra
         return BeatLore(index=index, text=beat, lore=kept, dropped=dropped + below)
+
+def _batches(texts: Sequence[str]) -> list[list[int]]:
+    """Indexes of ``texts`` in embedding batches: shortest first, each batch at most ``EMBED_BATCH`` texts
+    and about ``EMBED_CHARS`` characters once padded to its longest."""
+    batches: list[list[int]] = [[]]
+    for i in sorted(range(len(texts)), key=lambda i: len(texts[i])):
+        size = min(len(texts[i]), LONGEST_EMBEDDED)
+        if batches[-1] and (len(batches[-1]) >= EMBED_BATCH or (len(batches[-1]) + 1) * size > EMBED_CHARS):
+            batches.append([])
+        batches[-1].append(i)
+    return [b for b in batches if b]
+
 
 def _without(text: str, mentions: Sequence[Mention], words: set[str] = frozenset()) -> str:  # type: ignore[assignment]
     """The beat with its names (and name-words used as ordinary words) cut out: what is left

@@ -9,8 +9,11 @@ Pronouns an entry takes are inferred from its lore at ingest (``infer_pronouns``
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left, bisect_right, insort
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from b2p.models import LoreEntry
 
@@ -90,11 +93,26 @@ class Cue:
     count: int = 1
 
 
+def covered_by(spans: Sequence[tuple[int, int]]) -> Callable[[int], bool]:
+    """``inside(pos)``: is ``pos`` within one of the ``(start, end)`` spans? A bisection per question,
+    so a long beat's thousands of names cost n log n, not n²."""
+    ordered = sorted(spans)
+    starts = [s for s, _ in ordered]
+    reach = list(accumulate((e for _, e in ordered), max))  # the furthest end among spans starting up to here
+
+    def inside(pos: int) -> bool:
+        k = bisect_right(starts, pos) - 1
+        return k >= 0 and reach[k] > pos
+
+    return inside
+
+
 def find_cues(text: str, masked: Sequence[tuple[int, int]]) -> list[Cue]:
     """Pronouns and definite descriptions in a beat, outside the spans already matched as names."""
+    inside = covered_by(masked)
 
     def free(pos: int) -> bool:
-        return all(not (s <= pos < e) for s, e in masked)
+        return not inside(pos)
 
     cues: list[Cue] = []
     tokens = list(_TOKEN.finditer(text))
@@ -272,6 +290,11 @@ def resolve(
         return []
     here = {i for i, _ in named}
     people_here = [(i, p) for i, p in named if i in entries and is_person(entries[i])]
+    # The same people, counted and by pronoun (positions sorted): a long beat asks about them per cue.
+    counts = Counter(i for i, _ in people_here)
+    positions: dict[str | None, list[int]] = {}
+    for i, p in people_here:
+        insort(positions.setdefault(entries[i].pronouns, []), p)
     stage = _Stage(history, entries, here, depth)
     carried: dict[str, Carry] = {}
 
@@ -280,8 +303,17 @@ def resolve(
             carried[i] = Carry(i, cue, d)
             if is_person(entries[i]):
                 people_here.append((i, 10**6))
+                counts[i] += 1
+                insort(positions.setdefault(entries[i].pronouns, []), 10**6)
 
     first_person = min((p for _, p in people_here), default=-1)
+    said: dict[tuple[str, str], bool] = {}
+
+    def says(i: str, word: str) -> bool:
+        if (i, word) not in said:
+            said[i, word] = _says(entries[i], word)
+        return said[i, word]
+
     chained: set[str] = set()  # genders already referred to by a subject/possessive pronoun in this beat
     for cue in cues:
         if cue.kind in ("he", "she") and cue.role != "object" and cue.kind in chained:
@@ -289,16 +321,17 @@ def resolve(
         if cue.kind in ("he", "she"):
             if cue.role != "object":
                 chained.add(cue.kind)
-            same = [p for i, p in people_here if entries[i].pronouns == cue.kind]
-            before = [p for p in same if p < cue.pos]
+            same = positions.get(cue.kind, [])
+            before = bisect_left(same, cue.pos)  # how many of them come before the cue
             resolved = {
                 "opening": False,  # "He hesitates…" opens a sentence: it points back
-                "subject": bool(before),
+                "subject": before > 0,
                 "possessive": bool(same),
                 "reflexive": bool(same),
                 # "Jack cuts him off": not Jack, the beat's subject; "the Captain pockets Brisk's
-                # bribe and warns her": Brisk, who is not the subject.
-                "object": any(p != first_person for p in before),
+                # bribe and warns her": Brisk, who is not the subject. (Sorted: the last one
+                # before the cue is the first person only if they all are.)
+                "object": before > 0 and same[before - 1] != first_person,
             }[cue.role]
             if not resolved and cue.role == "opening":
                 # "He admits he is the Hermit": the man on stage may be named again in this very beat.
@@ -320,12 +353,16 @@ def resolve(
                     for i, d in group:
                         carry(i, cue.word, d)
         else:
-            _resolve_noun(cue, stage, entries, people_here, here, carry, describers)
+            _resolve_noun(cue, stage, entries, people_here, here, carry, describers, counts, says)
     return list(carried.values())
 
 
 def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people_here: list[tuple[str, int]], here: set[str], carry,  # noqa: ANN001
-                  describers: Describers | None) -> None:
+                  describers: Describers | None, counts: Counter[str] | None = None,
+                  says: Callable[[str, str], bool] | None = None) -> None:
+    """``counts``: how often each person in ``people_here`` is in it; ``says``: ``_says`` by entry id, remembered."""
+    counts = counts if counts is not None else Counter(i for i, _ in people_here)
+    says = says or (lambda i, word: _says(entries[i], word))
     noun = cue.word
     phrase = f"the {noun}"
     if noun in _GROUP:
@@ -353,7 +390,7 @@ def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people
         return
     gender = next((g for g, nouns in _GENDERED.items() if noun in nouns), None)
     need = cue.count
-    need -= sum(1 for i, _ in people_here if _says(entries[i], noun) or (gender and entries[i].pronouns == gender and cue.count > 1))
+    need -= sum(n for i, n in counts.items() if says(i, noun) or (gender and entries[i].pronouns == gender and cue.count > 1))
     if need <= 0 or (cue.count > 1 and noun not in _ROLE_NOUNS):
         return  # "the divers": a crowd of extras, not the cast
     people = stage.people()
