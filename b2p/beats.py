@@ -1,8 +1,15 @@
-"""Beat sheets: one beat per non-empty line; list markers stripped; ``#`` lines are comments."""
+"""Beat sheets: one beat per non-empty line; list markers stripped; ``#`` lines are comments.
+
+A line may end with the writer's overrides of the lore b2p picks: ``+Name`` forces an entry in,
+``-Name`` keeps one out (name or alias, case-insensitive), e.g.
+``Corin waits at the gate. +Corin Marsh -Mercy``. Each override starts with a space, then ``+``
+or ``-`` and a letter; they are taken off the beat's text, so they never reach the prose prompt.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 from b2p.errors import BibleError
@@ -11,22 +18,47 @@ from b2p.userfiles import decode_user_text, read_user_file
 _TOO_LONG = "{where} is {n:,} characters long; a beat is one plot point: split it, or raise max_beat_chars (now {limit:,})"
 
 _MARKER = re.compile(r"^\s*(?:\(?\d+[.)]|[-*•+])\s+")
+_OVERRIDE = re.compile(r"\s(?=[+-][^\W\d_])")
 
 
-def parse_beats(text: str) -> list[str]:
+class Beat(str):
+    """A beat's text (the string itself) and the writer's overrides taken off its end:
+    ``(("+", "Corin Marsh"), ("-", "Mercy"))``."""
+
+    overrides: tuple[tuple[str, str], ...] = ()
+
+    def __new__(cls, text: str, overrides: tuple[tuple[str, str], ...] = ()) -> Beat:
+        beat = super().__new__(cls, text)
+        beat.overrides = overrides
+        return beat
+
+
+def parse_beat(line: str) -> Beat:
+    """One beat line: its text, and its trailing ``+Name`` / ``-Name`` overrides."""
+    line = unicodedata.normalize("NFC", line)  # one spelling of "Zoë", as bible names are
+    pieces = _OVERRIDE.split(line.strip())
+    n = len(pieces)
+    while n > 1 and pieces[n - 1][:1] in "+-":
+        n -= 1
+    text = " ".join(pieces[:n]).strip()
+    overrides = tuple((p[0], " ".join(p[1:].split())) for p in pieces[n:] if p[1:].strip())
+    return Beat(text, overrides) if text else Beat(line.strip())
+
+
+def parse_beats(text: str) -> list[Beat]:
     """The beats in file order (beat 1 is the first)."""
     beats = []
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        beat = _MARKER.sub("", line, count=1).strip()
+        beat = _MARKER.sub("", line + " ", count=1).strip()  # the space: a lone "-" or "1." is a marker, not a beat
         if beat:
-            beats.append(beat)
+            beats.append(parse_beat(beat))
     return beats
 
 
-def read_beats(path: Path, max_chars: int | None = None) -> list[str]:
+def read_beats(path: Path, max_chars: int | None = None) -> list[Beat]:
     """Read a beat sheet, or raise one clear line naming the file (and the line of a beat longer than ``max_chars``)."""
     data = read_user_file(path, "beat sheet", "a beat-sheet text file (one beat per line)")
     text = decode_user_text(data, str(path), "a beat sheet (expected text, one beat per line)")
@@ -35,8 +67,9 @@ def read_beats(path: Path, max_chars: int | None = None) -> list[str]:
         raise BibleError(f"{path}: no beats: write one plot point per line")
     if max_chars is not None and any(len(b) > max_chars for b in beats):
         for n, line in enumerate(text.splitlines(), 1):
-            if len(line.strip()) > max_chars and not line.strip().startswith("#"):
-                raise BibleError(_TOO_LONG.format(where=f"{path}:{n}: this beat", n=len(line.strip()), limit=max_chars))
+            beat = parse_beats(line) if len(line) > max_chars else []
+            if beat and len(beat[0]) > max_chars:
+                raise BibleError(_TOO_LONG.format(where=f"{path}:{n}: this beat", n=len(beat[0]), limit=max_chars))
     return beats
 
 

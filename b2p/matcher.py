@@ -19,15 +19,28 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from b2p.lexicon import NAME_FILLERS, NOT_REFERENCES, NUMBER_WORDS, THING_KINDS
 from b2p.models import LoreEntry
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 # What may follow a key and still be the same word: plural, possessive, plural possessive.
 _SUFFIXES = ("'s", "'", "es'", "s'", "es", "s", "")
-_PARTIAL_KINDS = {"place", "item", "faction", "location", "object", "organization", "organisation", "ship", "vehicle"}
-_STOP = {"the", "of", "and", "a", "an", "in", "on", "at", "to", "for", "old", "new", "great", "high", "low", "first", "last"}
-# "the base of the crater wall" describes; "the wall of Brinehold" names (a proper name follows).
-_OF_AFTER = re.compile(r"\s+of\s+(?:(?:the|a|an|its|his|her|their)\s+)?[a-z]")
+# "the base of the crater wall" describes; "the wall of Brinehold" names (a proper name follows), and
+# so does a date: "the holdup of seventy-three" is the one that year.
+_OF_AFTER = re.compile(r"\s+of\s+(?:(?:the|a|an|its|his|her|their)\s+)?(?!(?:%s)\b)[a-z]" % "|".join(sorted(NUMBER_WORDS)))
+
+
+_WORDS = re.compile(r"[A-Za-z][A-Za-z'-]*")
+# A capitalised word (not opening a sentence) right before: the match is the tail of a longer name.
+_CAPITALISED_BEFORE = re.compile(r"(?<![.!?:;]\s)(?<!^)\b[A-Z][\w'’-]*['’]?\s+$")
+
+
+def _ordinary_words(entries: list[LoreEntry]) -> set[str]:
+    """Words the bible's own prose writes in lower case: ordinary words, whatever names they also make."""
+    out: set[str] = set()
+    for e in entries:
+        out.update(w for w in _WORDS.findall(e.text) if w.islower())
+    return out
 
 
 def _fold(text: str) -> str:
@@ -60,6 +73,7 @@ class _Key(NamedTuple):  # a tuple: an index of 50k keys pickles and loads fast
     descriptive: bool  # all lower-case: "the base", "the doc"
     partial: bool
     derived: bool = False  # "Company" from the alias "the Company"
+    common: bool = False  # a capitalised name made of words the bible's prose uses in lower case ("Weeping Woman")
 
 
 class NameMatcher:
@@ -77,17 +91,23 @@ class NameMatcher:
             slot[entry_id] = slot.get(entry_id, True) and partial
 
         for e in entries:
-            for raw in e.keys():
+            said = set(e.keys())
+            for raw in [*e.keys(), *prose_aliases(e.text)]:
                 k = _norm_key(raw)
                 if not k:
                     continue
-                add(e.case_sensitive, k, e.id)
-                if e.case_sensitive and k[0].islower():  # "the Archivist" also opens a sentence
+                sensitive = e.case_sensitive or raw not in said  # a name from the prose keeps its capitals
+                add(sensitive, k, e.id)
+                if sensitive and k[0].islower():  # "the Archivist" also opens a sentence
                     add(True, k[0].upper() + k[1:], e.id)
                 words = k.split(" ", 1)
                 if len(words) == 2 and words[0].lower() == "the" and words[1][:1].isupper():
                     add(True, words[1], e.id)  # "the Company" → "Company rules"
                     derived.add((True, words[1]))
+        ordinary = _ordinary_words(entries)
+        common = {_fold(k) for e in entries for k in map(_norm_key, e.keys())
+                  if k and not e.case_sensitive and k != k.lower() and all(w.lower() in ordinary for w in _WORDS.findall(k))}
+        common -= {k for e in entries for k in map(_norm_key, e.keys()) if k == k.lower()}  # a lower-case alias says it may be written so
         for word, owner in _unique_name_words(entries).items():
             if (False, _fold(f"the {word}")) not in keys:
                 add(False, f"the {word}", owner, partial=True)
@@ -101,13 +121,16 @@ class NameMatcher:
                     partial = all(ids.values())
                     auto.add_word(k, len(self._keys))
                     self._keys.append(_Key(k, tuple(i for i, p in ids.items() if p == partial or not partial), k == k.lower(), partial,
-                                           (s, k) in derived and len(ids) == 1 and (False, _fold(k)) not in keys))
+                                           (s, k) in derived and len(ids) == 1 and (False, _fold(k)) not in keys,
+                                           not s and k in common))
             if len(auto):
                 auto.make_automaton()
                 self._automata[sensitive] = auto
 
-    def find(self, text: str) -> list[Mention]:
-        """Non-overlapping mentions in text order, longest match winning overlaps."""
+    def find(self, text: str, ordinary: list[Mention] | None = None) -> list[Mention]:
+        """Non-overlapping mentions in text order, longest match winning overlaps. ``ordinary``, if
+        given, receives the names used as ordinary words ("no weeping woman"), so that retrieval can
+        keep them out of the similarity search too."""
         norm = text.translate(_APOSTROPHES)
         folded = _fold(text)
         candidates: list[tuple[int, int, _Key]] = []
@@ -122,6 +145,12 @@ class NameMatcher:
                 said = text[start + 1 : end]  # the first letter may be capitalised by a sentence start
                 if (key.descriptive or key.partial) and said == said.lower() and _OF_AFTER.match(text, end):
                     continue  # "the base of the crater wall": a description, not the outpost
+                if key.common and text[start:end] == text[start:end].lower() and not folded[max(0, start - 4) : start] == "the ":
+                    if ordinary is not None:
+                        ordinary.append(Mention(start, end, text[start:end], key.ids))
+                    continue  # "no weeping woman": the words, not the pass named Weeping Woman ("the lunar surface" is still the place)
+                if key.derived and _CAPITALISED_BEFORE.search(text, 0, start):
+                    continue  # "the Ladies' Aid Association": part of a larger name, not "the Association"
                 candidates.append((start, end, key))
         # Longest first (names before partial descriptions); identical spans merge; overlaps lose.
         candidates.sort(key=lambda c: (c[2].partial, -(c[1] - c[0]), c[0]))
@@ -148,6 +177,43 @@ class NameMatcher:
             out.append(Mention(s, e, text[s:e], ids, partial=all(k.partial for k in ks)))
         return out
 
+    # -- plain data, for the lore index (JSON: no pickle) ----------------------------------------
+
+    def to_data(self) -> dict:
+        """The keys and which automaton holds each, as JSON-able lists; ``from_data`` rebuilds the automata."""
+        return {
+            "keys": [[list(v) if isinstance(v, tuple) else v for v in k] for k in self._keys],
+            "automata": {str(int(sensitive)): [slot for _, slot in auto.items()] for sensitive, auto in self._automata.items()},
+        }
+
+    @classmethod
+    def from_data(cls, data: dict) -> NameMatcher:
+        import ahocorasick
+
+        self = cls.__new__(cls)
+        self._keys = [_Key(row[0], tuple(row[1]), *row[2:]) for row in data["keys"]]  # (key, ids, flags…)
+        self._automata = {}
+        for sensitive, slots in data["automata"].items():
+            auto = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+            for slot in slots:
+                auto.add_word(self._keys[slot].key, slot)
+            auto.make_automaton()
+            self._automata[sensitive == "1"] = auto
+        return self
+
+
+# What the lore says people call an entry: 'he is simply "the Chief"', 'refer to it as "the Code"'.
+_CALLED = re.compile(r"(?:\b(?:call|calls|called)\s+(?:him|her|it|them)\s+|\bknown\s+as\s+|\bsimply\s+|"
+                     r"\brefers?\s+to\s+(?:him|her|it|them)\s+as\s+)[\"“]([^\"”]{1,40}?)[,.]?[\"”]")
+
+
+def prose_aliases(text: str) -> list[str]:
+    """Names an entry's own lore says it goes by, in quotes after "called", "known as", "simply" or
+    "refer to it as": a reader takes them as aliases. Only capitalised ones ("the Chief", not
+    "that night"): a lower-case phrase is a manner of speaking, not a name."""
+    return [m.group(1).strip() for m in _CALLED.finditer(text)
+            if any(c.isupper() for c in m.group(1)) and len(m.group(1).split()) <= 5]
+
 
 def _unique_name_words(entries: list[LoreEntry]) -> dict[str, str]:
     """Name words of places/items/factions that belong to exactly one entry: word → entry id."""
@@ -158,13 +224,13 @@ def _unique_name_words(entries: list[LoreEntry]) -> dict[str, str]:
                 owners.setdefault(w.lower(), set()).add(e.id)
     out = {}
     for e in entries:
-        if e.kind.lower() not in _PARTIAL_KINDS or e.case_sensitive:
+        if e.kind not in THING_KINDS or e.case_sensitive:
             continue
         words = re.findall(r"[A-Za-z][A-Za-z'-]+", e.name)
         if len(words) < 2:
             continue
         low = words[-1].lower()  # the head noun: "Varro Crater" → "the crater" (not "the varro")
-        if len(low) >= 4 and low not in _STOP and owners.get(low) == {e.id}:
+        if len(low) >= 3 and low not in NAME_FILLERS and low not in NOT_REFERENCES and owners.get(low) == {e.id}:
             out[low] = e.id
     return out
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Reason = Literal["always", "named", "scene", "similar"]
+Reason = Literal["writer", "always", "named", "scene", "similar"]
 
 
 class BibleMeta(BaseModel):
@@ -55,13 +55,16 @@ class LorePick(BaseModel):
     score: float
     match: str | None = Field(None, description="The text that triggered the pick (named/scene), or the best chunk's start (similar).")
     tokens: int
+    shortened: bool = Field(False, description="True when the budget cut the entry to its lead (opening sentences).")
 
 
 class Dropped(BaseModel):
     """An entry considered for a beat but left out."""
 
     name: str
-    reason: str = Field(description="'budget' (did not fit) or 'threshold' (similarity too low, shown with --explain).")
+    reason: str = Field(description="'budget' (did not fit), 'writer' (kept out by the beat's -Name); with --explain also "
+                        "'threshold' (similarity too low), 'margin' (did not stand out from the rest), 'top_k' (over the cap), "
+                        "'ambiguous: …' (a relation more than one entry fits).")
     score: float
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from b2p.errors import ConfigError
+from b2p.lexicon import STOP_WORDS
 from b2p.llm import LLM, Message
 from b2p.models import BibleMeta, LorePick
 
@@ -337,17 +338,8 @@ def parse_judge(answer: str) -> tuple[float, float] | None:
     return None
 
 
-_STOP = set(
-    "a an the and or but of to in on at by for with from as into onto over under about after before "
-    "is are was were be been being it its this that these those their there they them he she his her him "
-    "we you your our i me my not no so then than too very can could would should will shall may might must "
-    "use show describe portray convey highlight emphasize emphasise include begin end create making make "
-    "sense moment further potential even such through while where when what which who whom how".split()
-)
-
-
 def _content_words(text: str) -> set[str]:
-    return {w[:6] for w in re.findall(r"[a-z][a-z'-]+", text.lower()) if w not in _STOP and len(w) > 3}
+    return {w[:6] for w in re.findall(r"[a-z][a-z'-]+", text.lower()) if w not in STOP_WORDS and len(w) > 3}
 
 
 def heuristic_scores(beat: str, picks: Sequence[LorePick], passage: str) -> tuple[float, float]:

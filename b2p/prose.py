@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from b2p.display import strip_controls
+from b2p.lexicon import ABBREVIATIONS, sentences
 from b2p.models import LorePick
 from b2p.prompts import HEADINGS
 
@@ -19,7 +20,6 @@ from b2p.prompts import HEADINGS
 
 _ENDS = ".!?…"
 _CLOSERS = "\"'”’)]*_"
-_ABBREV = {"dr", "mr", "mrs", "ms", "st", "mt", "jr", "sr", "vs", "e.g", "i.e", "no", "prof", "capt", "lt", "sgt"}
 _LABEL_RE = r"^\s*(?:#{1,6}\s*)?(?:\*\*|__)?\s*(?:%s)\s*(\d+)(?:\s*of\s*\d+)?\s*(?:\*\*|__)?\s*[:.\-–—)]?\s*(?:\*\*|__)?\s*"
 _LABEL = re.compile(_LABEL_RE % "beat|part|section|chapter", re.I)  # any numbered label
 # A oneshot section marker: "### Beat 2", "Beat 2:", "**Part 2**", or a heading/bold number "### 2." / "**2."
@@ -98,7 +98,7 @@ def sentence_end(text: str) -> int:
             word = text[:i].rsplit(None, 1)[-1].lower().lstrip("\"'“(") if text[:i].strip() else ""
             nxt = text[j : j + 1]
             listed = text[:i].strip().isdigit()  # "3." opening a list line is no sentence
-            if (not nxt or nxt.isspace()) and not (text[i] == "." and (word in _ABBREV or listed)):
+            if (not nxt or nxt.isspace()) and not (text[i] == "." and (word in ABBREVIATIONS or listed)):
                 return j
         i -= 1
     return 0
@@ -142,18 +142,6 @@ def _balanced(units: list[str], groups: int) -> list[list[str]]:
     return out
 
 
-def _sentences(text: str) -> list[str]:
-    """Split at sentence ends (not after "Dr." and the like)."""
-    out, start = [], 0
-    for m in re.finditer(r"[.!?…][\"'”’)]*\s+", text):
-        word = text[start : m.start()].rsplit(None, 1)[-1].lower().lstrip("\"'“(") if text[start : m.start()].strip() else ""
-        if text[m.start()] == "." and word in _ABBREV:
-            continue
-        out.append(text[start : m.end()].strip())
-        start = m.end()
-    return [u for u in [*out, text[start:].strip()] if u]
-
-
 def split_sections(text: str, targets: Sequence[int], known: Sequence[str] = ()) -> tuple[dict[int, str], str]:
     """Split a multi-beat reply into {beat: prose} and say how: 'markers', 'paragraphs' or 'sentences'.
 
@@ -183,7 +171,7 @@ def split_sections(text: str, targets: Sequence[int], known: Sequence[str] = ())
     units = [p.strip() for p in re.split(r"\n\s*\n", prose) if p.strip()]
     how = "paragraphs"
     if len(units) < len(targets):
-        units = _sentences(" ".join(prose.split()))
+        units = sentences(" ".join(prose.split()))
         how = "sentences"
     groups = _balanced(units, len(targets)) if units else [[] for _ in targets]
     joiner = "\n\n" if how == "paragraphs" else " "

@@ -12,17 +12,18 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from b2p.errors import StoreError
+from b2p.errors import BibleError, StoreError
 from b2p.index import open_index
+from b2p.lexicon import CLAUSE_BREAKS, EVENT_KINDS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, singular
 from b2p.matcher import Mention
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
 from b2p.scene import covered_by, resolve
 from b2p.settings import Settings
 from b2p.store import Store
 
-_PRONOUN_WORDS = {"he": ("he", "him", "his"), "she": ("she", "her", "hers"), "they": ("they", "them", "their")}
 SIMILAR_POOL = 8  # chunks fetched per similar slot: enough to aggregate several hits per entry
 MAX_CLAUSES = 4  # clauses of a beat embedded to settle its doubtful 'similar' candidates
+CLAUSE_MARGIN = 1.5  # a clause is shorter than its beat, so it must win by this times the beat's margin
 SHEET_MEMORY = 200  # earlier beats the scene looks back through for an item ("the artifact"): a long sheet stays linear
 # Beats are embedded a bounded batch at a time, so memory stays flat however long the sheet (one call
 # for 20k beats took 6.5 GB): at most EMBED_BATCH texts and about EMBED_CHARS characters a call, since
@@ -30,7 +31,6 @@ SHEET_MEMORY = 200  # earlier beats the scene looks back through for an item ("t
 EMBED_BATCH = 64
 EMBED_CHARS = 16_384
 LONGEST_EMBEDDED = 2_048  # characters past what the model reads (256 tokens) cost nothing more
-CLAUSE_MARGIN = 1.5  # a clause is shorter than its beat, so it must win by this times the beat's margin
 
 
 class Retriever:
@@ -38,8 +38,7 @@ class Retriever:
 
     def __init__(self, settings: Settings, store: Store, bible: str) -> None:
         self.settings = settings
-        self.store = store
-        self.index, _ = open_index(settings, store, bible)
+        self.index = open_index(settings, store, bible)
         self.bible = self.index.bible
         self.embed_model = self.index.embed_model
         self.entries = self.index.entries
@@ -48,6 +47,7 @@ class Retriever:
         self.matcher = self.index.matcher
         self.case_words = self.index.case_words
         self._embedder: Any = None
+        self._events: dict[str, list[str]] | None = None
 
     @property
     def meta(self) -> BibleMeta:
@@ -81,17 +81,20 @@ class Retriever:
 
     def ledger(self, beats: Sequence[str], explain: bool = False) -> Ledger:
         """The lore of every beat of one sheet (scene carry runs across the sheet in order)."""
-        mentions = [self.matcher.find(b) for b in beats]
-        ordinary = [self._ordinary_words(b, ms) for b, ms in zip(beats, mentions, strict=True)]
+        common: list[list[Mention]] = [[] for _ in beats]
+        mentions = [self.matcher.find(b, c) for b, c in zip(beats, common, strict=True)]
+        ordinary = [self._ordinary_words(b, ms, c) for b, ms, c in zip(beats, mentions, common, strict=True)]
         queries = [_without(b, ms, words) for b, ms, (words, _) in zip(beats, mentions, ordinary, strict=True)]
-        want_similar = self.settings.top_k > 0 and any(q.strip() for q in queries)
+        # With --explain and top-k 0 the candidates are still ranked, to say what was left out.
+        want_similar = (self.settings.top_k > 0 or explain) and any(q.strip() for q in queries)
         vectors = self._embed(queries) if want_similar else [None] * len(beats)
         history: list[list[str]] = []  # per earlier beat, the people/items on stage in order
         out = []
         rows = zip(beats, mentions, vectors, ordinary, queries, strict=True)
         for index, (beat, ms, vec, (_, not_named), query) in enumerate(rows, start=1):
             on_stage = history[: -SHEET_MEMORY - 1 : -1]  # the latest beats, most recent first
-            lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query)
+            writer = self._overrides(index, getattr(beat, "overrides", ()))
+            lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query, writer)
             # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
             history.append([p.id for p in considered if p.reason != "always"])
             out.append(lore)
@@ -107,20 +110,27 @@ class Retriever:
         explain: bool,
         not_named: set[str],
         query: str = "",
+        writer: list[tuple[str, str, str]] = (),  # type: ignore[assignment]
     ) -> tuple[BeatLore, list[LorePick]]:
-        """The beat's ledger line, and every pick considered before the budget."""
+        """The beat's ledger line, and every pick considered before the budget. ``writer``: the
+        beat's overrides, (sign, entry id, as written): forced in first, or kept out whatever finds them."""
         stage = {i for cast in on_stage[: self.settings.scene_depth] for i in cast}
         picks: list[LorePick] = []
-        taken: set[str] = set()
+        kept_out = {i for sign, i, _ in writer if sign == "-"}
+        taken: set[str] = set(kept_out)
 
         def add(e: LoreEntry, reason: str, score: float, match: str | None) -> None:
             if e.id not in taken:
                 taken.add(e.id)
                 picks.append(LorePick(name=e.name, id=e.id, kind=e.kind, reason=reason, score=round(score, 4), match=match, tokens=e.tokens))  # type: ignore[arg-type]
 
+        for sign, i, said in writer:
+            if sign == "+":
+                add(self.entries[i], "writer", 1.0, f"+{said}")
         for i in self.index.always:
             add(self.entries[i], "always", 1.0, None)
         named: list[tuple[str, int]] = []
+        mentions = [m for m in mentions if not (m.partial and self._qualified_elsewhere(m, beat))]
         memo: dict[str, Any] = {}  # what _disambiguate reads of the whole beat, read once
         for m in mentions:
             ids = self._disambiguate(m, mentions, beat, stage, memo) if len(m.entry_ids) > 1 else list(m.entry_ids)
@@ -129,14 +139,32 @@ class Retriever:
                 score = 0.8 if m.partial else 1.0 if len(ids) == 1 else 0.9
                 add(self.entries[i], "named", score, m.text)
         masked = [(m.start, m.end) for m in mentions]
-        for c in resolve(beat, named, masked, on_stage, self.entries, self.settings.scene_depth, self.index.describers):  # type: ignore[arg-type]
+        possessives = [(i, m.start, m.end) for m in mentions if m.text.endswith(("'s", "’s", "'", "’"))
+                       for i in ([m.entry_ids[0]] if len(m.entry_ids) == 1 else [])]
+        refused: list[tuple[str, list[str]]] = []
+        for c in resolve(beat, named, masked, on_stage, self.entries, self.settings.scene_depth, self.index.describers,  # type: ignore[arg-type]
+                         self.index.relations, possessives, refused):
             add(self.entries[c.entry_id], "scene", max(0.5, 0.95 - 0.1 * c.distance), c.cue)
-        below: list[Dropped] = []
+        below: list[Dropped] = [Dropped(name=self.entries[i].name, reason=f"ambiguous: {phrase}", score=0.0)
+                                for phrase, ids in refused for i in ids if i not in taken]
         if vector is not None:
-            similar, below = self._similar(vector, taken | not_named, query)
+            similar, unsure = self._similar(vector, taken | not_named, query, self._events_of(taken))
+            below += unsure
             for e, score, match in similar:
                 add(e, "similar", score, match)
-        return self._fit(index, beat, picks, below if explain else []), picks
+        out = [Dropped(name=self.entries[i].name, reason="writer", score=1.0) for i in sorted(kept_out)]
+        return self._fit(index, beat, picks, out + (below if explain else [])), picks
+
+    def _overrides(self, index: int, overrides: Sequence[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        """A beat's ``+Name`` / ``-Name`` as (sign, entry id, as written); a name no entry has is an error."""
+        out = []
+        for sign, said in overrides:
+            ids = [i for m in self.matcher.find(said) if (m.start, m.end) == (0, len(said)) for i in m.entry_ids]
+            ids = ids or ([said] if said in self.entries else [])
+            if not ids:
+                raise BibleError(f"beat {index}: '{sign}{said}' names no entry of bible '{self.bible}' (write its name or an alias)")
+            out += [(sign, i, said) for i in ids]
+        return out
 
     def _disambiguate(self, m: Mention, mentions: list[Mention], beat: str, stage: set[str], memo: dict[str, Any]) -> list[str]:
         """A shared alias ("the Chief"): whoever is on stage; else whoever the rest of the beat
@@ -149,7 +177,7 @@ class Retriever:
         if not memo:  # once per beat, not per shared alias: a long beat has thousands of mentions
             memo["named"] = Counter(i for o in mentions for i in o.entry_ids if i in self.entries)
             memo["last"] = {p: max((x.start() for x in re.finditer(rf"\b(?:{'|'.join(words)})\b", beat, re.IGNORECASE)), default=-1)
-                            for p, words in _PRONOUN_WORDS.items()}
+                            for p, words in PRONOUNS.items()}
             memo["links"], memo["lore"] = {}, {}
         others = memo["named"] - Counter(i for i in m.entry_ids if i in self.entries)  # what the beat's other mentions name
         links: dict[tuple[str, str], bool] = memo["links"]
@@ -162,30 +190,59 @@ class Retriever:
                     lore = memo["lore"].setdefault(i, texts.get(i, e.lead).lower())
                     links[i, o] = any(k.lower() in lore for k in self.entries[o].keys())
             score = sum(n for o, n in others.items() if links[i, o])
-            if e.pronouns and memo["last"][e.pronouns] >= m.end:  # one of its pronouns comes after the mention
+            if e.pronouns and memo["last"].get(e.pronouns, -1) >= m.end:  # one of its pronouns comes after the mention
                 score += 1
             scores[i] = score
         best = max(scores.values())
         winners = [i for i, v in scores.items() if v == best]
         return winners if len(winners) == 1 else ids
 
-    def _ordinary_words(self, beat: str, mentions: list[Mention]) -> tuple[set[str], set[str]]:
-        """Lower-case uses of case-sensitive names ("a wren sings", "begs for mercy"): ordinary words.
+    def _qualified_elsewhere(self, m: Mention, beat: str) -> bool:
+        """A description qualified by a name its entry's lore never mentions describes something
+        else: "the war with Berdan's Sharpshooters" is not the bible's range war."""
+        q = _QUALIFIER.match(beat, m.end)
+        if q is None:
+            return False
+        texts = self.index.texts()
+        words = [w for w in re.findall(r"[A-Z][\w-]+", q.group(1)) if w.lower() not in ("the", "of")]
+        return not any(re.search(rf"\b{re.escape(w)}", texts.get(i, "")) for i in m.entry_ids for w in words)
+
+    def _ordinary_words(self, beat: str, mentions: list[Mention], common: Sequence[Mention] = ()) -> tuple[set[str], set[str]]:
+        """Lower-case uses of case-sensitive names ("a wren sings", "begs for mercy") and of names made
+        of ordinary words ("no weeping woman", in ``common``): ordinary words.
 
         They are cut from the similarity query and their entries kept out of 'similar', so a name
         that is also a word cannot sneak in by meaning after the matcher rightly ignored it."""
         inside = covered_by([(m.start, m.end) for m in mentions])
-        words, entries = set(), set()
+        words: set[str] = {w for m in common for w in m.text.split()}
+        entries: set[str] = {i for m in common for i in m.entry_ids}
         for m in re.finditer(r"[A-Za-z][A-Za-z'-]*", beat):
             if inside(m.start()):
                 continue
-            owners = self.case_words.get(m.group().lower())
+            low = m.group().lower()
+            owners = self.case_words.get(low) or self.case_words.get(singular(low))  # "sandhill cranes"
             if owners and m.group() != m.group().capitalize() or owners and m.start() == 0:
                 words.add(m.group())
                 entries |= owners
         return words, entries
 
-    def _similar(self, vector: Any, taken: set[str], query: str = "") -> tuple[list[tuple[LoreEntry, float, str]], list[Dropped]]:
+    def _events_of(self, present: set[str]) -> dict[str, str]:
+        """Events whose name names someone the beat involves ("The Death of Frank Denholm" when Frank
+        is named or referred to): event id → that participant's id."""
+        if self._events is None:
+            self._events = {}
+            for e in self.entries.values():
+                if e.kind in EVENT_KINDS:  # its own name would hide the others: read it from each word on
+                    words = e.name.split()
+                    for k in range(1, len(words)):
+                        found = {i for m in self.matcher.find(" ".join(words[k:])) if not m.partial for i in m.entry_ids} - {e.id}
+                        for i in found:
+                            self._events.setdefault(i, []).append(e.id)
+                        if found:
+                            break
+        return {ev: p for p in present for ev in self._events.get(p, ())}
+
+    def _similar(self, vector: Any, taken: set[str], query: str = "", linked: dict[str, str] | None = None) -> tuple[list[tuple[LoreEntry, float, str]], list[Dropped]]:
         """Entries the beat describes without naming: their best chunk must clear the threshold and
         stand ``margin`` above the beat's background (the median of the next candidates), so a beat
         that is merely 'about the setting' does not drag in whatever happens to be nearest.
@@ -196,15 +253,20 @@ class Retriever:
         first, clearly (``_clause_winners``), is kept too."""
         k = self.settings.top_k
         keep, below, doubtful = [], [], []
+        standing = True  # every candidate ranked above stood out: one that did not sinks all below it
         for entry_id, (sim, margin, match) in self._ranked(self.index.nearest([vector], self._pool(taken))[0], taken).items():
             e = self.entries[entry_id]
-            passes = sim >= self.settings.threshold and margin >= self.settings.margin
+            standing = standing and margin >= self.settings.margin
+            # An event named after someone the beat involves needs only to be near, not to stand out:
+            # "how his real father died" with the father resolved is his death, if the beat is about it.
+            passes = (sim >= self.settings.threshold and standing) or (entry_id in (linked or {}) and sim >= self.settings.threshold - self.settings.margin)
             if passes and len(keep) < k:
                 keep.append((e, sim, match))
                 continue
             if not passes and sim >= self.settings.threshold:
                 doubtful.append((e, sim, match))
-            below.append(Dropped(name=e.name, reason="top_k" if passes else "threshold", score=round(sim, 4)))
+            reason = "top_k" if passes else "threshold" if sim < self.settings.threshold else "margin"
+            below.append(Dropped(name=e.name, reason=reason, score=round(sim, 4)))
         if doubtful and query and len(keep) < k:
             winners = self._clause_winners(query, taken)
             for e, sim, match in doubtful:
@@ -227,7 +289,8 @@ class Retriever:
         out = {}
         for n, (entry_id, (sim, match)) in enumerate(ranked):
             rest = sims[n + 1 : n + 8]
-            floor = float(sorted(rest)[len(rest) // 2]) if rest else 0.0
+            # The last candidate has nothing below it to stand out from: its floor is itself.
+            floor = float(sorted(rest)[len(rest) // 2]) if rest else sim
             out[entry_id] = (sim, sim - floor, match)
         return out
 
@@ -265,16 +328,19 @@ class Retriever:
             e = self.entries[p.id]
             core = min(e.tokens, e.lead_tokens or e.tokens)
             if core <= room:
-                kept.append(p.model_copy(update={"tokens": core}))
+                kept.append(p.model_copy(update={"tokens": core, "shortened": core < e.tokens}))
                 room -= core
             else:
                 dropped.append(Dropped(name=p.name, reason="budget", score=p.score))
         for i, p in enumerate(kept):
             extra = self.entries[p.id].tokens - p.tokens
             if 0 < extra <= room:
-                kept[i] = p.model_copy(update={"tokens": p.tokens + extra})
+                kept[i] = p.model_copy(update={"tokens": p.tokens + extra, "shortened": False})
                 room -= extra
         return BeatLore(index=index, text=beat, lore=kept, dropped=dropped + below)
+
+_QUALIFIER = re.compile(r"\s+(?:with|of|from|against|at|in|on)\s+(?:the\s+)?((?:[A-Z][\w'’-]*\s*)+)")
+
 
 def _batches(texts: Sequence[str]) -> list[list[int]]:
     """Indexes of ``texts`` in embedding batches: shortest first, each batch at most ``EMBED_BATCH`` texts
@@ -299,27 +365,6 @@ def _without(text: str, mentions: Sequence[Mention], words: set[str] = frozenset
     return " ".join(w for w in "".join(out).split() if w.strip(".,;:!?'\"") not in words)
 
 
-# Where a beat's clauses meet: coordinating and subordinating conjunctions and relative words.
-# Prepositions stay inside a clause, so "conflict with rival miners" keeps its head noun.
-_CLAUSE_BREAKS = frozenset(
-    "and or but nor yet so then while as because though although since unless until before after "
-    "when whenever where wherever that which who whom whose if whether".split()
-)
-# Function words trimmed from a clause's ends and not counted as its content. Prepositions are not
-# trimmed: one left hanging where a name was cut out ("dives into the flooded rooms beneath") still
-# says where.
-_PREPOSITIONS = frozenset(
-    "with without against beneath below under underneath above over into onto in on at from through "
-    "throughout across toward towards to for about of by near behind beyond inside within among amongst "
-    "between along around during past upon via like despite except".split()
-)
-_FUNCTION_WORDS = _CLAUSE_BREAKS | frozenset(
-    "a an the this that these those its it it's their there they them he him his she her hers we us our "
-    "you your i me my is are was were be been being am has have had having do does did will would can "
-    "could may might must shall should not no only just very too also even still already ever never "
-    "what why how than such some any all each every both either neither few many much more most other "
-    "another same own one two".split()
-)
 _WORD_OR_STOP = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*|[,;:.!?()\[\]\"“”—–]")
 
 
@@ -329,17 +374,17 @@ def clauses(text: str, limit: int = MAX_CLAUSES) -> list[str]:
     whose only clause is the beat itself."""
     runs: list[list[re.Match[str]]] = [[]]
     for m in _WORD_OR_STOP.finditer(text):
-        if not m.group()[0].isalnum() or m.group().lower() in _CLAUSE_BREAKS:
+        if not m.group()[0].isalnum() or m.group().lower() in CLAUSE_BREAKS:
             runs.append([])
         else:
             runs[-1].append(m)
     found: list[tuple[int, str]] = []
     for run in runs:
-        while run and run[0].group().lower() in _FUNCTION_WORDS:
+        while run and run[0].group().lower() in FUNCTION_WORDS:
             run = run[1:]
-        while run and run[-1].group().lower() in _FUNCTION_WORDS:
+        while run and run[-1].group().lower() in FUNCTION_WORDS:
             run = run[:-1]
-        content = sum(1 for m in run if m.group().lower() not in _FUNCTION_WORDS | _PREPOSITIONS)
+        content = sum(1 for m in run if m.group().lower() not in FUNCTION_WORDS | PREPOSITIONS)
         if content >= 2:
             found.append((content, text[run[0].start() : run[-1].end()]))
     if len(found) < 2:

@@ -11,68 +11,37 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
+from b2p.lexicon import (
+    GENDER_OF_NOUN,
+    GENERIC_PERSONS,
+    GROUP_COUNT,
+    GROUP_WORDS,
+    NOT_REFERENCES,
+    PHRASE_ENDERS,
+    PRONOUN_OF,
+    PRONOUN_ROLE,
+    VAGUE_THINGS,
+    singular,
+)
 from b2p.models import LoreEntry
+from b2p.nouns import (  # noqa: F401 - re-exported: the scene's vocabulary
+    Describers,
+    _bible_only,
+    _says,
+    entry_pronouns,
+    infer_pronouns,
+    is_item,
+    is_person,
+)
+from b2p.relations import Relations, kin_phrases, resolve_kin
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'-]*|[.!?;:,]")
-_PRONOUNS = {
-    "he": {"he", "him", "his", "himself"},
-    "she": {"she", "her", "hers", "herself"},
-    "they": {"they", "them", "their", "theirs", "themselves", "themself"},
-}
-_PRONOUN_OF = {w: p for p, words in _PRONOUNS.items() for w in words}
-_ROLE = {"he": "subject", "she": "subject", "they": "subject", "him": "object", "them": "object",
-         "his": "possessive", "their": "possessive", "hers": "possessive", "theirs": "possessive",
-         "himself": "reflexive", "herself": "reflexive", "themselves": "reflexive", "themself": "reflexive"}
-# After "her", these words mean "her" is an object ("tells her to…"), not a possessive ("her suit").
-_FUNCTION = {"a", "an", "the", "to", "in", "on", "at", "for", "with", "from", "of", "and", "but", "or", "that",
-             "about", "into", "out", "off", "back", "up", "down", "away", "over", "through", "toward", "towards",
-             "before", "after", "as", "if", "when", "while", "until", "so", "this", "what", "how", "why", "where"}
-PERSON_KINDS = {"character", "person", "people", "npc", "cast"}
-_GENDERED = {
-    "she": {"girl", "woman", "women", "lady", "mother", "sister", "daughter", "queen", "princess", "wife", "widow",
-            "aunt", "niece", "grandmother", "matron", "abbess", "nun", "priestess", "heiress", "mistress", "maid", "duchess"},
-    "he": {"boy", "man", "men", "gentleman", "father", "brother", "son", "king", "prince", "husband", "widower",
-           "uncle", "nephew", "grandfather", "monk", "abbot", "priest", "lord", "duke", "lad", "fellow"},
-}
-_IRREGULAR = {"women": "woman", "men": "man", "children": "child", "people": "person"}
-_GROUP = {"pair", "two", "both", "duo", "trio", "three", "siblings", "twins", "partners", "friends"}
-_NUMBER = {"two": 2, "both": 2, "pair": 2, "duo": 2, "twins": 2, "siblings": 2, "partners": 2, "friends": 2, "three": 3, "trio": 3}
-# Object nouns too vague to look up in an entry's lore: they mean "the item everyone is talking about".
-_VAGUE_OBJECTS = {"find", "discovery", "thing", "object", "item", "prize"}
-_OBJECT_NOUNS = {"object", "find", "discovery", "thing", "device", "artifact", "artefact", "relic", "stone",
-                 "weapon", "item", "box", "book", "key", "map", "machine", "signal", "gem", "orb", "shard", "prize"}
-_SKIP_NOUNS = {"same", "other", "rest", "first", "last", "next", "end", "way", "time", "day", "night", "moment",
-               "chapter", "scene", "story", "beat", "reader", "world", "morning", "evening", "sun", "air", "water"}
 _DETERMINER = re.compile(r"\b(the|that|this|a|an)\s+", re.IGNORECASE)
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'’-]*")
-# Generic person nouns: resolved only against who is on stage, never by searching the bible.
-_GENERIC = {"girl", "woman", "women", "lady", "boy", "man", "men", "gentleman", "lad", "fellow", "child", "kid",
-            "stranger", "youth", "person", "figure"}
-
-def infer_pronouns(text: str) -> str | None:
-    """he / she / they from how an entry's lore refers to its subject; None when it is unclear."""
-    counts = {p: 0 for p in _PRONOUNS}
-    for w in re.findall(r"[a-z]+", text.lower()):
-        if w in _PRONOUN_OF:
-            counts[_PRONOUN_OF[w]] += 1
-    best = max(counts, key=counts.__getitem__)
-    rest = sum(counts.values()) - counts[best]
-    if counts[best] >= 2 and counts[best] >= 2 * rest:
-        return best
-    return None
-
-
-def is_person(e: LoreEntry) -> bool:
-    kind = e.kind.lower()
-    return kind in PERSON_KINDS or (e.pronouns is not None and kind not in {"place", "item", "faction", "note", "lore"})
-
-
-def is_item(e: LoreEntry) -> bool:
-    return e.kind.lower() in {"item", "object", "artifact", "artefact", "weapon", "device"}
 
 
 @dataclass(frozen=True)
@@ -107,8 +76,9 @@ def covered_by(spans: Sequence[tuple[int, int]]) -> Callable[[int], bool]:
     return inside
 
 
-def find_cues(text: str, masked: Sequence[tuple[int, int]]) -> list[Cue]:
-    """Pronouns and definite descriptions in a beat, outside the spans already matched as names."""
+def find_cues(text: str, masked: Sequence[tuple[int, int]], vocab: Describers) -> list[Cue]:
+    """Pronouns and definite descriptions in a beat, outside the spans already matched as names.
+    ``vocab``: the bible's nouns for its people and things (what its entries say they *are*)."""
     inside = covered_by(masked)
 
     def free(pos: int) -> bool:
@@ -118,131 +88,54 @@ def find_cues(text: str, masked: Sequence[tuple[int, int]]) -> list[Cue]:
     tokens = list(_TOKEN.finditer(text))
     for n, m in enumerate(tokens):
         w = m.group().lower()
-        if w not in _PRONOUN_OF or not free(m.start()):
+        if w not in PRONOUN_OF or not free(m.start()):
             continue
-        role = _ROLE.get(w, "subject")
+        role = PRONOUN_ROLE.get(w, "subject")
         if w == "her":
             nxt = tokens[n + 1].group().lower() if n + 1 < len(tokens) else "."
-            role = "object" if (nxt in _FUNCTION or not nxt[0].isalpha()) else "possessive"
+            role = "object" if (nxt in PHRASE_ENDERS or not nxt[0].isalpha()) else "possessive"
         elif role == "subject":
             prev = tokens[n - 1].group() if n else "."
             role = "opening" if prev in ".!?;:" else "subject"
-        cues.append(Cue(_PRONOUN_OF[w], role, w, m.start()))
+        cues.append(Cue(PRONOUN_OF[w], role, w, m.start()))
+    known = vocab.roles | vocab.objects
     for m in _DETERMINER.finditer(text):
         det = m.group(1).lower()
         words, spans = [], []
         for w in _WORDS.finditer(text, m.end()):
             gap = text[(spans[-1][1] if spans else m.end()) : w.start()]
-            if len(words) == 4 or gap.strip() or w.group().lower() in _FUNCTION:
-                break  # "the importance of the discovery": the phrase ends at "of"
+            if len(words) == 4 or gap.strip() or w.group().lower() in PHRASE_ENDERS or not free(w.start()):
+                break  # "the importance of the discovery": the phrase ends at "of"; a name ends it too
             words.append(w.group().lower())
             spans.append((w.start(), w.end()))
         if not words:
             continue
         stems = [w[:-2] if w.endswith(("'s", "’s")) else w.rstrip("'’") for w in words]
         # The head noun: the last known person/object noun ("the two women" → women), else a group word.
-        pick = next((n for n in reversed(range(len(stems))) if _singular(stems[n]) in _KNOWN), None)
+        pick = next((n for n in reversed(range(len(stems))) if singular(stems[n]) in known), None)
         if pick is None:
-            pick = next((n for n, w in enumerate(stems) if w in _GROUP), None)
+            pick = next((n for n, w in enumerate(stems) if w in GROUP_WORDS), None)
         if pick is None:
             if det in ("a", "an"):
                 continue  # "a wren", "a lull": only known nouns are read after an indefinite article
             pick = 0
         offset = spans[pick][0]
         noun = stems[pick]
-        if not free(offset) or noun in _SKIP_NOUNS or noun in _PRONOUN_OF or (det in ("a", "an") and _singular(noun) not in _OBJECT_NOUNS):
+        if text[offset].islower() and noun in vocab.case_words:
+            continue  # "under the ivy": the ordinary word, not the person named Ivy
+        if text[offset].isupper() and noun in vocab.name_words:
+            continue  # "the Queen went onto the rocks": a word of some entry's name, not "the queen" on stage
+        one = singular(noun)
+        if not free(offset) or noun in NOT_REFERENCES or noun in PRONOUN_OF or (det in ("a", "an") and one not in vocab.objects):
             continue
-        count = max([_NUMBER.get(x, 0) for x in stems[: pick + 1]] + [1])
-        singular = _singular(noun)
-        if noun != singular and count == 1:
+        count = max([GROUP_COUNT.get(x, 0) for x in stems[: pick + 1]] + [1])
+        if noun != one and count == 1:
             count = 2
-        cues.append(Cue("noun", "indefinite" if det in ("a", "an") else "noun", noun if noun in _GROUP else singular, offset, count))
+        cues.append(Cue("noun", "indefinite" if det in ("a", "an") else "noun", noun if noun in GROUP_WORDS else one, offset, count))
     return sorted(cues, key=lambda c: c.pos)
 
 
-_IS_A = re.compile(r"\b(?:is|was|works as|serves as)\s+(?:a|an|the)\s+((?:[A-Za-z][\w-]*\s+){0,3}[A-Za-z][\w-]*)")
-_SENTENCE = re.compile(r"(?<!\bDr)(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bSt)(?<!\bLt)(?<!\bCapt)(?<!\bProf)(?<!\bSgt)(?<=[.!?])\s")
-_RELATIVE = {"who", "whom", "whose", "which", "that", "with", "and", "of", "in", "on", "at", "for", "from", "to", "by"}
-
-
-def _is_a_heads(first_sentence: str) -> list[str]:
-    """Head nouns of what the sentence says its subject *is*: "a second-generation lunar miner who…" → miner."""
-    heads = []
-    for m in _IS_A.finditer(first_sentence):
-        phrase = []
-        for w in m.group(1).lower().split():
-            if w in _RELATIVE:
-                break
-            phrase.append(w)
-        if phrase:
-            heads.append(phrase[-1])
-    return heads
-
-
-def _singular(noun: str) -> str:
-    if noun in _IRREGULAR:
-        return _IRREGULAR[noun]
-    if noun.endswith("s") and not noun.endswith("ss") and len(noun) > 3 and noun not in _GROUP:
-        return noun[:-1]
-    return noun
-
-
-def _says(e: LoreEntry, word: str, strict: bool = False) -> bool:
-    """Does the entry's lore describe it with this word? ``strict``: only its aliases and what its
-    first sentence says it *is* ("Quill is an old copyist…") — for nouns we cannot tell are people."""
-    pat = re.compile(rf"\b{re.escape(word)}(?:s|es)?\b", re.IGNORECASE)
-    lead = e.lead or e.text[:400]
-    if strict:
-        lead = " ".join(_is_a_heads(_SENTENCE.split(lead, maxsplit=1)[0]))
-    tags = e.tags if (not strict or word in _ROLE_NOUNS) else ()  # tags say roles, but also moods and places
-    return any(pat.search(k) for k in (*e.aliases, *tags)) or bool(pat.search(lead))
-
-
-class Describers:
-    """Which entries describe themselves with a noun: the lookups behind "the bible's only monk"
-    and "its only stone", as word → entry tables built once per bible, so they cost the same at
-    10 entries or 10k. They read exactly what ``_says`` reads (strict for people, loose for items)."""
-
-    def __init__(self, entries: Iterable[LoreEntry]) -> None:
-        self.people: dict[str, set[str]] = {}  # aliases and what the first sentence says the entry *is*
-        self.people_tags: dict[str, set[str]] = {}  # tags: read for role nouns only
-        self.items: dict[str, set[str]] = {}  # aliases, tags and lead
-        for e in entries:
-            lead = e.lead or e.text[:400]
-            if is_person(e):
-                heads = _is_a_heads(_SENTENCE.split(lead, maxsplit=1)[0])
-                self._add(self.people, e.id, *e.aliases, *heads)
-                self._add(self.people_tags, e.id, *e.tags)
-            elif is_item(e):
-                self._add(self.items, e.id, *e.aliases, *e.tags, lead)
-
-    @staticmethod
-    def _add(table: dict[str, set[str]], entry_id: str, *texts: str) -> None:
-        for w in set(_PIECES.findall(" ".join(texts).lower())):
-            table.setdefault(w, set()).add(entry_id)
-
-    def find(self, noun: str, people: bool) -> set[str] | None:
-        """Entries described by ``noun`` (or its plural); None for a noun these tables cannot look up."""
-        if not _PIECES.fullmatch(noun):
-            return None  # "ex-miner": only the regex in _says reads it as written
-        forms = (noun, noun + "s", noun + "es")
-        tables = [self.people] + ([self.people_tags] if noun in _ROLE_NOUNS else []) if people else [self.items]
-        return {i for t in tables for f in forms for i in t.get(f, ())}
-
-
-_PIECES = re.compile(r"\w+")  # the words between the \b boundaries _says matches at
-
-
-def _bible_only(noun: str, entries: dict[str, LoreEntry], here: set[str], describers: Describers | None, people: bool) -> str | None:
-    """The one person (strictly) or item in the whole bible that this noun describes, if exactly one."""
-    found = describers.find(noun, people) if describers is not None else None
-    if found is None:
-        test = is_person if people else is_item
-        found = {e.id for e in entries.values() if test(e) and _says(e, noun, strict=people)}
-    found = {i for i in found if i in entries and i not in here}
-    return next(iter(found)) if len(found) == 1 else None
-
-
+# What an entry *is*: "X is a second-generation lunar miner", "X is the K-Bar's oldest hand".
 class _Stage:
     """The recent cast, most recent first, with how many beats back each was last seen."""
 
@@ -280,33 +173,55 @@ def resolve(
     entries: dict[str, LoreEntry],
     depth: int = 3,
     describers: Describers | None = None,
+    relations: Relations | None = None,
+    possessives: Sequence[tuple[str, int, int]] = (),
+    refused: list[tuple[str, list[str]]] | None = None,
 ) -> list[Carry]:
     """Entries the beat refers back to. ``named``: (entry id, position) named in this beat;
     ``history``: for every earlier beat, most recent first, the entries on stage in mention order.
     People are looked for within ``depth`` beats; items anywhere earlier in the sheet.
-    ``describers``: the bible's noun tables (without them, the whole bible is scanned per noun)."""
-    cues = find_cues(text, masked)
+    ``describers``: the bible's noun tables (without them, the whole bible is scanned per noun).
+    ``relations``: the bible's kinship table, for "her stepmother"; ``possessives``: (entry id, start,
+    end) of the names the beat uses in the possessive ("Josiah's"). ``refused``: filled with the
+    relations that more than one entry fits equally (phrase, candidates): b2p does not guess."""
+    if describers is None:
+        describers = Describers(entries.values())
+    cues = find_cues(text, masked, describers)
+    kin = kin_phrases(text, masked, possessives) if relations is not None else []
+    if kin:  # "her stepmother" is a relation, not any woman on stage
+        taken = {k.pos for k in kin}
+        cues = sorted([c for c in cues if not (c.kind == "noun" and c.pos in taken)] + kin, key=lambda c: c.pos)
     if not cues:
         return []
     here = {i for i, _ in named}
     people_here = [(i, p) for i, p in named if i in entries and is_person(entries[i])]
-    # The same people, counted and by pronoun (positions sorted): a long beat asks about them per cue.
+    # The same people counted, and by pronoun as sorted (position, id): a long beat asks about them per cue.
     counts = Counter(i for i, _ in people_here)
-    positions: dict[str | None, list[int]] = {}
+    by_pronoun: dict[str | None, list[tuple[int, str]]] = {}
     for i, p in people_here:
-        insort(positions.setdefault(entries[i].pronouns, []), p)
+        insort(by_pronoun.setdefault(entries[i].pronouns, []), (p, i))
     stage = _Stage(history, entries, here, depth)
     carried: dict[str, Carry] = {}
 
-    def carry(i: str, cue: str, d: int) -> None:
+    def carry(i: str, cue: str, d: int, pos: int = 10**6) -> None:
         if i not in here and i not in carried:
             carried[i] = Carry(i, cue, d)
             if is_person(entries[i]):
-                people_here.append((i, 10**6))
+                people_here.append((i, pos))
                 counts[i] += 1
-                insort(positions.setdefault(entries[i].pronouns, []), 10**6)
+                insort(by_pronoun.setdefault(entries[i].pronouns, []), (pos, i))
 
-    first_person = min((p for _, p in people_here), default=-1)
+    def owner(gender: str, pos: int) -> tuple[str, int] | None:
+        """Whom a possessive pronoun means: the nearest person of its gender before it in the beat,
+        else the first after it, else the most recent one on stage."""
+        same = by_pronoun.get(gender, [])
+        before = bisect_left(same, (pos, ""))  # how many come before pos
+        if before:
+            return same[before - 1][1], 0
+        if same:
+            return same[0][1], 0
+        return next(iter(stage.people(gender)), None)
+
     said: dict[tuple[str, str], bool] = {}
 
     def says(i: str, word: str) -> bool:
@@ -314,31 +229,35 @@ def resolve(
             said[i, word] = _says(entries[i], word)
         return said[i, word]
 
+    first_person = min((p for _, p in people_here), default=-1)
     chained: set[str] = set()  # genders already referred to by a subject/possessive pronoun in this beat
     for cue in cues:
+        if cue.kind == "kin":
+            resolve_kin(cue, owner, relations, entries, carry, refused)  # type: ignore[arg-type]
+            continue
         if cue.kind in ("he", "she") and cue.role != "object" and cue.kind in chained:
             continue  # "He admits he is…": the second "he" is the first one's person
         if cue.kind in ("he", "she"):
             if cue.role != "object":
                 chained.add(cue.kind)
-            same = positions.get(cue.kind, [])
-            before = bisect_left(same, cue.pos)  # how many of them come before the cue
+            same = by_pronoun.get(cue.kind, [])
+            before = bisect_left(same, (cue.pos, ""))  # how many of them come before the cue
             resolved = {
                 "opening": False,  # "He hesitates…" opens a sentence: it points back
                 "subject": before > 0,
                 "possessive": bool(same),
                 "reflexive": bool(same),
                 # "Jack cuts him off": not Jack, the beat's subject; "the Captain pockets Brisk's
-                # bribe and warns her": Brisk, who is not the subject. (Sorted: the last one
-                # before the cue is the first person only if they all are.)
-                "object": before > 0 and same[before - 1] != first_person,
+                # bribe and warns her": Brisk, who is not the subject. (Sorted: the last one before
+                # the cue is the first person only if they all are.)
+                "object": before > 0 and same[before - 1][0] != first_person,
             }[cue.role]
             if not resolved and cue.role == "opening":
                 # "He admits he is the Hermit": the man on stage may be named again in this very beat.
                 last = next(((i, d) for i, d in stage.order if d <= stage.depth and is_person(entries[i]) and entries[i].pronouns == cue.kind), None)
                 resolved = last is not None and last[0] in here
             if not resolved and (match := next(iter(stage.people(cue.kind)), None)):
-                carry(match[0], cue.word, match[1])
+                carry(match[0], cue.word, match[1], cue.pos)
         elif cue.kind == "they":
             if len(people_here) >= 2 or (people_here and cue.role not in ("opening", "object", "possessive")):
                 continue
@@ -358,14 +277,13 @@ def resolve(
 
 
 def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people_here: list[tuple[str, int]], here: set[str], carry,  # noqa: ANN001
-                  describers: Describers | None, counts: Counter[str] | None = None,
-                  says: Callable[[str, str], bool] | None = None) -> None:
-    """``counts``: how often each person in ``people_here`` is in it; ``says``: ``_says`` by entry id, remembered."""
+                  describers: Describers, counts: Counter[str] | None = None, says: Callable[[str, str], bool] | None = None) -> None:
+    """``counts``: how often each person is in ``people_here``; ``says``: ``_says`` by entry id, remembered."""
     counts = counts if counts is not None else Counter(i for i, _ in people_here)
     says = says or (lambda i, word: _says(entries[i], word))
     noun = cue.word
     phrase = f"the {noun}"
-    if noun in _GROUP:
+    if noun in GROUP_WORDS:
         if len(people_here) >= cue.count:
             return
         recent = stage.people()
@@ -374,12 +292,13 @@ def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people
             for i, d in [(i, d) for i, d in recent if d == last][: cue.count]:
                 carry(i, phrase, d)
         return
-    if noun in _OBJECT_NOUNS:
+    if noun in describers.objects:
         if any(is_item(entries[i]) for i in here if i in entries):
             return
         items = stage.items()
-        described = [] if noun in _VAGUE_OBJECTS else [(i, d) for i, d in items if _says(entries[i], noun)]
-        match = None if cue.role == "indefinite" else next(iter(described or items), None)
+        # "the discovery" is whatever item the sheet talks about most; "the rifle", only an item that says it is one.
+        pool = items if noun in VAGUE_THINGS else [(i, d) for i, d in items if _says(entries[i], noun)]
+        match = None if cue.role == "indefinite" else next(iter(pool), None)
         if match is None:  # "a stone on his desk glows…": the bible's only stone
             only = _bible_only(noun, entries, here, describers, people=False)
             match = (only, 0) if only else None
@@ -388,32 +307,21 @@ def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people
         return
     if cue.role == "indefinite":
         return
-    gender = next((g for g, nouns in _GENDERED.items() if noun in nouns), None)
+    gender = GENDER_OF_NOUN.get(noun)
     need = cue.count
     need -= sum(n for i, n in counts.items() if says(i, noun) or (gender and entries[i].pronouns == gender and cue.count > 1))
-    if need <= 0 or (cue.count > 1 and noun not in _ROLE_NOUNS):
+    if need <= 0 or (cue.count > 1 and noun not in describers.roles):
         return  # "the divers": a crowd of extras, not the cast
     people = stage.people()
     # Who *is* a monk (alias, or "X is a monk…") beats who merely mentions monks; on stage first,
     # then the bible's only one; looser mentions and bare gender come last.
-    found = [(i, d) for i, d in people if _says(entries[i], noun, strict=True)]
-    if not found and noun not in _GENERIC:
+    found = [(i, d) for i, d in people if _says(entries[i], noun, strict=True, roles=describers.roles)]
+    if not found and noun not in GENERIC_PERSONS:
         only = _bible_only(noun, entries, here, describers, people=True)
         found = [(only, 0)] if only else []
-    if not found and noun in _ROLE_NOUNS:
+    if not found and noun in describers.roles:
         found = [(i, d) for i, d in people if _says(entries[i], noun)]
     if not found and gender:
         found = [(i, d) for i, d in people if entries[i].pronouns == gender]
     for i, d in found[:need]:
         carry(i, phrase, d)
-
-_ROLE_NOUNS = set().union(*_GENDERED.values()) | {
-    "captain", "chief", "commander", "doctor", "scientist", "miner", "pilot", "soldier", "guard", "child",
-    "kid", "stranger", "thief", "boss", "sergeant", "officer", "engineer", "mechanic", "merchant",
-    "smuggler", "archivist", "librarian", "keeper", "warden", "scholar", "apprentice", "novice",
-    "elder", "teacher", "student", "youth", "veteran", "rookie", "partner", "leader", "healer",
-    "physician", "professor", "director", "operator", "technician", "agent", "spy", "hermit",
-    "sailor", "ferryman", "boatman", "mage", "wizard", "witch", "knight", "squire", "scribe", "clerk",
-    "foreman", "overseer", "administrator", "ranger", "hunter", "orphan", "courier", "messenger", "copyist",
-}
-_KNOWN = _ROLE_NOUNS | _OBJECT_NOUNS

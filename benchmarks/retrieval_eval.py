@@ -8,8 +8,15 @@ left out of the scores.
 - keyword:  lorebook-style activation: names and aliases as whole words, case-insensitive
 - vector:   top-k entries by their best chunk's cosine similarity to the beat (k = 3)
 
-``benchmarks/heldout/`` holds a bible labelled blind, by a helper who never read b2p's code:
-``--bibles benchmarks/heldout`` scores it alone.
+``benchmarks/dev/`` holds bibles labelled blind by helpers who never read b2p's code, open for
+tuning; ``benchmarks/heldout/`` holds more, never read and never tuned on: ``--bibles DIR`` scores
+one folder of bibles (``--errors`` is refused for held-out sets: aggregate figures only).
+
+Figures are given in total and per set (bible), for b2p and both baselines on the same beats, with
+a breakdown by class: misses by how the beat refers to the entry (the labels' ``how:`` — relation,
+part, event, title, description, pronoun, scene, other — or ``named`` when a keyword names it) and
+false hits by what made them tempting (``forbidden_why:`` — common-phrase, demonym, title,
+relation, topic, other — or ``extra`` for a pick that is merely not labelled).
 
 Run: ``python benchmarks/retrieval_eval.py [--bibles DIR] [--store DIR] [--errors]``; prints one JSON object.
 """
@@ -87,9 +94,44 @@ class Score:
         return {"recall": round(recall, 4), "precision": round(precision, 4), "f1": round(f1, 4), "forbidden_hits": self.forbidden}
 
 
+METHODS = ("b2p", "keyword", "vector")
+# How a beat refers to a required entry it does not name (labels' ``how:``); 'named' when it names it.
+MISS_CLASSES = ("named", "relation", "part", "event", "title", "description", "pronoun", "scene", "other")
+# What makes a wrong pick tempting (labels' ``forbidden_why:``); 'extra' for a pick merely not labelled.
+FALSE_CLASSES = ("common-phrase", "demonym", "title", "relation", "topic", "other", "extra")
+
+
+class Breakdown:
+    """Misses and false hits of every method, by class."""
+
+    def __init__(self) -> None:
+        self.misses = {c: dict.fromkeys(METHODS, 0) | {"total": 0} for c in MISS_CLASSES}
+        self.false = {c: dict.fromkeys(METHODS, 0) for c in FALSE_CLASSES}
+
+    def add(self, method: str, pred: set[str], item: dict, named: set[str]) -> None:
+        req, acc, forb = (set(item.get(k) or []) for k in ("required", "acceptable", "forbidden"))
+        how, why = item.get("how") or {}, item.get("forbidden_why") or {}
+        for name in req:
+            c = how.get(name) or ("named" if name in named else "other")
+            c = c if c in MISS_CLASSES else "other"
+            if method == "b2p":
+                self.misses[c]["total"] += 1
+            if name not in pred:
+                self.misses[c][method] += 1
+        for name in pred - req - acc:
+            c = (why.get(name) or "other") if name in forb else "extra"
+            self.false[c if c in FALSE_CLASSES else "other"][method] += 1
+
+    def figures(self) -> dict:
+        return {"misses": {c: v for c, v in self.misses.items() if v["total"]},
+                "false_hits": {c: v for c, v in self.false.items() if any(v.values())}}
+
+
 def evaluate(store_dir: Path, show_errors: bool = False, bibles: Path = ROOT / "story_bibles") -> dict:
     settings = load_settings(None, store=store_dir)
-    scores = {"b2p": Score(), "keyword": Score(), "vector": Score()}
+    total = {m: Score() for m in METHODS}
+    per_set: dict[str, dict[str, Score]] = {}
+    breakdown = Breakdown()
     beats_total = 0
     errors = []
     sheets = labelled_sheets(bibles)
@@ -102,30 +144,39 @@ def evaluate(store_dir: Path, show_errors: bool = False, bibles: Path = ROOT / "
             always = {e.name for e in retriever.entries.values() if e.always}
             beats = read_beats(sheet)
             ledger = retriever.ledger(beats)
+            scores = per_set.setdefault(bible_dir.name, {m: Score() for m in METHODS})
             for item in yaml.safe_load(labels.read_text())["beats"]:
                 i = item["index"]
                 req, acc, forb = (set(item.get(k) or []) for k in ("required", "acceptable", "forbidden"))
                 beat = beats[i - 1]
                 lore = ledger.beats[i - 1].lore
-                pred = {p.name for p in lore} - always
-                scores["b2p"].add(pred, req, acc, forb)
-                scores["keyword"].add(keyword_baseline(retriever, beat), req, acc, forb)
-                scores["vector"].add(vector_baseline(retriever, beat), req, acc, forb)
+                named = keyword_baseline(retriever, beat)
+                preds = {"b2p": {p.name for p in lore} - always, "keyword": named, "vector": vector_baseline(retriever, beat)}
+                for m in METHODS:
+                    for s in (total[m], scores[m]):
+                        s.add(preds[m], req, acc, forb)
+                    breakdown.add(m, preds[m], item, named)
                 beats_total += 1
+                pred = preds["b2p"]
                 wrong = (req - pred) | (pred - req - acc)
                 if wrong and show_errors:
+                    how = item.get("how") or {}
                     errors.append({
                         "sheet": f"{bible_dir.name}/{sheet.name}", "beat": i, "text": beat,
-                        "missed": sorted(req - pred), "extra": sorted(pred - req - acc),
+                        "missed": sorted(f"{n} ({how.get(n, 'named' if n in named else 'other')})" for n in req - pred),
+                        "extra": sorted(pred - req - acc),
                         "forbidden": sorted(pred & forb),
-                        "picks": [f"{p.name}:{p.reason}:{p.score:.2f}" for p in lore if p.name not in always],
+                        "picks": [f"{p.name}:{p.reason}:{p.score:.2f}:{p.match}" for p in lore if p.name not in always],
                     })
     result = {
         "beats": beats_total,
         "sheets": len(sheets),
-        "bibles": len({b for b, _, _ in sheets}),
+        "bibles": len(per_set),
         "seconds": round(time.perf_counter() - started, 2),
-        **{name: s.figures() for name, s in scores.items()},
+        **{m: s.figures() for m, s in total.items()},
+        "f1_over_keyword": round(total["b2p"].figures()["f1"] - total["keyword"].figures()["f1"], 4),
+        "sets": {name: {m: s.figures() for m, s in scores.items()} for name, scores in per_set.items()},
+        "by_class": breakdown.figures(),
     }
     if show_errors:
         result["errors"] = errors
@@ -138,6 +189,8 @@ def main() -> None:
     ap.add_argument("--store", type=Path, help="store folder to (re)use; default: a temporary one")
     ap.add_argument("--errors", action="store_true", help="list every beat where b2p missed or added an entry")
     args = ap.parse_args()
+    if args.errors and "heldout" in args.bibles.resolve().parts:
+        ap.error("held-out sets are the judge: their per-beat errors are never printed (aggregate figures only)")
     if args.store:
         print(json.dumps(evaluate(args.store, args.errors, args.bibles), indent=2))
     else:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
+from b2p.lexicon import sentences
 from b2p.models import LoreEntry
 from b2p.store import chunk_header
 
@@ -12,6 +12,15 @@ from b2p.store import chunk_header
 def chunk_signature(chunk_size: int, chunk_overlap: int) -> str:
     """Recorded in the store: a different chunking needs a rebuild, like a different model."""
     return f"sentence:{chunk_size}/{chunk_overlap}"
+
+
+def chunker_version() -> str:
+    """Recorded in the store beside the chunking: the splitter that made the chunks. A release of
+    llama-index may split the same text differently, so after an upgrade ingest splits every entry
+    again and embeds those whose chunks changed."""
+    from importlib.metadata import version
+
+    return f"llama-index-core {version('llama-index-core')}"
 
 
 def make_splitter(chunk_size: int, chunk_overlap: int, tokenize: Callable[[str], list[int]]):  # noqa: ANN201
@@ -33,7 +42,6 @@ def chunk_entry(entry: LoreEntry, splitter) -> list[str]:  # noqa: ANN001
 
 
 LEAD_TOKENS = 80
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")
 
 
 def lead_of(text: str, tokenize: Callable[[str], list[int]], limit: int = LEAD_TOKENS) -> str:
@@ -44,7 +52,7 @@ def lead_of(text: str, tokenize: Callable[[str], list[int]], limit: int = LEAD_T
     para = text.strip().split("\n\n", 1)[0]
     para = " ".join(line.strip().lstrip("#>*- ").strip() for line in para.splitlines())
     out = ""
-    for sentence in _SENTENCE_END.split(para):
+    for sentence in sentences(para):
         candidate = f"{out} {sentence}".strip()
         if out and len(tokenize(candidate)) > limit:
             break

@@ -117,7 +117,7 @@ def test_a_beat_sheet_in_json(shared: tuple[Path, Path], runner: CliRunner, tmp_
     for b in data["beats"]:
         assert set(b) == {"index", "text", "lore", "dropped"}
         for p in b["lore"]:
-            assert set(p) == {"name", "id", "kind", "reason", "score", "match", "tokens"}
+            assert set(p) == {"name", "id", "kind", "reason", "score", "match", "tokens", "shortened"}
 
 
 # -- human output ------------------------------------------------------------------------------------------

@@ -284,10 +284,10 @@ def test_the_ledger_json_has_exactly_the_documented_shape(harbour) -> None:  # n
         assert set(b) == {"index", "text", "lore", "dropped"}
         for p in b["lore"]:
             seen_pick = True
-            assert set(p) == {"name", "id", "kind", "reason", "score", "match", "tokens"}
+            assert set(p) == {"name", "id", "kind", "reason", "score", "match", "tokens", "shortened"}
             assert p["reason"] in PRIORITY
             assert isinstance(p["name"], str) and isinstance(p["id"], str) and isinstance(p["kind"], str)
-            assert isinstance(p["score"], float) and isinstance(p["tokens"], int)
+            assert isinstance(p["score"], float) and isinstance(p["tokens"], int) and isinstance(p["shortened"], bool)
             assert p["match"] is None or isinstance(p["match"], str)
             assert (p["match"] is None) == (p["reason"] == "always")
         for d in b["dropped"]:

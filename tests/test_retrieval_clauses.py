@@ -74,7 +74,7 @@ def test_without_the_clauses_the_whole_beat_is_not_clear_enough(drowned: Retriev
     picked, dropped = similar(drowned, DESCRIBED, explain=True)
     assert "Undershelves" not in picked
     reason, score = dropped["Undershelves"]
-    assert reason == "threshold" and score >= drowned.settings.threshold  # over the threshold, short of the margin
+    assert reason == "margin" and score >= drowned.settings.threshold  # over the threshold, short of the margin: said so
 
 
 def test_a_nearest_entry_the_clauses_do_not_clearly_back_stays_out(drowned: Retriever) -> None:

@@ -179,9 +179,10 @@ def test_the_noun_tables_find_exactly_what_reading_every_entry_finds(bible: str)
     entries = {e.id: e for e in read_bible(REPO / "story_bibles" / bible).entries}
     tables = scene.Describers(entries.values())
     words = {w.lower() for e in entries.values() for w in re.findall(r"[A-Za-z]+", " ".join((*e.keys(), *e.tags, e.text[:400])))}
-    nouns = sorted(words | scene._ROLE_NOUNS | scene._OBJECT_NOUNS)
+    nouns = sorted(words | tables.roles | tables.objects)
     assert len(nouns) > 300
     for noun in nouns:
         for people, test in ((True, scene.is_person), (False, scene.is_item)):
-            scanned = {e.id for e in entries.values() if test(e) and scene._says(e, noun, strict=people)}
-            assert tables.find(noun, people) == scanned, (noun, people)
+            scanned = {e.id for e in entries.values() if test(e) and scene._says(e, noun, strict=people, roles=tables.roles)}
+            got = tables.find(noun, people)
+            assert got == scanned or (got is None and not re.fullmatch(r"\w+", noun)), (noun, people)

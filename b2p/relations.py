@@ -1,0 +1,294 @@
+"""Who is whose relative, read from the bible's own prose at ingest: "her stepmother" in a beat is
+the stepmother the possessor's lore (or the stepmother's) says she is.
+
+A reader's rules, applied to every sentence of every person's entry with the name matcher:
+
+- a kinship noun has a *possessor* (whose relative: "Lenka's", "his", "of Tomas Brandl", "to Nell")
+  and a *referent* (who the relative is: the sentence's subject when a copula leads to it — "Lenka is
+  Tomas's older sister", "which makes him Josiah's brother-in-law" —, a name in apposition — "her
+  cousin, Piet Vey", "Sheriff Lockhart, Adelaide's brother, …" — or a name after "is": "their son is
+  Wesley");
+- "married"/"widow of" name spouses;
+- every fact is kept in both directions ("X is Y's sister" also makes Y X's brother or sister, by Y's
+  pronouns), with the entry it was read from; in-laws and step-relations only where stated.
+
+A beat's "her stepmother" is then: resolve "her" (scene.py), look up that person's step-parents of
+the noun's gender; exactly one → that entry; several → refused, and said so in ``--explain``.
+The table is plain data (``to_data``/``from_data``) saved in the lore index.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from b2p.lexicon import APPOSITION_ADVERBS, KIN_CONVERSE, KINSHIP, PRONOUN_OF, kin_noun, sentences
+from b2p.models import LoreEntry
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+# What may stand between a possessor and its kinship noun: "Josiah's second wife", "her late mother".
+_MODIFIER = re.compile(r"^(?:\s+(?:[a-z]+(?:-[a-z]+)?|\d+(?:st|nd|rd|th)?))?(?:\s+(?:[a-z]+(?:-[a-z]+)?))?\s*$")
+_COPULA = re.compile(r"\b(?:is|was|are|were|becomes|became|remains|remained|makes (?:him|her|them)|made (?:him|her|them))\b")
+
+Find = Callable[[str], list[Any]]  # NameMatcher.find: text → mentions (start, end, text, entry_ids)
+
+
+class Relations:
+    """entry id → [(relation, relative id, source entry id)]: "the relative is the entry's <relation>"."""
+
+    def __init__(self, links: dict[str, list[tuple[str, str, str]]]) -> None:
+        self.links = links
+
+    # -- plain data --------------------------------------------------------------------------------
+
+    def to_data(self) -> dict[str, Any]:
+        return {"links": {i: [list(t) for t in ts] for i, ts in self.links.items()}}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Relations:
+        return cls({i: [tuple(t) for t in ts] for i, ts in data.get("links", {}).items()})  # type: ignore[misc]
+
+    # -- building (at ingest) ----------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, entries: Iterable[LoreEntry], texts: Mapping[str, str], find: Find, is_person: Callable[[LoreEntry], bool]) -> Relations:
+        people = {e.id: e for e in entries if is_person(e)}
+        links: dict[str, list[tuple[str, str, str]]] = {}
+
+        def add(rel: str, referent: str, possessor: str, source: str) -> None:
+            if referent == possessor or referent not in people or possessor not in people:
+                return
+            for owner, r, other in ((possessor, rel, referent), (referent, KIN_CONVERSE[rel], possessor)):
+                have = links.setdefault(owner, [])
+                if all((x[0], x[1]) != (r, other) for x in have):
+                    have.append((r, other, source))
+
+        for e in people.values():
+            for sentence in sentences(texts.get(e.id) or e.text):
+                for rel, referent, possessor in _read_sentence(sentence, e, people, find):
+                    add(rel, referent, possessor, e.id)
+        return cls(links)
+
+    # -- asking (per beat) -------------------------------------------------------------------------
+
+    def relatives(self, possessor: str, noun: str, pronouns: Callable[[str], str | None]) -> list[tuple[str, str]]:
+        """The entries that are ``possessor``'s ``noun`` ("stepmother"): (entry id, source entry id)."""
+        rel, gender = KINSHIP[noun]
+        out = []
+        for r, other, source in self.links.get(possessor, ()):
+            if r == rel and (gender is None or pronouns(other) in (gender, None)):
+                out.append((other, source))
+        return out
+
+
+def _read_sentence(sentence: str, e: LoreEntry, people: Mapping[str, LoreEntry], find: Find) -> list[tuple[str, str, str]]:
+    """(relation, referent, possessor) facts one sentence of ``e``'s lore states."""
+    mentions = [(m.start, m.end, m.entry_ids[0]) for m in find(sentence) if len(m.entry_ids) == 1 and m.entry_ids[0] in people]
+    subject = _subject(sentence, e, mentions)
+    facts = []
+    for w in _WORD.finditer(sentence):
+        noun = kin_noun(w.group().lower().rstrip("'’"))
+        if noun is None or w.group()[0].isupper() and w.start() > 0:
+            continue  # "Brother Ossian", "Sister Lund": a title, not a relation
+        rel = KINSHIP[noun][0]
+        s, end = w.start(), w.end()
+        possessors, head_start = _possessors(sentence, s, end, e, mentions, people)
+        if not possessors:
+            continue
+        referent = _referent(sentence, head_start, end, e, mentions, subject, possessors)
+        if referent is None:
+            continue
+        facts += [(rel, referent, p) for p in possessors]
+    for m in re.finditer(r"\b(?:married|marries|wed|weds|wedded)\b", sentence):
+        after = next((x for x in mentions if x[0] >= m.end() and not sentence[m.end() : x[0]].strip(" ,to")), None)
+        if after and subject and after[2] != subject:
+            facts.append(("spouse", after[2], subject))
+    return facts
+
+
+def _subject(sentence: str, e: LoreEntry, mentions: list[tuple[int, int, str]]) -> str | None:
+    """Who the sentence is about: a name that opens it, or a pronoun of the entry that opens it."""
+    first = next(iter(mentions), None)
+    lead = sentence[: first[0]] if first else sentence
+    lead = re.sub(r"^(?:[A-Z][\w.]*\s+)+$", "", lead)  # "Sheriff Ephraim Lockhart, …": a title before the name
+    opener = next(iter(_WORD.findall(lead)), "").lower()
+    if opener in PRONOUN_OF and PRONOUN_OF[opener] == e.pronouns:
+        return e.id
+    if first and not _WORD.search(lead):
+        return first[2]
+    if first is None or re.search(r"\b(?:he|she|they)\b", lead.lower()):
+        return e.id if e.pronouns and re.search(rf"\b(?:{'|'.join(w for w, p in PRONOUN_OF.items() if p == e.pronouns)})\b", lead.lower()) else None
+    return None
+
+
+def _possessors(sentence: str, s: int, end: int, e: LoreEntry, mentions: list[tuple[int, int, str]],
+                people: Mapping[str, LoreEntry]) -> tuple[list[str], int]:
+    """Whose relative the noun at [s, end) names, and where its phrase starts."""
+    before = sentence[:s]
+    # "Josiah Kettering's second wife", "Silas and Hester Brannock's eldest son"
+    prior = [x for x in mentions if x[1] <= s]
+    if prior:
+        ms, me, i = prior[-1]
+        said = sentence[ms:me]
+        rest = sentence[me:s]
+        if not said.endswith(("'s", "’s", "'", "’")) and rest[:1] in ("'", "’"):
+            rest = rest[2:] if rest[1:2] == "s" else rest[1:]
+            said += "'s"
+        if said.endswith(("'s", "’s", "'", "’")) and _MODIFIER.match(rest):
+            got, start = [i], ms
+            for ps, pe, pi in reversed(prior[:-1]):  # "Silas and Hester Brannock's": a bare first name
+                if re.fullmatch(r"\s*(?:,|,?\s*and)\s*", sentence[pe:start]) and " " not in sentence[ps:pe]:
+                    got.insert(0, pi)
+                    start = ps
+                else:
+                    break
+            return got, start
+    # "his sister", "her late mother", "their son"
+    m = re.search(r"\b(his|her|their)\b((?:\s+[a-z]+(?:-[a-z]+)?){0,2})\s*$", before, re.IGNORECASE)
+    if m and _MODIFIER.match(m.group(2)):
+        who = _pronoun_owner(m.group(1).lower(), m.start(), e, mentions, people)
+        return ([who] if who else []), m.start()
+    # "the daughter of Silas and Hester Brannock", "stepmother to her son Wesley", "widow of Frank"
+    m = re.match(r"\s+(?:of|to)\s+", sentence[end:])
+    if m:
+        start = end + m.end()
+        got = []
+        for ms, me, i in mentions:
+            if ms < start:
+                continue
+            gap = sentence[start:ms]
+            if gap and not re.fullmatch(r"(?:,?\s*and\s+|,\s*)?(?:the\s+late\s+|the\s+|(?:his|her|their)\s+\w+,?\s+)?", gap):
+                break
+            if sentence[ms:me].endswith(("'s", "’s")):
+                break  # "of Silas and Hester Brannock and Cole Brannock's younger sister"
+            got.append(i)
+            start = me
+        head = re.search(r"\b(?:the|a|an)\s+(?:[a-z-]+\s+){0,2}$", before)
+        return got, head.start() if head else s
+    return [], s
+
+
+def _pronoun_owner(word: str, pos: int, e: LoreEntry, mentions: list[tuple[int, int, str]], people: Mapping[str, LoreEntry]) -> str | None:
+    """The person a possessive pronoun in ``e``'s lore means: the entry itself when it takes that
+    pronoun, else the last person of that gender named before it in the sentence."""
+    gender = PRONOUN_OF[word]
+    if e.pronouns == gender or word == "their":  # "their son": the entry and whoever it shares him with
+        return e.id
+    earlier = [i for ms, _, i in mentions if ms < pos and people[i].pronouns == gender]
+    return earlier[-1] if earlier else None
+
+
+def _referent(sentence: str, head_start: int, end: int, e: LoreEntry, mentions: list[tuple[int, int, str]],
+              subject: str | None, possessors: list[str]) -> str | None:
+    """Who the relative is: a name in apposition after ("her cousin, Piet Vey"), after "is" ("their
+    son is Wesley"), in apposition before ("Ephraim, Adelaide's brother, …"), the object of "makes"
+    ("which makes Colette her stepmother"), else whoever a copula leads from ("She is the older
+    sister of …", "Nell is their daughter", "which makes him …")."""
+    for ms, _, i in mentions:
+        if ms >= end and i not in possessors:
+            if re.fullmatch(r"\s*,?\s*|\s+(?:is|was)\s+", sentence[end:ms]):
+                return i
+            break
+    before = sentence[:head_start]
+    prev = [x for x in mentions if x[1] <= head_start]
+    last = prev[-1] if prev else None
+    if last and last[2] not in possessors:
+        gap = sentence[last[1] : head_start]
+        # "Sheriff Lockhart, Adelaide's younger brother," / "Colette, now his wife"
+        if re.fullmatch(r",\s*(?:[a-z]+\s+)?", gap) and gap.strip(" ,") in APPOSITION_ADVERBS:
+            return last[2]
+        # "which makes Colette her stepmother and Colette's son Danny Roche her stepbrother"
+        made = [c for c in re.finditer(r"\b(?:makes|made|make)\b", before[: last[0]])]
+        if not gap.strip() and made and not re.search(r"[,;]", before[made[-1].end() : last[0]]):
+            return last[2]
+    cop = None
+    for c in _COPULA.finditer(before):
+        cop = c
+    if cop is None:
+        return None
+    between = before[cop.end() :]
+    # The noun must head the copula's complement: "is the older …", "is X's eldest son and …".
+    if not re.fullmatch(r"\s*(?:.*\band\s+)?(?:(?:the|a|an)\s+)?(?:[a-z]+(?:-[a-z]+)?\s+){0,2}", between) or re.search(r"[;:]", between):
+        return None
+    if cop.group().startswith(("makes", "made")):
+        return e.id if PRONOUN_OF.get(cop.group().split()[1]) == e.pronouns else None
+    ahead = [x for x in mentions if x[1] <= cop.start() and not sentence[x[1] : cop.start()].strip()]
+    if ahead:
+        return ahead[-1][2]  # "Nell Kettering is their daughter"
+    return subject
+
+
+# -- in a beat -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KinCue:
+    """"her stepmother" in a beat: the kinship noun, where it is, and whose relative it names."""
+
+    kind: str  # always "kin": scene.resolve handles it in turn with the other cues
+    role: str  # "possessive" (his / her / their) or "name" ("Josiah's")
+    word: str  # the kinship noun, singular
+    pos: int
+    owner: str = ""  # "he"/"she"/"they" for a pronoun; the entry id for a name
+    phrase: str = ""
+
+
+_TOKENS = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+def kin_phrases(text: str, masked: Sequence[tuple[int, int]], possessives: Sequence[tuple[str, int, int]]) -> list[KinCue]:
+    """"her stepmother", "his real father", "Josiah's brother-in-law": a possessive, up to two modifiers,
+    and a kinship noun. The rule a reader uses: a possessive plus a kinship noun names a relative of
+    the possessor."""
+    out = []
+
+    def free(pos: int) -> bool:
+        return all(not (s <= pos < e) for s, e in masked)
+
+    def noun_after(end: int) -> tuple[str, int, int] | None:
+        for n, w in enumerate(_TOKENS.finditer(text, end)):
+            if n == 3 or not free(w.start()) or text[end : w.start()].strip(" ") or w.group()[0].isupper():
+                return None
+            noun = kin_noun(re.sub(r"['’]s?$", "", w.group().lower()))
+            if noun:
+                return noun, w.start(), w.end()
+            end = w.end()
+        return None
+
+    for m in re.finditer(r"\b(his|her|their)\b", text, re.IGNORECASE):
+        found = noun_after(m.end()) if free(m.start()) else None
+        if found:
+            noun, s, e = found
+            out.append(KinCue("kin", "possessive", noun, s, owner=PRONOUN_OF[m.group(1).lower()], phrase=text[m.start() : e].rstrip("'’s")))
+    for entry_id, start, end in possessives:
+        found = noun_after(end)
+        if found:
+            noun, s, e = found
+            out.append(KinCue("kin", "name", noun, s, owner=entry_id, phrase=text[start:e]))
+    return out
+
+
+def resolve_kin(cue: KinCue, owner, relations: Relations, entries: dict[str, LoreEntry], carry,  # noqa: ANN001
+                 refused: list[tuple[str, list[str]]] | None) -> None:
+    """Resolve the possessor first (a name, or the pronoun's person), then follow the relation."""
+    if cue.role == "name":
+        who, d, said = cue.owner, 0, None
+    else:
+        if cue.owner == "they":
+            return  # "their mother": whose, of the several on stage, no one can say
+        found = owner(cue.owner, cue.pos)
+        if found is None:
+            return
+        (who, d), said = found, cue.phrase.split()[0].lower()
+    if who not in entries:
+        return
+    fits = relations.relatives(who, cue.word, lambda i: entries[i].pronouns if i in entries else None)
+    fits = [(i, src) for i, src in fits if i in entries and i != who]
+    path = f"{said} = {entries[who].name}; " if said else ""
+    if len(fits) == 1:
+        i, src = fits[0]
+        carry(i, f"{cue.phrase} ({path}{cue.word}, from {entries[src].name}'s entry)", d, cue.pos)
+    elif len(fits) > 1 and refused is not None:
+        refused.append((f"{cue.phrase} ({path}{len(fits)} fit equally)", [i for i, _ in fits]))
