@@ -25,12 +25,6 @@ SIMILAR_POOL = 8  # chunks fetched per similar slot: enough to aggregate several
 MAX_CLAUSES = 4  # clauses of a beat embedded to settle its doubtful 'similar' candidates
 CLAUSE_MARGIN = 1.5  # a clause is shorter than its beat, so it must win by this times the beat's margin
 SHEET_MEMORY = 200  # earlier beats the scene looks back through for an item ("the artifact"): a long sheet stays linear
-# Beats are embedded a bounded batch at a time, so memory stays flat however long the sheet (one call
-# for 20k beats took 6.5 GB): at most EMBED_BATCH texts and about EMBED_CHARS characters a call, since
-# a batch is padded to its longest text and attention grows with the square of that.
-EMBED_BATCH = 64
-EMBED_CHARS = 16_384
-LONGEST_EMBEDDED = 2_048  # characters past what the model reads (256 tokens) cost nothing more
 
 
 class Retriever:
@@ -62,20 +56,11 @@ class Retriever:
         return {p.id: texts[p.id] if p.tokens >= self.entries[p.id].tokens else self.entries[p.id].lead for p in beat.lore}
 
     def _embed(self, texts: list[str]) -> Any:
-        """Vectors of ``texts``, in bounded batches of similar lengths (see ``EMBED_BATCH``)."""
-        import numpy as np
-
         if self._embedder is None:
             from b2p.embeddings import query_embedder
 
             self._embedder = query_embedder(self.embed_model, self.settings.cache_dir)
-        out: Any = None
-        for batch in _batches(texts):
-            vecs = self._embedder.encode([texts[i] for i in batch])
-            if out is None:
-                out = np.empty((len(texts), vecs.shape[1]), dtype=vecs.dtype)
-            out[batch] = vecs
-        return out if out is not None else self._embedder.encode(texts)
+        return self._embedder.encode(texts)
 
     # -- the ledger ----------------------------------------------------------------------------
 
@@ -187,8 +172,9 @@ class Retriever:
             e = self.entries[i]
             for o in others:
                 if (i, o) not in links:
-                    lore = memo["lore"].setdefault(i, texts.get(i, e.lead).lower())
-                    links[i, o] = any(k.lower() in lore for k in self.entries[o].keys())
+                    if i not in memo["lore"]:
+                        memo["lore"][i] = texts.get(i, e.lead).lower()
+                    links[i, o] = any(k.lower() in memo["lore"][i] for k in self.entries[o].keys())
             score = sum(n for o, n in others.items() if links[i, o])
             if e.pronouns and memo["last"].get(e.pronouns, -1) >= m.end:  # one of its pronouns comes after the mention
                 score += 1
@@ -340,18 +326,6 @@ class Retriever:
         return BeatLore(index=index, text=beat, lore=kept, dropped=dropped + below)
 
 _QUALIFIER = re.compile(r"\s+(?:with|of|from|against|at|in|on)\s+(?:the\s+)?((?:[A-Z][\w'’-]*\s*)+)")
-
-
-def _batches(texts: Sequence[str]) -> list[list[int]]:
-    """Indexes of ``texts`` in embedding batches: shortest first, each batch at most ``EMBED_BATCH`` texts
-    and about ``EMBED_CHARS`` characters once padded to its longest."""
-    batches: list[list[int]] = [[]]
-    for i in sorted(range(len(texts)), key=lambda i: len(texts[i])):
-        size = min(len(texts[i]), LONGEST_EMBEDDED)
-        if batches[-1] and (len(batches[-1]) >= EMBED_BATCH or (len(batches[-1]) + 1) * size > EMBED_CHARS):
-            batches.append([])
-        batches[-1].append(i)
-    return [b for b in batches if b]
 
 
 def _without(text: str, mentions: Sequence[Mention], words: set[str] = frozenset()) -> str:  # type: ignore[assignment]

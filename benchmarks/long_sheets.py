@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import ROOT, SAMPLE_BIBLE, default_cache, log, use_cache  # noqa: E402
 
 NAME = "long_sheets"
-BEFORE = "8d65d1d"  # main before issue 13's batching and linear-time beat fixes
+BEFORE = "97db7a3"  # main just before issue 13's batching and linear-time beat fixes were merged
 NOISE = 1.0  # seconds: a run this close to the one-beat floor says nothing about growth
 RUN = "import sys; sys.argv[0] = 'b2p'; import cli; cli.main()"  # the CLI of whichever checkout PYTHONPATH names
 
