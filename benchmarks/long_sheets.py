@@ -4,12 +4,13 @@ and after the fix for issue 13 (a 20k-beat sheet took 6.5 GB; a 1.2 MB beat ran 
 "Before" is the code at ``--before REV`` (default: the last commit before the fix), unpacked with
 ``git archive`` into a temporary folder; "after" is this checkout. Both run as fresh ``b2p lore --json``
 processes on the same machine in the same run, against the sample bible (ingested once into the
-cache), and each run's wall time and peak RSS (``wait4``) are recorded. Figures are ratios within this
+cache), and each run's wall time, CPU time and peak RSS (``wait4``) are recorded (on a shared machine
+the CPU time is the steadier figure). Figures are ratios within this
 run: after/before at each size, and how each grows with size (per beat, per character): flat memory
 and linear time give growth ratios near 1 (time per beat or character is counted past a one-beat run's,
 which is mostly starting the process).
 
-    python benchmarks/long_sheets.py [--beats 250,2000] [--chars 20000,100000] [--before REV|none]
+    python benchmarks/long_sheets.py [--beats 250,2000] [--chars 20000,200000] [--before REV|none]
 """
 
 from __future__ import annotations
@@ -65,11 +66,12 @@ def run(code: Path, args: list[str], cwd: Path, timeout: float) -> dict[str, flo
         if time.perf_counter() > deadline:
             proc.kill()
             os.wait4(proc.pid, 0)
-            return {"ok": False, "seconds": None, "peak_mb": None, "note": f"killed after {timeout:g} s"}
+            return {"ok": False, "seconds": None, "cpu_seconds": None, "peak_mb": None, "note": f"killed after {timeout:g} s"}
         time.sleep(0.05)
     seconds = time.perf_counter() - start
     ok = os.waitstatus_to_exitcode(status) == 0
-    result: dict = {"ok": ok, "seconds": round(seconds, 2), "peak_mb": round(usage.ru_maxrss / 1024, 1)}
+    result: dict = {"ok": ok, "seconds": round(seconds, 2), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+                    "peak_mb": round(usage.ru_maxrss / 1024, 1)}
     if not ok:
         result["note"] = (proc.stderr.read() or b"").decode("utf-8", "replace").strip().splitlines()[-1:]
     return result
@@ -124,13 +126,13 @@ def main() -> None:
                 log(NAME, f"{kind} {n}: {name}")
                 row[name] = run(code, ["lore", str(sheet), "--bible", "lunar_mining", "--store", str(store), "--json"], work, args.timeout)
             if "before" in row:
-                row["after_over_before"] = {k: ratio(row["after"][k], row["before"][k]) for k in ("seconds", "peak_mb")}
+                row["after_over_before"] = {k: ratio(row["after"][k], row["before"][k]) for k in ("seconds", "cpu_seconds", "peak_mb")}
             results[kind].append(row)
         growth: dict[str, dict] = {}
 
-        def per_unit(row: dict, name: str, unit: str) -> float | None:
+        def per_unit(row: dict, name: str, unit: str, clock: str) -> float | None:
             """Seconds per beat (or character) past the one-beat floor; None when lost in the floor's noise."""
-            t, floor = row[name]["seconds"], results["one_beat"][name]["seconds"]
+            t, floor = row[name][clock], results["one_beat"][name][clock]
             return (t - floor) / row[unit] if t is not None and floor is not None and t - floor >= NOISE else None
 
         for kind, unit in (("sheet", "beats"), ("long_beat", "chars")):
@@ -139,7 +141,8 @@ def main() -> None:
                 continue
             small, big = rows[0], rows[-1]
             growth[kind] = {"sizes": [small[unit], big[unit]], **{name: {
-                f"seconds_per_{unit[:-1]}": ratio(per_unit(big, name, unit), per_unit(small, name, unit)),
+                **{f"{clock}_per_{unit[:-1]}": ratio(per_unit(big, name, unit, clock), per_unit(small, name, unit, clock))
+                   for clock in ("seconds", "cpu_seconds")},
                 "peak_mb": ratio(big[name]["peak_mb"], small[name]["peak_mb"]),
             } for name in codes}}
         print(json.dumps({"benchmark": NAME, "before": args.before, "results": results,
