@@ -16,21 +16,18 @@ The key: it must be one line of printable ASCII (checked before anything is sent
 environment is never sent to a ``base_url`` that a ``b2p.toml`` found in the current folder chose
 (the user must name the server: flag, env, or ``--config``); and every text that comes back — errors,
 streamed prose, the completion — has every long run of the key masked (``b2p.redact``), so a server
-that echoes it cannot get it shown or saved.
+that echoes it cannot get it shown or saved. Reading what a server sends back (and the key's format)
+is ``b2p/llm_wire.py``'s part.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,6 +35,7 @@ from pydantic import Field, SecretStr
 
 from b2p.errors import ConfigError, ModelError
 from b2p.llm import LLM, BackendOptions, Completion, GenOptions, Message, OnText, estimate_tokens, known_context_window
+from b2p.llm_wire import Watchdog, check_key, not_a_stream, retry_after
 from b2p.redact import Redactor
 
 if TYPE_CHECKING:
@@ -50,7 +48,6 @@ PLACEHOLDER_KEY = "b2p-no-key"
 RETRY_STATUSES = {408, 409, 429}  # plus every 5xx
 _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+)")
 MAX_CHARS_PER_TOKEN = 32  # no tokenizer's token is longer: past max_tokens * this, a server ignores the limit
-BODY_PEEK = 65_536  # bytes of a reply that is not an event stream read to say what it is
 
 
 class _Failure(Exception):
@@ -77,22 +74,6 @@ def _display_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
-def _character(ch: str) -> str:
-    names = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab", " ": "a space"}
-    if ch in names:
-        return names[ch]
-    return f"a non-ASCII character (U+{ord(ch):04X})" if ord(ch) > 127 else f"a control character (U+{ord(ch):04X})"
-
-
-def check_key(key: str, where: str) -> None:
-    """Refuse a key no server could accept (a header cannot carry it), naming where it came from and
-    what is wrong with it, never the key itself."""
-    for i, ch in enumerate(key, 1):
-        if not "\x21" <= ch <= "\x7e":
-            raise ConfigError(f"the API key in {where} is malformed: it has {_character(ch)} at character {i} of {len(key)}; "
-                              "a key is one line of printable ASCII (a stray newline or a pasted quote?)")
-
-
 class OpenAIOptions(BackendOptions):
     """The ``openai`` backend's settings (flat keys in b2p.toml, env ``B2P_<NAME>``). The model's name
     is the shared ``model`` setting."""
@@ -104,31 +85,6 @@ class OpenAIOptions(BackendOptions):
     request_deadline: float = Field(600.0, gt=0, allow_inf_nan=False, description="Seconds one request may take in all, however slowly the server trickles its answer.")
     retries: int = Field(3, ge=0, le=10, description="Retries with backoff on 429/5xx/connection errors.")
     max_retry_wait: float = Field(30.0, ge=0, allow_inf_nan=False, description="Longest wait before a retry, whatever the server's Retry-After asks for.")
-
-
-class _Watchdog:
-    """Shuts the response's socket when the request's deadline passes, so a read blocked on a server
-    that trickles (or stalls just before the deadline) returns at once."""
-
-    def __init__(self, response: Any, at: float) -> None:
-        self.fired = False
-        self._response = response
-        self._timer = threading.Timer(max(0.0, at - time.monotonic()), self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _fire(self) -> None:
-        self.fired = True
-        stream = (getattr(self._response, "extensions", None) or {}).get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cancel(self) -> None:
-        self._timer.cancel()
 
 
 class OpenAILLM(LLM):
@@ -326,11 +282,11 @@ class OpenAILLM(LLM):
         openai = self._openai
         started = False
         deadline = time.monotonic() + self.request_deadline
-        watchdog: _Watchdog | None = None
+        watchdog: Watchdog | None = None
         late = f"{self.where} was still answering when request_deadline ({self.request_deadline:g} s) ran out"
         try:
             with self._client.chat.completions.create(**body, timeout=min(self.timeout, self.request_deadline)) as stream:
-                watchdog = _Watchdog(stream.response, deadline)
+                watchdog = Watchdog(stream.response, deadline)
                 whole = self._not_a_stream(stream.response)
                 if whole is not None:
                     yield whole
@@ -363,44 +319,23 @@ class OpenAILLM(LLM):
 
     def _not_a_stream(self, response: Any) -> Any:
         """A 200 reply that is not an event stream: a whole (non-streamed) completion becomes one chunk;
-        anything else (an HTML page, other JSON, plain text) is a ``_Failure`` saying what came back.
-        None for an event stream (or a reply that does not say what it is)."""
-        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind in ("", "text/event-stream"):
+        anything else is a ``_Failure`` saying what came back. None for an event stream."""
+        reply = not_a_stream(response)
+        if reply is None:
             return None
-        raw = b""
-        for part in response.iter_bytes():
-            raw += part
-            if len(raw) >= BODY_PEEK:
-                break
-        text = raw[:BODY_PEEK].decode("utf-8", "replace")
-        if kind == "text/html" or text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")):
-            title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
-            named = f" ('{self._detail(title.group(1))}')" if title and title.group(1).strip() else ""
+        if reply.chunk is not None:  # a server that ignores "stream": true; its whole answer, as if streamed at once
+            from openai.types.chat import ChatCompletionChunk
+
+            return ChatCompletionChunk.model_validate({**reply.chunk, "model": self.name})
+        if reply.kind == "html":
+            named = f" ('{self._detail(reply.detail)}')" if reply.detail else ""
             raise _Failure(f"{self.where} answered with an HTML page{named}, not the OpenAI API; check --base-url "
                            "(an OpenAI-compatible API's URL usually ends in /v1)", retry=False)
-        if kind.endswith("json"):
-            try:
-                data = json.loads(text)
-            except ValueError:
-                data = None
-            choices = data.get("choices") if isinstance(data, dict) else None
-            message = choices[0].get("message") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
-            if isinstance(message, dict) and isinstance(message.get("content"), str):
-                # A server that ignores "stream": true. Its whole answer is one chunk, as if streamed at once.
-                from openai.types.chat import ChatCompletionChunk
-
-                return ChatCompletionChunk.model_validate({
-                    "id": str(data.get("id") or "whole"), "object": "chat.completion.chunk", "created": int(data.get("created") or 0),
-                    "model": str(data.get("model") or self.name),
-                    "choices": [{"index": 0, "delta": {"content": message["content"]},
-                                 "finish_reason": "length" if choices[0].get("finish_reason") == "length" else "stop"}],
-                    "usage": data.get("usage") if isinstance(data.get("usage"), dict) else None,
-                })
-            detail = self._detail(data) if data is not None else "not valid JSON"
+        if reply.kind == "json":
+            detail = self._detail(reply.body) if reply.body is not None else "not valid JSON"
             raise _Failure(f"{self.where} answered with JSON that is not a chat completion: {detail}", retry=False)
-        sample = self._detail(text[:200]) or "an empty body"
-        raise _Failure(f"{self.where} answered with {kind}, not an event stream: {sample}", retry=False)
+        raise _Failure(f"{self.where} answered with {reply.detail}, not an event stream: {self._detail(reply.body) or 'an empty body'}",
+                       retry=False)
 
     # ── turning failures into one redacted line ──────────────────────────────────────────────
 
@@ -430,7 +365,7 @@ class OpenAILLM(LLM):
         if status == 404:
             return _Failure(f"{what}; check --model (is '{self.name}' served at {self.where}?)", retry=False)
         retry = status in RETRY_STATUSES or status >= 500
-        return _Failure(what, retry=retry, retry_after=_retry_after(err.response.headers))
+        return _Failure(what, retry=retry, retry_after=retry_after(err.response.headers))
 
     def _connection_problem(self, err: BaseException, started: bool) -> str:
         cause: BaseException | None = err
@@ -449,20 +384,3 @@ class OpenAILLM(LLM):
     def close(self) -> None:
         self._client.close()
 
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds a server asks to wait: ``retry-after-ms``, ``Retry-After`` in seconds or as an HTTP date."""
-    try:
-        return max(0.0, float(headers.get("retry-after-ms", "")) / 1000)
-    except ValueError:
-        pass
-    value = headers.get("retry-after", "").strip()
-    try:
-        seconds = float(value)
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
