@@ -162,7 +162,7 @@ def backends() -> dict[str, type[LLM]]:
     for module in BUILTIN_BACKENDS:
         importlib.import_module(module)
     found = {cls.__dict__["backend"]: cls for cls in _backend_classes()}
-    builtin = [name for name, cls in found.items() if cls.__module__ in BUILTIN_BACKENDS]
+    builtin = [name for module in BUILTIN_BACKENDS for name, cls in found.items() if cls.__module__ == module]  # not import order
     return {name: found[name] for name in [*builtin, *sorted(set(found) - set(builtin))]}
 
 
