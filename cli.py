@@ -381,7 +381,7 @@ def generate(
             if dry_run:
                 _render_dry_run(chapter_prompts(beats_file, bible, settings, events=events, only=only_beats))
                 return
-            interaction = _TerminalInteraction() if settings.mode == "interactive" else None
+            interaction = _TerminalInteraction.open() if settings.mode == "interactive" else None
             started = time.perf_counter()
             try:
                 trace = write_chapter(beats_file, bible, settings, out=output, resume=resume, only=only_beats, force=force,
@@ -485,7 +485,7 @@ class _Terminal(Events):
         self.written: list[int] = []
         self.targets: list[int] = []  # the beats this run set out to write
         self.stopped_after: int | None = None
-        self._open = False  # streamed prose has not ended its line
+        self.mid_line = False  # streamed prose left the cursor mid-line: a message starts on a new one
 
     def __enter__(self) -> _Terminal:
         return self
@@ -540,7 +540,12 @@ class _Terminal(Events):
     def text(self, piece: str) -> None:
         sys.stderr.write(_show(piece))
         sys.stderr.flush()
-        self._open = not piece.endswith("\n")  # a note after streamed prose starts on a line of its own
+        self.mid_line = not piece.endswith("\n")
+
+    def end_line(self) -> None:
+        if self.mid_line:
+            sys.stderr.write("\n")
+            self.mid_line = False
 
     def beat_finished(self, beat, total: int) -> None:  # noqa: ANN001
         self.written.append(beat.index)
@@ -555,8 +560,8 @@ class _Terminal(Events):
         self.stopped_after = done
 
     def note(self, message: str) -> None:
-        _err(("\n" if self._open else "") + f"note: {message}")
-        self._open = False
+        self.end_line()
+        _err(f"note: {message}")
 
 
 def _confirm(question: str) -> bool:
@@ -569,6 +574,34 @@ def _confirm(question: str) -> bool:
 class _TerminalInteraction:
     """Interactive mode on the terminal: drafts and questions on stderr, answers from stdin, edits in $EDITOR."""
 
+    @classmethod
+    def open(cls) -> _TerminalInteraction:
+        """Refuse, before any model is loaded, a standard input that can hold no answer (/dev/null, an
+        empty file, closed). A pipe may still end early: that is an error at the question."""
+        import os
+        import stat
+
+        from b2p.errors import ConfigError
+
+        problem = None
+        try:
+            fd = sys.stdin.fileno()
+            st = os.fstat(fd)
+            if os.isatty(fd):
+                pass
+            elif stat.S_ISREG(st.st_mode) and os.lseek(fd, 0, os.SEEK_CUR) >= st.st_size:
+                problem = "it is an empty file"
+            elif stat.S_ISCHR(st.st_mode) and st.st_rdev == os.stat(os.devnull).st_rdev:
+                problem = f"it is {os.devnull}"
+        except (AttributeError, ValueError):  # no stdin, or not a real file (a test's stand-in)
+            problem = "it is closed" if sys.stdin is None or getattr(sys.stdin, "closed", False) else None
+        except OSError:
+            problem = "it is closed"
+        if problem:
+            raise ConfigError(f"interactive mode reads your answers from standard input, but {problem}; "
+                              "run it in a terminal or pipe in the answers, or use --mode sequential")
+        return cls()
+
     def stream(self, piece: str) -> None:
         sys.stderr.write(_show(piece))
         sys.stderr.flush()
@@ -580,6 +613,8 @@ class _TerminalInteraction:
         sys.stderr.write(_show(question))
         sys.stderr.flush()
         line = sys.stdin.readline()
+        if not line:
+            sys.stderr.write("\n")  # the question is still open on its line: what follows goes below it
         return line.rstrip("\r\n") if line else None
 
     def edit(self, text: str) -> str:
@@ -591,6 +626,7 @@ class _TerminalInteraction:
 
 def _generation_stopped(events: _Terminal, output: Path | None, err: BaseException) -> None:
     """Keep what is finished, and say how to go on, in one line."""
+    events.end_line()
     trace = events.trace
     done, total = (events.saved if output is not None else len(trace.beats)), trace.totals.beats
     if output is not None:

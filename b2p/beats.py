@@ -18,6 +18,8 @@ from pathlib import Path
 from b2p.errors import BibleError
 from b2p.userfiles import decode_user_text, read_user_file
 
+_TOO_LONG = "{where} is {n:,} characters long; a beat is one plot point: split it, or raise max_beat_chars (now {limit:,})"
+
 _MARKER = re.compile(r"^\s*(?:\(?\d+[.)]|[-*•+])\s+")
 _OVERRIDE = re.compile(r"\s(?=[+-][^\W\d_])")
 
@@ -79,11 +81,23 @@ def read_heading(path: Path) -> str | None:
     return parse_heading(decode_user_text(data, str(path), "a beat sheet (expected text, one beat per line)"))
 
 
-def read_beats(path: Path) -> list[Beat]:
-    """Read a beat sheet, or raise one clear line naming the file."""
+def read_beats(path: Path, max_chars: int | None = None) -> list[Beat]:
+    """Read a beat sheet, or raise one clear line naming the file (and the line of a beat longer than ``max_chars``)."""
     data = read_user_file(path, "beat sheet", "a beat-sheet text file (one beat per line)")
     text = decode_user_text(data, str(path), "a beat sheet (expected text, one beat per line)")
     beats = parse_beats(text)
     if not beats:
         raise BibleError(f"{path}: no beats: write one plot point per line")
+    if max_chars is not None and any(len(b) > max_chars for b in beats):
+        for n, line in enumerate(text.splitlines(), 1):
+            beat = parse_beats(line) if len(line) > max_chars else []
+            if beat and len(beat[0]) > max_chars:
+                raise BibleError(_TOO_LONG.format(where=f"{path}:{n}: this beat", n=len(beat[0]), limit=max_chars))
     return beats
+
+
+def check_beats(beats: list[str], max_chars: int) -> None:
+    """Refuse a beat longer than ``max_chars`` (beats given as text, not in a sheet)."""
+    for n, beat in enumerate(beats, 1):
+        if len(beat) > max_chars:
+            raise BibleError(_TOO_LONG.format(where="the beat" if len(beats) == 1 else f"beat {n}", n=len(beat), limit=max_chars))

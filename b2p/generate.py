@@ -66,7 +66,11 @@ def generate_chapter(settings: Settings, plan: Plan, llm: LLM, state: ResumeStat
         events.note(message)
     events.chapter_started(chapter, state.targets)
     writer.start()
-    if state.targets and not strategy.write(state.targets):
-        events.stopped(len(chapter.beats), len(state.beats))
+    listening, llm.on_note = llm.on_note, events.note  # retries and their waits, as they happen
+    try:
+        if state.targets and not strategy.write(state.targets):
+            events.stopped(len(chapter.beats), len(state.beats))
+    finally:
+        llm.on_note = listening
     chapter.retotal()
     return chapter

@@ -68,6 +68,10 @@ def open_bible(bible: str | Path | None, settings: Settings, events: Events | No
     from ingest.project import mark_store
 
     events = events or Events()
+    if bible is not None and not str(bible).strip():
+        from b2p.errors import ConfigError
+
+        raise ConfigError("--bible is empty: give an ingested bible's name or a bible folder")
     ref, settings = locate_bible(bible, settings)
     if isinstance(ref, Path):
         events.ingesting(ref)
@@ -97,12 +101,16 @@ def lore_for(bible: str | Path | None, beats: Sequence[str] | Path, settings: Se
 
     ``beats`` is a list of beat texts (a str is one beat) or the Path of a beat sheet. ``explain`` also
     lists the similar candidates that fell below the threshold."""
-    from b2p.beats import Beat, parse_beat, read_beats
+    from b2p.beats import Beat, check_beats, parse_beat, read_beats
     from b2p.retrieval import Retriever
     from b2p.store import Store
 
     settings = settings or load_settings()
-    given = read_beats(beats) if isinstance(beats, Path) else [beats] if isinstance(beats, str) else list(beats)
+    if isinstance(beats, Path):
+        given = read_beats(beats, settings.max_beat_chars)
+    else:
+        given = [beats] if isinstance(beats, str) else list(beats)
+        check_beats(given, settings.max_beat_chars)
     texts = [b if isinstance(b, Beat) else parse_beat(b) for b in given]  # a beat line may end with +Name / -Name
     name, settings = open_bible(bible, settings, events)
     with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
@@ -135,7 +143,7 @@ def write_chapter(beats_file: Path | str, bible: str | Path | None, settings: Se
 
     settings = settings or load_settings()
     sheet_file = Path(beats_file)
-    beats = read_beats(sheet_file)
+    beats = read_beats(sheet_file, settings.max_beat_chars)
     ref, settings = locate_bible(bible, settings)
     state = ResumeState.load(beats, sheet_file, output_path(out), resume=resume, only=only, force=force,
                              bible_dir=ref if isinstance(ref, Path) else None, confirm=confirm)
@@ -163,7 +171,7 @@ def chapter_prompts(beats_file: Path | str, bible: str | Path | None, settings: 
     settings = settings or load_settings()
     from b2p.errors import ConfigError
 
-    beats = read_beats(Path(beats_file))
+    beats = read_beats(Path(beats_file), settings.max_beat_chars)
     for i in only or []:
         if not 1 <= i <= len(beats):
             raise ConfigError(f"--only {i}: the beat sheet {beats_file} has {len(beats)} beats (1–{len(beats)})")

@@ -8,6 +8,7 @@ Nothing is dropped silently.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,13 +17,14 @@ from b2p.index import open_index
 from b2p.lexicon import CLAUSE_BREAKS, EVENT_KINDS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, singular
 from b2p.matcher import Mention
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
-from b2p.scene import resolve
+from b2p.scene import covered_by, resolve
 from b2p.settings import Settings
 from b2p.store import Store
 
 SIMILAR_POOL = 8  # chunks fetched per similar slot: enough to aggregate several hits per entry
 MAX_CLAUSES = 4  # clauses of a beat embedded to settle its doubtful 'similar' candidates
 CLAUSE_MARGIN = 1.5  # a clause is shorter than its beat, so it must win by this times the beat's margin
+SHEET_MEMORY = 200  # earlier beats the scene looks back through for an item ("the artifact"): a long sheet stays linear
 
 
 class Retriever:
@@ -75,7 +77,7 @@ class Retriever:
         out = []
         rows = zip(beats, mentions, vectors, ordinary, queries, strict=True)
         for index, (beat, ms, vec, (_, not_named), query) in enumerate(rows, start=1):
-            on_stage = list(reversed(history))
+            on_stage = history[: -SHEET_MEMORY - 1 : -1]  # the latest beats, most recent first
             writer = self._overrides(index, getattr(beat, "overrides", ()))
             lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query, writer)
             # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
@@ -114,8 +116,9 @@ class Retriever:
             add(self.entries[i], "always", 1.0, None)
         named: list[tuple[str, int]] = []
         mentions = [m for m in mentions if not (m.partial and self._qualified_elsewhere(m, beat))]
+        memo: dict[str, Any] = {}  # what _disambiguate reads of the whole beat, read once
         for m in mentions:
-            ids = self._disambiguate(m, mentions, beat, stage) if len(m.entry_ids) > 1 else list(m.entry_ids)
+            ids = self._disambiguate(m, mentions, beat, stage, memo) if len(m.entry_ids) > 1 else list(m.entry_ids)
             for i in ids:
                 named.append((i, m.start))
                 score = 0.8 if m.partial else 1.0 if len(ids) == 1 else 0.9
@@ -148,7 +151,7 @@ class Retriever:
             out += [(sign, i, said) for i in ids]
         return out
 
-    def _disambiguate(self, m: Mention, mentions: list[Mention], beat: str, stage: set[str]) -> list[str]:
+    def _disambiguate(self, m: Mention, mentions: list[Mention], beat: str, stage: set[str], memo: dict[str, Any]) -> list[str]:
         """A shared alias ("the Chief"): whoever is on stage; else whoever the rest of the beat
         agrees with (pronouns after the mention, other entries it names that their lore links to);
         else every claimant, so nothing is silently lost."""
@@ -156,15 +159,24 @@ class Retriever:
         on_stage = [i for i in ids if i in stage]
         if on_stage:
             return on_stage
-        after = beat[m.end :].lower()
-        others = [self.entries[i] for o in mentions if o is not m for i in o.entry_ids if i in self.entries]
+        if not memo:  # once per beat, not per shared alias: a long beat has thousands of mentions
+            memo["named"] = Counter(i for o in mentions for i in o.entry_ids if i in self.entries)
+            memo["last"] = {p: max((x.start() for x in re.finditer(rf"\b(?:{'|'.join(words)})\b", beat, re.IGNORECASE)), default=-1)
+                            for p, words in PRONOUNS.items()}
+            memo["links"], memo["lore"] = {}, {}
+        others = memo["named"] - Counter(i for i in m.entry_ids if i in self.entries)  # what the beat's other mentions name
+        links: dict[tuple[str, str], bool] = memo["links"]
         texts = self.index.texts()  # claimants' lore: read only when an alias is shared
         scores = {}
         for i in ids:
             e = self.entries[i]
-            lore = texts.get(i, e.lead).lower()
-            score = sum(1 for o in others if any(k.lower() in lore for k in o.keys()))
-            if e.pronouns and re.search(rf"\b(?:{'|'.join(PRONOUNS[e.pronouns])})\b", after):
+            for o in others:
+                if (i, o) not in links:
+                    if i not in memo["lore"]:
+                        memo["lore"][i] = texts.get(i, e.lead).lower()
+                    links[i, o] = any(k.lower() in memo["lore"][i] for k in self.entries[o].keys())
+            score = sum(n for o, n in others.items() if links[i, o])
+            if e.pronouns and memo["last"].get(e.pronouns, -1) >= m.end:  # one of its pronouns comes after the mention
                 score += 1
             scores[i] = score
         best = max(scores.values())
@@ -187,11 +199,11 @@ class Retriever:
 
         They are cut from the similarity query and their entries kept out of 'similar', so a name
         that is also a word cannot sneak in by meaning after the matcher rightly ignored it."""
-        spans = [(m.start, m.end) for m in mentions]
+        inside = covered_by([(m.start, m.end) for m in mentions])
         words: set[str] = {w for m in common for w in m.text.split()}
         entries: set[str] = {i for m in common for i in m.entry_ids}
         for m in re.finditer(r"[A-Za-z][A-Za-z'-]*", beat):
-            if any(s <= m.start() < e for s, e in spans):
+            if inside(m.start()):
                 continue
             low = m.group().lower()
             owners = self.case_words.get(low) or self.case_words.get(singular(low))  # "sandhill cranes"

@@ -9,8 +9,11 @@ Pronouns an entry takes are inferred from its lore at ingest (``infer_pronouns``
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right, insort
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from b2p.lexicon import (
     GENDER_OF_NOUN,
@@ -59,12 +62,27 @@ class Cue:
     count: int = 1
 
 
+def covered_by(spans: Sequence[tuple[int, int]]) -> Callable[[int], bool]:
+    """``inside(pos)``: is ``pos`` within one of the ``(start, end)`` spans? A bisection per question,
+    so a long beat's thousands of names cost n log n, not n²."""
+    ordered = sorted(spans)
+    starts = [s for s, _ in ordered]
+    reach = list(accumulate((e for _, e in ordered), max))  # the furthest end among spans starting up to here
+
+    def inside(pos: int) -> bool:
+        k = bisect_right(starts, pos) - 1
+        return k >= 0 and reach[k] > pos
+
+    return inside
+
+
 def find_cues(text: str, masked: Sequence[tuple[int, int]], vocab: Describers) -> list[Cue]:
     """Pronouns and definite descriptions in a beat, outside the spans already matched as names.
     ``vocab``: the bible's nouns for its people and things (what its entries say they *are*)."""
+    inside = covered_by(masked)
 
     def free(pos: int) -> bool:
-        return all(not (s <= pos < e) for s, e in masked)
+        return not inside(pos)
 
     cues: list[Cue] = []
     tokens = list(_TOKEN.finditer(text))
@@ -177,6 +195,11 @@ def resolve(
         return []
     here = {i for i, _ in named}
     people_here = [(i, p) for i, p in named if i in entries and is_person(entries[i])]
+    # The same people counted, and by pronoun as sorted (position, id): a long beat asks about them per cue.
+    counts = Counter(i for i, _ in people_here)
+    by_pronoun: dict[str | None, list[tuple[int, str]]] = {}
+    for i, p in people_here:
+        insort(by_pronoun.setdefault(entries[i].pronouns, []), (p, i))
     stage = _Stage(history, entries, here, depth)
     carried: dict[str, Carry] = {}
 
@@ -185,17 +208,26 @@ def resolve(
             carried[i] = Carry(i, cue, d)
             if is_person(entries[i]):
                 people_here.append((i, pos))
+                counts[i] += 1
+                insort(by_pronoun.setdefault(entries[i].pronouns, []), (pos, i))
 
     def owner(gender: str, pos: int) -> tuple[str, int] | None:
         """Whom a possessive pronoun means: the nearest person of its gender before it in the beat,
         else the first after it, else the most recent one on stage."""
-        same = sorted((p, i) for i, p in people_here if entries[i].pronouns == gender)
-        before = [(p, i) for p, i in same if p < pos]
+        same = by_pronoun.get(gender, [])
+        before = bisect_left(same, (pos, ""))  # how many come before pos
         if before:
-            return before[-1][1], 0
+            return same[before - 1][1], 0
         if same:
             return same[0][1], 0
         return next(iter(stage.people(gender)), None)
+
+    said: dict[tuple[str, str], bool] = {}
+
+    def says(i: str, word: str) -> bool:
+        if (i, word) not in said:
+            said[i, word] = _says(entries[i], word)
+        return said[i, word]
 
     first_person = min((p for _, p in people_here), default=-1)
     chained: set[str] = set()  # genders already referred to by a subject/possessive pronoun in this beat
@@ -208,16 +240,17 @@ def resolve(
         if cue.kind in ("he", "she"):
             if cue.role != "object":
                 chained.add(cue.kind)
-            same = [p for i, p in people_here if entries[i].pronouns == cue.kind]
-            before = [p for p in same if p < cue.pos]
+            same = by_pronoun.get(cue.kind, [])
+            before = bisect_left(same, (cue.pos, ""))  # how many of them come before the cue
             resolved = {
                 "opening": False,  # "He hesitates…" opens a sentence: it points back
-                "subject": bool(before),
+                "subject": before > 0,
                 "possessive": bool(same),
                 "reflexive": bool(same),
                 # "Jack cuts him off": not Jack, the beat's subject; "the Captain pockets Brisk's
-                # bribe and warns her": Brisk, who is not the subject.
-                "object": any(p != first_person for p in before),
+                # bribe and warns her": Brisk, who is not the subject. (Sorted: the last one before
+                # the cue is the first person only if they all are.)
+                "object": before > 0 and same[before - 1][0] != first_person,
             }[cue.role]
             if not resolved and cue.role == "opening":
                 # "He admits he is the Hermit": the man on stage may be named again in this very beat.
@@ -239,12 +272,15 @@ def resolve(
                     for i, d in group:
                         carry(i, cue.word, d)
         else:
-            _resolve_noun(cue, stage, entries, people_here, here, carry, describers)
+            _resolve_noun(cue, stage, entries, people_here, here, carry, describers, counts, says)
     return list(carried.values())
 
 
 def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people_here: list[tuple[str, int]], here: set[str], carry,  # noqa: ANN001
-                  describers: Describers) -> None:
+                  describers: Describers, counts: Counter[str] | None = None, says: Callable[[str, str], bool] | None = None) -> None:
+    """``counts``: how often each person is in ``people_here``; ``says``: ``_says`` by entry id, remembered."""
+    counts = counts if counts is not None else Counter(i for i, _ in people_here)
+    says = says or (lambda i, word: _says(entries[i], word))
     noun = cue.word
     phrase = f"the {noun}"
     if noun in GROUP_WORDS:
@@ -273,7 +309,7 @@ def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people
         return
     gender = GENDER_OF_NOUN.get(noun)
     need = cue.count
-    need -= sum(1 for i, _ in people_here if _says(entries[i], noun) or (gender and entries[i].pronouns == gender and cue.count > 1))
+    need -= sum(n for i, n in counts.items() if says(i, noun) or (gender and entries[i].pronouns == gender and cue.count > 1))
     if need <= 0 or (cue.count > 1 and noun not in describers.roles):
         return  # "the divers": a crowd of extras, not the cast
     people = stage.people()

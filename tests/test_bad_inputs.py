@@ -186,6 +186,8 @@ def saved_chapter(w: Path, text: str | None = None) -> None:
                          totals=Totals(beats=1, beats_done=1), complete=True)
     write(w / "chapter.trace.json", saved.model_dump_json())
     write(w / "chapter.md", text if text is not None else new_chapter("Chapter", {1: prose}).dumps())
+def long_beat(w: Path) -> None:
+    write(w / "beats.txt", "Jack drives out.\n" + ("Jack digs. " * 2000)[:20_000] + "\nJack drives home.\n")
 
 
 def other_model(w: Path) -> None:
@@ -508,6 +510,38 @@ CASES = [
     C("only_on_a_beat_edited_by_hand", f"{GEN} -o chapter.md --only 1",
       r"error: chapter\.md: beat 1 was edited by hand and --only 1 would replace your text; add --force to replace it, or rewrite other beats with --only N",
       beats="one_beat.txt", make=lambda w: saved_chapter(w, "<!-- b2p beat 1 -->\nMy own words.\n<!-- /b2p beat 1 -->\n")),
+    # ---- keys and model settings (refused before any request) ---------------------------------------
+    C("project_toml_sends_your_key_elsewhere", GEN,
+      r"error: b2p\.toml \(found in the current folder\) sets base_url = http://127\.0\.0\.1:9/v1; your API key from B2P_API_KEY is only "
+      r"sent to a server you name: pass --base-url http://127\.0\.0\.1:9/v1 or --config b2p\.toml to allow it",
+      beats="one_beat.txt", config="redirect_key", env={"B2P_API_KEY": "sk-bad-inputs-0123456789"}),
+    C("api_key_with_a_newline", f"{GEN} --llm openai --base-url http://127.0.0.1:9/v1",
+      r"error: the API key in B2P_API_KEY is malformed: it has a line break at character 7 of 14; a key is one line of printable ASCII .*",
+      beats="one_beat.txt", env={"B2P_API_KEY": "sk-abc\ndefghij"}),
+    C("api_key_not_ascii", f"{GEN} --llm openai --base-url http://127.0.0.1:9/v1",
+      r"error: the API key in B2P_API_KEY is malformed: it has a non-ASCII character \(U\+2013\) at character 7 of 14; .*",
+      beats="one_beat.txt", env={"B2P_API_KEY": "sk-abc\u2013defghij"}),
+    C("n_ctx_1e11", f"{GEN} --dry-run", r"error: b2p\.toml: n_ctx: Input should be less than or equal to 1048576", beats="one_beat.txt",
+      config="n_ctx_huge"),
+    C("n_ctx_past_what_the_model_was_trained_on", f"{GEN} --dry-run",
+      r"error: n_ctx 100000 is more than SmolLM2-135M-Instruct\.Q4_1 was trained on \(8192 tokens\); set n_ctx \(in b2p\.toml, or env "
+      r"B2P_N_CTX\) to at most 8192", beats="one_beat.txt", env={"B2P_N_CTX": "100000"}),
+    C("temperature_nan", f"{GEN} --dry-run --temperature nan", r"error: option: temperature: Input should be a finite number", beats="one_beat.txt"),
+    C("threshold_nan_in_the_environment", f"{LORE} --beat 'Jack drives out.'",
+      r"error: environment \(B2P_\*\): threshold: Input should be a finite number", env={"B2P_THRESHOLD": "nan"}),
+    C("request_deadline_zero", f"{GEN} --llm openai --base-url http://127.0.0.1:9/v1",
+      r"error: environment \(B2P_\*\): request_deadline: Input should be greater than 0", beats="one_beat.txt", env={"B2P_REQUEST_DEADLINE": "0"}),
+    # ---- beats and --bible as text ------------------------------------------------------------------
+    C("beat_of_20k_characters", f"lore beats.txt {ON_GOOD}",
+      r"beats\.txt:2: this beat is 20,000 characters long; a beat is one plot point: split it, or raise max_beat_chars \(now 10,000\)",
+      make=long_beat),
+    C("bible_flag_empty", "lore --bible '' --beat 'Jack drives out.' --store {store}",
+      r"error: --bible is empty: give an ingested bible's name or a bible folder"),
+    # ---- usage errors: one line from Typer too ------------------------------------------------------
+    C("float_flag_not_a_number", f"{GEN} --temperature hot", r"b2p generate: invalid value for '--temperature': Input should be a valid number.*",
+      beats="one_beat.txt"),
+    C("generate_without_arguments", "generate", r"b2p generate: missing argument 'beats_file'; see 'b2p generate --help'"),
+    C("unknown_command_lists_the_commands", "frobnicate", r"b2p: no such command 'frobnicate'; commands: ingest, entries, lore, .*"),
 ]
 
 

@@ -341,7 +341,7 @@ def test_interactive_protocol(work: Path, plan: gen_plan.Plan, tmp_path: Path) -
     assert run.stopped and [b.index for b in trace.beats] == [1, 2]  # quit on beat 3: finished beats kept
     saved = json.loads(trace_path(out).read_text())
     assert [b["index"] for b in saved["beats"]] == [1, 2] and not saved["complete"]
-    # End of input means quit, and the next run resumes at beat 3.
+    # The next run resumes at beat 3.
     run2 = scripted_run(work, plan, llm, out, mode="interactive", interaction=ScriptedAuthor(["a"]), resume=True)
     assert run2.targets == [3]
     assert [b.index for b in run2.run().beats] == [1, 2, 3]

@@ -96,8 +96,8 @@ def test_local_same_seed_gives_the_same_draft() -> None:
 
 def test_local_refuses_a_prompt_larger_than_its_context(local: LocalLLM) -> None:
     huge = [{"role": "user", "content": "The tide rolls in over the old harbour. " * 200}]
-    with pytest.raises(ModelError, match=r"context.*--n-ctx"):
-        local.complete(huge, GenOptions(max_tokens=8))
+    with pytest.raises(ModelError, match=r"context; shorten the prompt or raise n_ctx \(in b2p\.toml, or env B2P_N_CTX\)$"):
+        local.complete(huge, GenOptions(max_tokens=8))  # the setting's real names: there is no --n-ctx flag
 
 
 def test_local_missing_or_bogus_model_file_says_what_to_do(tmp_path: Path) -> None:
