@@ -42,6 +42,7 @@ from typing import Any
 
 from b2p.matcher import NameMatcher
 from b2p.models import BibleMeta, LoreEntry
+from b2p.parts import Parts
 from b2p.relations import Relations
 from b2p.scene import Describers, is_person
 from b2p.settings import Settings
@@ -49,7 +50,7 @@ from b2p.store import Store, StoredEntry, collection_name, parse_chunk_id
 
 INDEX_DIR = "b2p-index"  # inside an embedded store's folder
 _FORMAT = 1
-_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py")  # what the saved objects are built by
+_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py", "parts.py")  # what the saved objects are built by
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 
@@ -111,6 +112,7 @@ class LoreIndex:
         self.matcher: NameMatcher = data["matcher"]
         self.describers: Describers = data["describers"]
         self.relations = Relations.from_data(data.get("relations") or {})
+        self.parts = Parts.from_data(data.get("parts") or {})
         self.chunk_entry: list[str] = data["chunk_entry"]
         self.chunk_hash: list[str] = data["chunk_hash"]
         self.chunk_snippet: list[str] = data["chunk_snippet"]
@@ -164,6 +166,7 @@ class LoreIndex:
             "matcher": matcher,
             "describers": Describers(entries.values()),
             "relations": Relations.build(entries.values(), texts, matcher.find, is_person).to_data(),
+            "parts": Parts.build(entries.values(), texts, matcher.find, is_person).to_data(),
             "chunk_entry": chunk_entry,
             "chunk_hash": chunk_hash,
             "chunk_snippet": snippets,

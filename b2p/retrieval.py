@@ -16,7 +16,8 @@ from b2p.index import open_index
 from b2p.lexicon import CLAUSE_BREAKS, EVENT_KINDS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, singular
 from b2p.matcher import Mention
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
-from b2p.scene import resolve
+from b2p.parts import resolve_parts
+from b2p.scene import is_person, resolve
 from b2p.settings import Settings
 from b2p.store import Store
 
@@ -128,6 +129,10 @@ class Retriever:
         for c in resolve(beat, named, masked, on_stage, self.entries, self.settings.scene_depth, self.index.describers,  # type: ignore[arg-type]
                          self.index.relations, possessives, refused):
             add(self.entries[c.entry_id], "scene", max(0.5, 0.95 - 0.1 * c.distance), c.cue)
+        spans = [(m.start, m.end, m.entry_ids) for m in mentions]
+        for i, cue, d in resolve_parts(beat, spans, taken, on_stage, self.entries, self.index.parts, self.index.describers.roles, is_person,
+                                         self.index.describers.name_words, self.settings.scene_depth, refused):
+            add(self.entries[i], "scene", max(0.5, 0.95 - 0.1 * d), cue)
         below: list[Dropped] = [Dropped(name=self.entries[i].name, reason=f"ambiguous: {phrase}", score=0.0)
                                 for phrase, ids in refused for i in ids if i not in taken]
         if vector is not None:
