@@ -42,6 +42,7 @@ from typing import Any
 
 from b2p.matcher import NameMatcher
 from b2p.models import BibleMeta, LoreEntry
+from b2p.describe import Descriptions
 from b2p.parts import Parts
 from b2p.relations import Relations
 from b2p.scene import Describers, is_person
@@ -50,7 +51,7 @@ from b2p.store import Store, StoredEntry, collection_name, parse_chunk_id
 
 INDEX_DIR = "b2p-index"  # inside an embedded store's folder
 _FORMAT = 1
-_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py", "parts.py")  # what the saved objects are built by
+_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py", "parts.py", "describe.py")  # what the saved objects are built by
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 
@@ -113,6 +114,7 @@ class LoreIndex:
         self.describers: Describers = data["describers"]
         self.relations = Relations.from_data(data.get("relations") or {})
         self.parts = Parts.from_data(data.get("parts") or {})
+        self.descriptions = Descriptions.from_data(data.get("descriptions") or {})
         self.chunk_entry: list[str] = data["chunk_entry"]
         self.chunk_hash: list[str] = data["chunk_hash"]
         self.chunk_snippet: list[str] = data["chunk_snippet"]
@@ -167,6 +169,7 @@ class LoreIndex:
             "describers": Describers(entries.values()),
             "relations": Relations.build(entries.values(), texts, matcher.find, is_person).to_data(),
             "parts": Parts.build(entries.values(), texts, matcher.find, is_person).to_data(),
+            "descriptions": Descriptions.build(entries.values(), texts, matcher.find, is_person).to_data(),
             "chunk_entry": chunk_entry,
             "chunk_hash": chunk_hash,
             "chunk_snippet": snippets,

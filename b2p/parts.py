@@ -172,10 +172,12 @@ def capitalised_terms(text: str, masked: Sequence[tuple[int, int]] = (), beat: b
     return out
 
 
-def _is_heads(first: str, mentions: Sequence[tuple[int, int, tuple[str, ...]]], event: bool) -> set[str]:
+def is_heads(first: str, mentions: Sequence[tuple[int, int, tuple[str, ...]]] = (), event: bool = False, person: bool = False) -> set[str]:
     """What a defining sentence says its subject is: the heads of the complement's first noun phrase
     and of the appositions after it ("the spring at …, the only reliable sweet water …" → spring,
-    water); for an event, also what it befell ("the sinking of the Inishcarra ferry" → ferry)."""
+    water); for an event, also what it befell ("the sinking of the Inishcarra ferry" → ferry).
+    For a ``person``, an apposition counts only right after a noun ("the driver, the whip, of …"):
+    after a name it is the name's ("the proprietress of the Gilded Elk, the saloon on …")."""
     cop = _COPULA.search(first)
     if cop is None:
         return set()
@@ -193,6 +195,12 @@ def _is_heads(first: str, mentions: Sequence[tuple[int, int, tuple[str, ...]]], 
                 out.add(_norm(m.group(1)))
             continue
         p = phrases[0]
+        k = 0
+        while k + 1 < len(phrases) and re.fullmatch(r"\s+(?:and|or)\s+", seg[p.end : phrases[k + 1].start]):
+            k += 1  # "a trauma and vascular surgeon": the noun comes after the coordination
+            p = phrases[k]
+        if person and n > 0 and not re.search(r"\b[a-z][\w-]*$", first[starts[n - 1] : ends[n - 1]]):
+            break
         if any(w[:1].islower() for w in p.words) or p.det in ("a", "an"):  # "the Union Pacific" is a name, "a Sharps …" a make
             out.add(_head(p))
         if event and n == 0 and len(phrases) > 1 and re.fullmatch(r"\s+of\s+", seg[p.end : phrases[1].at]):
@@ -241,7 +249,7 @@ class Parts:
             mine = e.id in things
             for n, sentence in enumerate(sentences(texts.get(e.id) or e.text)):
                 ms = [(m.start, m.end, m.entry_ids) for m in find(sentence)]
-                heads = _is_heads(sentence, ms, e.kind in EVENT_KINDS) if mine and n == 0 else set()
+                heads = is_heads(sentence, ms, e.kind in EVENT_KINDS) if mine and n == 0 else set()
                 for h in heads:
                     tables["is"].setdefault(h, set()).add(e.id)
                 terms = capitalised_terms(sentence, [(s, t) for s, t, _ in ms])

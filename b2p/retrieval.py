@@ -16,6 +16,7 @@ from b2p.index import open_index
 from b2p.lexicon import CLAUSE_BREAKS, EVENT_KINDS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, singular
 from b2p.matcher import Mention
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
+from b2p.describe import describe
 from b2p.parts import resolve_parts
 from b2p.scene import is_person, resolve
 from b2p.settings import Settings
@@ -81,7 +82,8 @@ class Retriever:
             writer = self._overrides(index, getattr(beat, "overrides", ()))
             lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query, writer)
             # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
-            history.append([p.id for p in considered if p.reason != "always"])
+            # In the order the beat mentions them: a pronoun in the next beat means its subject first.
+            history.append([p.id for p in sorted((p for p in considered if p.reason != "always"), key=lambda p: _position(beat, p))])
             out.append(lore)
         return Ledger(bible=self.bible, beats=out)
 
@@ -123,13 +125,23 @@ class Retriever:
                 score = 0.8 if m.partial else 1.0 if len(ids) == 1 else 0.9
                 add(self.entries[i], "named", score, m.text)
         masked = [(m.start, m.end) for m in mentions]
+        spans = [(m.start, m.end, m.entry_ids) for m in mentions]
+        people_stage = {i: d for d, cast in reversed(list(enumerate(on_stage[: self.settings.scene_depth], start=1))) for i in cast}
+        blocked: list[tuple[int, int]] = []
+        described = describe(beat, spans, taken, people_stage, self.entries, self.index.descriptions,
+                             lambda noun: self.index.describers.find(noun, people=True), self.index.describers.roles,
+                             lambda i: self.entries[i].keys(), blocked)
+        masked += blocked
+        for i, start, end, cue in described:
+            add(self.entries[i], "scene", 0.9, cue)
+            named.append((i, start))
+            masked.append((start, end))
         possessives = [(i, m.start, m.end) for m in mentions if m.text.endswith(("'s", "’s", "'", "’"))
                        for i in ([m.entry_ids[0]] if len(m.entry_ids) == 1 else [])]
         refused: list[tuple[str, list[str]]] = []
         for c in resolve(beat, named, masked, on_stage, self.entries, self.settings.scene_depth, self.index.describers,  # type: ignore[arg-type]
                          self.index.relations, possessives, refused):
             add(self.entries[c.entry_id], "scene", max(0.5, 0.95 - 0.1 * c.distance), c.cue)
-        spans = [(m.start, m.end, m.entry_ids) for m in mentions]
         for i, cue, d in resolve_parts(beat, spans, taken, on_stage, self.entries, self.index.parts, self.index.describers.roles, is_person,
                                          self.index.describers.name_words, self.settings.scene_depth, refused):
             add(self.entries[i], "scene", max(0.5, 0.95 - 0.1 * d), cue)
@@ -318,6 +330,13 @@ class Retriever:
                 kept[i] = p.model_copy(update={"tokens": p.tokens + extra, "shortened": False})
                 room -= extra
         return BeatLore(index=index, text=beat, lore=kept, dropped=dropped + below)
+
+def _position(beat: str, pick: LorePick) -> int:
+    """Where in the beat a pick was found (its match), for the order of the stage; unknown ones last."""
+    said = (pick.match or "").split(" (")[0].lower()
+    at = beat.lower().find(said) if said and pick.reason in ("named", "scene") else -1
+    return at if at >= 0 else 10**6
+
 
 _QUALIFIER = re.compile(r"\s+(?:with|of|from|against|at|in|on)\s+(?:the\s+)?((?:[A-Z][\w'’-]*\s*)+)")
 

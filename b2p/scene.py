@@ -36,6 +36,7 @@ from b2p.nouns import (  # noqa: F401 - re-exported: the scene's vocabulary
 )
 from b2p.relations import Relations, kin_phrases, resolve_kin
 
+_CLAUSE_BREAK = re.compile(r"[;:.!?]\s|,\s+(?:and|but|then|so)\s|\s+(?:and|but|while|when|then)\s+(?=[a-z])")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'-]*|[.!?;:,]")
 _DETERMINER = re.compile(r"\b(the|that|this|a|an)\s+", re.IGNORECASE)
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'’-]*")
@@ -186,18 +187,27 @@ def resolve(
             if is_person(entries[i]):
                 people_here.append((i, pos))
 
+    owners: dict[str, tuple[str, int]] = {}  # "his stepfather … his real father": one "his" throughout
+
     def owner(gender: str, pos: int) -> tuple[str, int] | None:
-        """Whom a possessive pronoun means: the nearest person of its gender before it in the beat,
-        else the first after it, else the most recent one on stage."""
+        """Whom a possessive pronoun means: whom the beat's earlier possessive of that gender meant;
+        else the nearest person of its gender before it in the beat, else the first after it, else
+        the most recent one on stage."""
+        if gender in owners:
+            return owners[gender]
         same = sorted((p, i) for i, p in people_here if entries[i].pronouns == gender)
         before = [(p, i) for p, i in same if p < pos]
-        if before:
-            return before[-1][1], 0
-        if same:
-            return same[0][1], 0
-        return next(iter(stage.people(gender)), None)
+        found = (before[-1][1], 0) if before else (same[0][1], 0) if same else next(iter(stage.people(gender)), None)
+        if found is not None:
+            owners[gender] = found
+        return found
 
-    first_person = min((p for _, p in people_here), default=-1)
+    def clause_subject(pos: int) -> int:
+        """Where the subject of the pronoun's own clause is named: the first person named after the
+        last clause break before it ("Wes storms out; Nell follows him": Nell), or -1."""
+        start = max((m.end() for m in _CLAUSE_BREAK.finditer(text, 0, pos)), default=0)
+        return min((p for _, p in people_here if start <= p < pos), default=-1)
+
     chained: set[str] = set()  # genders already referred to by a subject/possessive pronoun in this beat
     for cue in cues:
         if cue.kind == "kin":
@@ -211,13 +221,14 @@ def resolve(
             same = [p for i, p in people_here if entries[i].pronouns == cue.kind]
             before = [p for p in same if p < cue.pos]
             resolved = {
-                "opening": False,  # "He hesitates…" opens a sentence: it points back
+                # "He hesitates…" opening the beat points back; "Nora isn't there. She is…": Nora.
+                "opening": bool(before),
                 "subject": bool(before),
                 "possessive": bool(same),
                 "reflexive": bool(same),
                 # "Jack cuts him off": not Jack, the beat's subject; "the Captain pockets Brisk's
                 # bribe and warns her": Brisk, who is not the subject.
-                "object": any(p != first_person for p in before),
+                "object": any(p != clause_subject(cue.pos) for p in before),
             }[cue.role]
             if not resolved and cue.role == "opening":
                 # "He admits he is the Hermit": the man on stage may be named again in this very beat.

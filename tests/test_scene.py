@@ -124,9 +124,11 @@ def test_scene_depth_limits_how_far_back_a_pronoun_reaches(harbour) -> None:  # 
 
 
 def test_someone_described_then_referred_to_is_carried(harbour) -> None:  # noqa: ANN001
-    """A 'similar' pick is on stage too: the monk described in one beat is 'he' in the next."""
+    """A described person is on stage too: the monk described in one beat is 'he' in the next."""
     got = ledger(harbour, ["The old man who lives among flooded shelves reads by lamplight.", "He admits he sealed himself in the vault."])
-    assert [(p.name, p.reason) for p in got.beats[0].lore if p.reason != "always"] == [("Brother Anselm", "similar")]
+    # The description fits his lore ("flooded shelves", "lamp") and no one else's: the scene reads it first.
+    assert [(p.name, p.reason) for p in got.beats[0].lore if p.reason != "always"] == [("Brother Anselm", "scene")]
+    assert "described" in (got.beats[0].lore[-1].match or "")
     assert scene(got.beats[1]) == {"Brother Anselm": "he"}
 
 
