@@ -101,6 +101,7 @@ VAGUE_THINGS = frozenset({"find", "discovery", "thing", "object", "item", "prize
 NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                          "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
                          "hundred thousand".split())
+MONTHS = frozenset("january february march april may june july august september october november december".split())
 # Counting words: "the two women", "the siblings".
 GROUP_WORDS = frozenset({"pair", "two", "both", "duo", "trio", "three", "siblings", "twins", "partners", "friends"})
 GROUP_COUNT = {"two": 2, "both": 2, "pair": 2, "duo": 2, "twins": 2, "siblings": 2, "partners": 2, "friends": 2,

@@ -33,6 +33,7 @@ from b2p.lexicon import (
     CLAUSE_BREAKS,
     EVENT_KINDS,
     FUNCTION_WORDS,
+    MONTHS,
     NOTE_KINDS,
     NP_MODIFIERS,
     NUMBER_WORDS,
@@ -216,6 +217,26 @@ def _head(p: Phrase) -> str:
     return _norm(p.words[0])
 
 
+_TENS = "twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
+_DATE = re.compile(rf"\b(?:1[0-9]{{3}}|20[0-9]{{2}}|(?:{_TENS})-(?:one|two|three|four|five|six|seven|eight|nine)|[A-Z][a-z]+)\b", re.IGNORECASE)
+
+
+def dates(text: str, beat: bool = False) -> list[tuple[int, int, str]]:
+    """Dates a text gives an event by: a year ("1868", "2011", "sixty-eight") or a month ("January").
+    In a beat, a year right before a noun counts it ("sixty-four pages") and a month needs its capital."""
+    out = []
+    for m in _DATE.finditer(text):
+        w = m.group().lower()
+        if w.isalpha() and w not in MONTHS:
+            continue
+        if w in MONTHS and (not m.group()[0].isupper() or w in ("may", "march") and not re.search(r"\b(?:in|of|since|until|last|next|that)\s+$", text[: m.start()])):
+            continue
+        if beat and not w.isalpha() and re.match(r"\s+[a-z][\w-]*", text[m.end() :]) and (nxt := text[m.end() :].split()[0].strip(",.;:").lower()) not in _STOPS:
+            continue  # "sixty-four pages", "the 2011 ratios"
+        out.append((m.start(), m.end(), w))
+    return out
+
+
 class Parts:
     """What the bible's things are and have, by noun: ``is_`` (noun → entry ids whose defining
     sentence says they are one), ``has`` (key → entry ids whose lore gives them one) and
@@ -224,6 +245,7 @@ class Parts:
     def __init__(self, is_: dict[str, list[str]], has: dict[str, list[str]], defines: dict[str, list[str]], places: list[str],
                  terms: list[str] = (), its: dict[str, list[str]] | None = None) -> None:  # type: ignore[assignment]
         self.its = its or {}  # what a thing's own lore gives it with "its": "Its tailgate is held shut"
+        self.dates: dict[str, dict[str, list[str]]] = {"named": {}, "dated": {}}  # date → events: by name/alias, by defining sentence
         self.is_ = is_
         self.has = has
         self.defines = defines
@@ -232,21 +254,28 @@ class Parts:
 
     def to_data(self) -> dict[str, Any]:
         return {"is": self.is_, "has": self.has, "defines": self.defines, "places": sorted(self.places), "terms": sorted(self.terms),
-                "its": self.its}
+                "its": self.its, "dates": self.dates}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Parts:
-        return cls(dict(data.get("is", {})), dict(data.get("has", {})), dict(data.get("defines", {})), list(data.get("places", [])),
+        made = cls(dict(data.get("is", {})), dict(data.get("has", {})), dict(data.get("defines", {})), list(data.get("places", [])),
                    list(data.get("terms", [])), dict(data.get("its", {})))
+        made.dates = dict(data.get("dates") or {"named": {}, "dated": {}})
+        return made
 
     @classmethod
     def build(cls, entries: Iterable[LoreEntry], texts: Mapping[str, str], find: Find, is_person: Callable[[LoreEntry], bool]) -> Parts:
         entries = [e for e in entries if not e.always]
         things = {e.id for e in entries if not is_person(e) and e.kind not in NOTE_KINDS}
-        tables: dict[str, dict[str, set[str]]] = {"is": {}, "has": {}, "defines": {}, "its": {}}
+        tables: dict[str, dict[str, set[str]]] = {"is": {}, "has": {}, "defines": {}, "its": {}, "named_in": {}, "dated": {}}
         terms_seen: set[str] = set()
         for e in entries:
             mine = e.id in things
+            if e.kind in EVENT_KINDS:  # "the war of sixty-eight", "the 2011 strike"; "… on the night of 14 January"
+                for _, _, w in (d for k in e.keys() for d in dates(k)):
+                    tables["named_in"].setdefault(w, set()).add(e.id)
+                for _, _, w in dates(next(iter(sentences(texts.get(e.id) or e.text)), "")):
+                    tables["dated"].setdefault(w, set()).add(e.id)
             for n, sentence in enumerate(sentences(texts.get(e.id) or e.text)):
                 ms = [(m.start, m.end, m.entry_ids) for m in find(sentence)]
                 heads = is_heads(sentence, ms, e.kind in EVENT_KINDS) if mine and n == 0 else set()
@@ -270,7 +299,9 @@ class Parts:
                 terms_seen.update(_norm(p.words[0]) for p in terms)
         places = [e.id for e in entries if e.kind in PLACE_KINDS]
         out = {name: {k: sorted(v) for k, v in t.items()} for name, t in tables.items()}
-        return cls(out["is"], out["has"], out["defines"], places, sorted(terms_seen), out["its"])
+        made = cls(out["is"], out["has"], out["defines"], places, sorted(terms_seen), out["its"])
+        made.dates = {"named": out["named_in"], "dated": out["dated"]}
+        return made
 
     def owners(self, phrase: Phrase) -> tuple[str, list[str], str]:
         """(key, the entries that are, define or have it, which of the three) for the phrase's most specific key found."""
@@ -337,6 +368,13 @@ def resolve_parts(
     phrases = [p for p in noun_phrases(text, mentions, beat=True) if p.det not in ("his", "her", "their")]  # a person's X is theirs
     phrases += capitalised_terms(text, masked, beat=True)
     phrases += _bare_places(text, masked, parts)
+    for s, e, w in dates(text, beat=True):  # "sixty-eight all over again": the war the bible names by that year
+        if any(a <= s < b for a, b in masked):
+            continue
+        events = parts.dates["named"].get(w) or parts.dates["dated"].get(w) or []
+        if len(events) == 1 and events[0] not in taken and events[0] in entries:
+            taken.add(events[0])
+            found.append((events[0], f"{text[s:e]} (the date of {entries[events[0]].name})", 0))
     for p in sorted(phrases, key=lambda p: p.start):
         head = _norm(p.words[-1])
         if p.owner is not None or head in people_nouns or head in VAGUE_THINGS or re.match(r"\s+of\b", text[p.end :]) or p.end in name_starts:

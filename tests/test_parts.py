@@ -56,8 +56,15 @@ The Red Cart is the neighbour's pickup, newer and louder. Its tailgate has a den
 """,
     "history/hail.md": """---
 name: The Great Hail
+aliases: [the hail of eighty-seven]
 ---
 The Great Hail was the storm of 1987 that stripped the south slope in twenty minutes. The Orsinis lost the whole vintage and nearly the estate.
+""",
+    "history/strike.md": """---
+name: The Pickers' Strike
+aliases: [the Harvest Walkout]
+---
+The Pickers' Strike was the week in September 1994 when the seasonal pickers stopped work at every estate on the lake.
 """,
 }
 
@@ -124,3 +131,21 @@ def test_the_thing_named_in_the_beat_owns_its_part(vineyard) -> None:  # noqa: A
     got = beats(vineyard, ["Lucia loads the Blue Cart.", "Pietro kicks the tailgate of the Red Cart."])
     assert scene(got[1]) == {}
     assert [p.reason for p in got[1].lore if p.name == "The Red Cart"] == ["named"]
+
+
+def test_a_year_the_bible_names_an_event_by(vineyard) -> None:  # noqa: ANN001
+    """'eighty-seven' is in the Great Hail's alias; 'September' in the strike's defining sentence."""
+    got = beats(vineyard, ["Pietro still talks about eighty-seven when the clouds build.", "Lucia was born the September the pickers walked out."])
+    assert "The Great Hail" in scene(got[0])
+    assert "The Pickers' Strike" in scene(got[1])
+
+
+def test_a_number_that_counts_is_no_date(vineyard) -> None:  # noqa: ANN001
+    got = beats(vineyard, ["Pietro counts eighty-seven crates in the yard."])[0]
+    assert "The Great Hail" not in scene(got)
+
+
+def test_the_head_of_an_events_alias_names_it(vineyard) -> None:  # noqa: ANN001
+    """'the Walkout' of the alias 'the Harvest Walkout', which no other entry's name uses."""
+    got = beats(vineyard, ["Nobody at the estate mentions the Walkout any more."])[0]
+    assert [p.reason for p in got.lore if p.name == "The Pickers' Strike"] == ["named"]
