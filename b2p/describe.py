@@ -54,6 +54,23 @@ def stem(word: str) -> str:
     return w
 
 
+_UNITS = "one two three four five six seven eight nine".split()
+_TENS_WORDS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_AGE = re.compile(r"(?:[,:]\s*|\bis\s+|\baged\s+|\bat\s+)((?:%s)(?:-(?:%s))?|\d{2})(?=\s*[,.;]|\s+years?\s+old|\s+(?:the|and|he|she|they)\b)" % ("|".join(_TENS_WORDS), "|".join(_UNITS)))
+
+
+def lore_age(text: str) -> int | None:
+    """The age a person's lore opens with: "Declan Vance is Nora Vance's father: seventy-three, …" → 73."""
+    m = _AGE.search(text)
+    if m is None:
+        return None
+    said = m.group(1)
+    if said.isdigit():
+        return int(said)
+    tens, _, unit = said.partition("-")
+    return 10 * (_TENS_WORDS.index(tens) + 2) + (_UNITS.index(unit) + 1 if unit else 0)
+
+
 def _stems(text: str) -> set[str]:
     return {stem(w) for w in _WORD.findall(text) if w.lower() not in _STOP and len(w) > 2}
 
@@ -62,28 +79,34 @@ class Descriptions:
     """``rare``: stem → the people whose lore uses it (at most ``RARE``); ``links``: person → the
     entries its defining sentence names."""
 
-    def __init__(self, rare: dict[str, list[str]], links: dict[str, list[str]], tagged: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, rare: dict[str, list[str]], links: dict[str, list[str]], tagged: dict[str, list[str]] | None = None,
+                 ages: dict[str, int] | None = None) -> None:
         self.rare = rare
         self.links = links
         self.tagged = tagged or {}  # a tag only people carry is a noun for them ("doctor"): tag → people
+        self.ages = ages or {}  # the age a person's lore opens with ("…, seventy-three, a retired pilot")
 
     def to_data(self) -> dict[str, Any]:
-        return {"rare": self.rare, "links": self.links, "tagged": self.tagged}
+        return {"rare": self.rare, "links": self.links, "tagged": self.tagged, "ages": self.ages}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Descriptions:
-        return cls(dict(data.get("rare", {})), dict(data.get("links", {})), dict(data.get("tagged", {})))
+        return cls(dict(data.get("rare", {})), dict(data.get("links", {})), dict(data.get("tagged", {})), dict(data.get("ages", {})))
 
     @classmethod
     def build(cls, entries: Iterable[LoreEntry], texts: Mapping[str, str], find: Find, is_person: Callable[[LoreEntry], bool]) -> Descriptions:
         people = [e for e in entries if is_person(e) and not e.always]
         users: dict[str, list[str]] = {}
         links: dict[str, list[str]] = {}
+        ages: dict[str, int] = {}
         for e in people:
             text = texts.get(e.id) or e.text
             for s in _stems(text):
                 users.setdefault(s, []).append(e.id)
             first = next(iter(sentences(text)), "")
+            age = lore_age(" ".join(sentences(text)[:2]))
+            if age is not None:
+                ages[e.id] = age
             linked = [i for m in find(first) if len(m.entry_ids) == 1 for i in m.entry_ids if i != e.id]
             if linked:
                 links[e.id] = sorted(set(linked))
@@ -94,7 +117,7 @@ class Descriptions:
             for t in e.tags:
                 if t.isalpha() and t.lower() not in thing_tags:
                     tagged.setdefault(t.lower(), []).append(e.id)
-        return cls(rare, links, tagged)
+        return cls(rare, links, tagged, ages)
 
 
 def describe(

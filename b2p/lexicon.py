@@ -101,6 +101,8 @@ VAGUE_THINGS = frozenset({"find", "discovery", "thing", "object", "item", "prize
 NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                          "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
                          "hundred thousand".split())
+# Adjectives of age, +1 old / -1 young: "the old man" is the oldest man the lore gives an age for.
+AGE_WORDS = {"old": 1, "older": 1, "elderly": 1, "aged": 1, "young": -1, "younger": -1, "youthful": -1}
 MONTHS = frozenset("january february march april may june july august september october november december".split())
 # Counting words: "the two women", "the siblings".
 GROUP_WORDS = frozenset({"pair", "two", "both", "duo", "trio", "three", "siblings", "twins", "partners", "friends"})

@@ -9,10 +9,13 @@ Pronouns an entry takes are inferred from its lore at ingest (``infer_pronouns``
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from b2p.lexicon import (
+    FUNCTION_WORDS,
+    NUMBER_WORDS,
+    AGE_WORDS,
     GENDER_OF_NOUN,
     GENERIC_PERSONS,
     GROUP_COUNT,
@@ -37,6 +40,10 @@ from b2p.nouns import (  # noqa: F401 - re-exported: the scene's vocabulary
 from b2p.relations import Relations, kin_phrases, resolve_kin
 
 _CLAUSE_BREAK = re.compile(r"[;:.!?]\s|,\s+(?:and|but|then|so)\s|\s+(?:and|but|while|when|then)\s+(?=[a-z])")
+# After a description of someone, what says who it is: "… on the trolley is her father", "… is Danny".
+_SAME_AS = re.compile(r"[^,;:.]{0,40}?\b(?:is|was)\s+(?:his|her|their|[A-Z][\w'’]*)\b")
+# An indefinite person introduced by a relative clause: "a night porter who won't say where he got it".
+_SOMEONE_NEW = re.compile(r"\b(?:a|an)\s+(?:[\w-]+\s+){0,3}?[\w-]+\s+who\b")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'-]*|[.!?;:,]")
 _DETERMINER = re.compile(r"\b(the|that|this|a|an)\s+", re.IGNORECASE)
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'’-]*")
@@ -58,6 +65,7 @@ class Cue:
     word: str
     pos: int
     count: int = 1
+    mods: tuple[str, ...] = ()  # the words before the noun: "the old man" → ("old",)
 
 
 def find_cues(text: str, masked: Sequence[tuple[int, int]], vocab: Describers) -> list[Cue]:
@@ -98,6 +106,8 @@ def find_cues(text: str, masked: Sequence[tuple[int, int]], vocab: Describers) -
         pick = next((n for n in reversed(range(len(stems))) if singular(stems[n]) in known), None)
         if pick is None:
             pick = next((n for n, w in enumerate(stems) if w in GROUP_WORDS), None)
+            if pick is not None and pick + 1 < len(stems) and (stems[pick] in NUMBER_WORDS or stems[pick] in FUNCTION_WORDS):
+                continue  # "the two outfits": two of something that is no one in this bible ("the siblings" are people)
         if pick is None:
             if det in ("a", "an"):
                 continue  # "a wren", "a lull": only known nouns are read after an indefinite article
@@ -114,7 +124,10 @@ def find_cues(text: str, masked: Sequence[tuple[int, int]], vocab: Describers) -
         count = max([GROUP_COUNT.get(x, 0) for x in stems[: pick + 1]] + [1])
         if noun != one and count == 1:
             count = 2
-        cues.append(Cue("noun", "indefinite" if det in ("a", "an") else "noun", noun if noun in GROUP_WORDS else one, offset, count))
+        if one in GENERIC_PERSONS and _SAME_AS.match(text, spans[-1][1]):
+            continue  # "the man on the trolley is her father": the relative, read as such
+        cues.append(Cue("noun", "indefinite" if det in ("a", "an") else "noun", noun if noun in GROUP_WORDS else one, offset, count,
+                        tuple(stems[:pick])))
     return sorted(cues, key=lambda c: c.pos)
 
 
@@ -159,6 +172,8 @@ def resolve(
     relations: Relations | None = None,
     possessives: Sequence[tuple[str, int, int]] = (),
     refused: list[tuple[str, list[str]]] | None = None,
+    ages: Mapping[str, int] | None = None,
+    tagged: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Carry]:
     """Entries the beat refers back to. ``named``: (entry id, position) named in this beat;
     ``history``: for every earlier beat, most recent first, the entries on stage in mention order.
@@ -215,6 +230,8 @@ def resolve(
             continue
         if cue.kind in ("he", "she") and cue.role != "object" and cue.kind in chained:
             continue  # "He admits he is…": the second "he" is the first one's person
+        if cue.kind in ("he", "she") and _SOMEONE_NEW.search(text[max((m.end() for m in re.finditer(r"[.!?;]\s", text[: cue.pos])), default=0) : cue.pos]):
+            continue  # "a night porter who won't say where he got it": he is the porter, no one in the bible
         if cue.kind in ("he", "she"):
             if cue.role != "object":
                 chained.add(cue.kind)
@@ -250,12 +267,12 @@ def resolve(
                     for i, d in group:
                         carry(i, cue.word, d)
         else:
-            _resolve_noun(cue, stage, entries, people_here, here, carry, describers)
+            _resolve_noun(cue, stage, entries, people_here, here, carry, describers, ages or {}, tagged or {})
     return list(carried.values())
 
 
 def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people_here: list[tuple[str, int]], here: set[str], carry,  # noqa: ANN001
-                  describers: Describers) -> None:
+                  describers: Describers, ages: Mapping[str, int], tagged: Mapping[str, Sequence[str]]) -> None:
     noun = cue.word
     phrase = f"the {noun}"
     if noun in GROUP_WORDS:
@@ -294,9 +311,28 @@ def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people
     if not found and noun not in GENERIC_PERSONS:
         only = _bible_only(noun, entries, here, describers, people=True)
         found = [(only, 0)] if only else []
+    if not found and noun not in describers.roles and noun in tagged:  # "the patient": a tag only people carry
+        holders = [i for i in tagged[noun] if i not in here]
+        found = [(i, d) for i, d in people if i in holders] or ([(holders[0], 0)] if len(holders) == 1 else [])
     if not found and noun in describers.roles:
         found = [(i, d) for i, d in people if _says(entries[i], noun)]
+    age = next((AGE_WORDS[m] for m in cue.mods if m in AGE_WORDS), None)
+    if not found and gender and age is not None:
+        found = _by_age(age, gender, people, entries, here, ages)
     if not found and gender:
         found = [(i, d) for i, d in people if entries[i].pronouns == gender]
     for i, d in found[:need]:
         carry(i, phrase, d)
+
+
+def _by_age(age: int, gender: str, people: list[tuple[str, int]], entries: dict[str, LoreEntry], here: set[str],
+            ages: Mapping[str, int]) -> list[tuple[str, int]]:
+    """"the old man": of the men on stage whose lore gives an age, the oldest; with none on stage, the
+    bible's oldest man when he is clearly the oldest (five years or more). ``age`` +1 for old, -1 for young."""
+    def pick(pool: list[tuple[str, int]], margin: int) -> list[tuple[str, int]]:
+        aged = sorted(((age * ages[i], i, d) for i, d in pool if i in ages and entries[i].pronouns == gender), reverse=True)
+        if aged and (len(aged) == 1 and margin == 0 or len(aged) > 1 and aged[0][0] - aged[1][0] >= max(margin, 1)):
+            return [(aged[0][1], aged[0][2])]
+        return []
+
+    return pick(people, 0) or pick([(i, 0) for i in ages if i in entries and i not in here], 5)

@@ -35,6 +35,7 @@ Tomas is a monk of Saint Calder's and its cellarer, forty, red-bearded and heavy
     "characters/ilse.md": """---
 name: Ilse Varga
 aliases: [Ilse]
+tags: [rescuer]
 ---
 Ilse Varga is the abbey's guide, a mountain guide from the village below, thirty, freckled and quick. She leads pilgrims over the Calder Pass, and she carries a red rope.
 """,
@@ -126,3 +127,32 @@ def test_he_in_the_next_beat_is_the_last_beats_subject(monastery) -> None:  # no
     """The stage keeps the order of the beat: its subject, named first, is 'he' in the next."""
     got = beats(monastery, ["The pilgrim copies a psalter while Tomas watches from the door.", "He asks for more ink."])
     assert scene(got[1]) == {"Oswin Hale": "he"}
+
+
+def test_the_old_man_is_the_oldest_man_the_lore_gives_an_age_for(monastery) -> None:  # noqa: ANN001
+    got = beats(monastery, ["Tomas and Ambrose count the casks.", "The old man sits down on the cellar steps."])
+    assert "Abbot Ambrose" in scene(got[1])
+    assert "Brother Tomas" not in scene(got[1])
+    alone = beats(monastery, ["At dawn the old man rings the bell."])[0]
+    assert "Abbot Ambrose" in scene(alone)  # seventy against forty: clearly the bible's oldest man
+
+
+def test_a_tag_only_people_carry_names_its_holder(monastery) -> None:  # noqa: ANN001
+    got = beats(monastery, ["The rescuer brings a frozen hunter down from the pass."])[0]
+    assert "Ilse Varga" in scene(got)
+
+
+def test_a_description_the_beat_says_is_someone_carries_no_one_else(monastery) -> None:  # noqa: ANN001
+    """'the woman at the gate is Ilse': not Petra, the woman on stage."""
+    got = beats(monastery, ["Petra climbs alone.", "The woman at the gate is Ilse, back from the pass."])
+    assert "Petra Lenz" not in {p.name for p in got[1].lore}
+
+
+def test_a_pronoun_for_someone_new_in_the_beat_carries_no_one(monastery) -> None:  # noqa: ANN001
+    got = beats(monastery, ["Tomas sweeps the yard.", "Ambrose meets a stranger who says he crossed the glacier alone."])
+    assert "Brother Tomas" not in {p.name for p in got[1].lore}
+
+
+def test_two_things_are_not_two_people(monastery) -> None:  # noqa: ANN001
+    got = beats(monastery, ["Petra and Ilse rope up at the gate.", "The two ropes freeze stiff overnight."])
+    assert scene(got[1]) == {}
