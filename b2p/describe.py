@@ -134,12 +134,17 @@ def describe(
 ) -> list[tuple[str, int, int, str]]:
     """The people the beat describes: (entry id, start, end of the description, cue). ``blocked``
     receives the spans of role phrases whose description fits none of the role's holders."""
-    from b2p.parts import noun_phrases
+    from b2p.parts import Phrase, noun_phrases
 
     blocked = [] if blocked is None else blocked
     out: list[tuple[str, int, int, str]] = []
     taken = set(here)
-    for p in noun_phrases(text, mentions, beat=True):
+    phrases = noun_phrases(text, mentions, beat=True)
+    for s, e, ids in mentions:  # "the railroad man": a name, then a person noun — someone of that name's
+        m = re.match(r"\s+([a-z]+)\b", text[e:])
+        if m and singular(m.group(1)) in GENERIC_PERSONS and not text[s:e].endswith(("'s", "’s")):
+            phrases.append(Phrase(e + m.start(1), e + m.end(1), "", (m.group(1),), at=s, named=tuple(ids)))
+    for p in phrases:
         if p.owner is not None or p.det in ("his", "her", "their", "its"):
             continue
         head = singular(p.words[-1].lower())
@@ -149,7 +154,7 @@ def describe(
         end = p.end
         qual = _QUALIFIER.match(text, p.end)
         words = list(mods)
-        named: set[str] = set()
+        named: set[str] = set(p.named)
         if qual:
             stop = re.search(r"[,;:.!?—]", text[qual.end() :])
             end = qual.end() + (stop.start() if stop else len(text) - qual.end())

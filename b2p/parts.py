@@ -70,6 +70,7 @@ class Phrase:
     owner: str | None = None
     term: bool = False
     at: int = -1  # where its opener (determiner or possessive) starts
+    named: tuple[str, ...] = ()  # entries a name right before it gives ("the railroad man")
     def keys(self) -> list[str]:
         """What the phrase is looked up by, most specific first: its last two words, then its head
         (a term: itself, then its word: "Resus Two" → "resus two", "resus")."""
@@ -288,6 +289,8 @@ class Parts:
                     else:
                         own = mine and p.det not in ("his", "her")  # "her husband" in a ship's lore is someone's
                         owner = p.owner or _of_name(sentence, p.end, ms) or (e.id if own else None)
+                    if owner is not None and owner not in things and mine and e.kind in PLACE_KINDS:
+                        owner = e.id  # "Parson Holloway's chapel" in a town's lore: his, and in the town
                     if owner is None or owner not in things:
                         continue
                     defined = owner == e.id and (_DEFINED.match(sentence, p.end) or p.term and _DEFINED_TERM.match(sentence, p.end))
@@ -423,7 +426,7 @@ def _bare_places(text: str, masked: Sequence[tuple[int, int]], parts: Parts) -> 
     """"in town", "out of town": a word alone after a preposition that the bible's only place of its kind *is*."""
     out = []
     ends = r"(?=\s*(?:[,.;:!?]|$)|\s+(?:%s)\b)" % "|".join(sorted(_STOPS))
-    for m in re.finditer(r"\b(%s)\s+([a-z]+)%s" % ("|".join(sorted(PREPOSITIONS)), ends), text):
+    for m in re.finditer(r"\b(?i:(%s))\s+([a-z]+)%s" % ("|".join(sorted(PREPOSITIONS)), ends), text):
         w = m.group(2)
         if w in _STOPS or w in _DETERMINERS or any(s <= m.start(2) < e for s, e in masked):
             continue

@@ -75,12 +75,14 @@ class Retriever:
         want_similar = (self.settings.top_k > 0 or explain) and any(q.strip() for q in queries)
         vectors = self._embed(queries) if want_similar else [None] * len(beats)
         history: list[list[str]] = []  # per earlier beat, the people/items on stage in order
+        last: tuple[str, list[LorePick]] | None = None  # the previous beat and what it took in
         out = []
         rows = zip(beats, mentions, vectors, ordinary, queries, strict=True)
         for index, (beat, ms, vec, (_, not_named), query) in enumerate(rows, start=1):
             on_stage = list(reversed(history))
             writer = self._overrides(index, getattr(beat, "overrides", ()))
-            lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query, writer)
+            lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query, writer, last)
+            last = (str(beat), considered)
             # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
             # In the order the beat mentions them: a pronoun in the next beat means its subject first.
             history.append([p.id for p in sorted((p for p in considered if p.reason != "always"), key=lambda p: _position(beat, p))])
@@ -98,6 +100,7 @@ class Retriever:
         not_named: set[str],
         query: str = "",
         writer: list[tuple[str, str, str]] = (),  # type: ignore[assignment]
+        last: tuple[str, list[LorePick]] | None = None,
     ) -> tuple[BeatLore, list[LorePick]]:
         """The beat's ledger line, and every pick considered before the budget. ``writer``: the
         beat's overrides, (sign, entry id, as written): forced in first, or kept out whatever finds them."""
@@ -140,7 +143,8 @@ class Retriever:
                        for i in ([m.entry_ids[0]] if len(m.entry_ids) == 1 else [])]
         refused: list[tuple[str, list[str]]] = []
         for c in resolve(beat, named, masked, on_stage, self.entries, self.settings.scene_depth, self.index.describers,  # type: ignore[arg-type]
-                         self.index.relations, possessives, refused, self.index.descriptions.ages, self.index.descriptions.tagged):
+                         self.index.relations, possessives, refused, self.index.descriptions.ages, self.index.descriptions.tagged,
+                         _bystanders(*last) if last else frozenset()):
             add(self.entries[c.entry_id], "scene", max(0.5, 0.95 - 0.1 * c.distance), c.cue)
         for i, cue, d in resolve_parts(beat, spans, taken, on_stage, self.entries, self.index.parts, self.index.describers.roles, is_person,
                                          self.index.describers.name_words, self.settings.scene_depth, refused):
@@ -330,6 +334,25 @@ class Retriever:
                 kept[i] = p.model_copy(update={"tokens": p.tokens + extra, "shortened": False})
                 room -= extra
         return BeatLore(index=index, text=beat, lore=kept, dropped=dropped + below)
+
+_SUBORDINATE = re.compile(r"\b(?:because|although|though|since|whether|if|unless)\b[^;:.]*$", re.IGNORECASE)
+
+
+def _bystanders(beat: str, picks: list[LorePick]) -> set[str]:
+    """People a beat mentions without being about them: a possessor of something ("his mother's key")
+    or someone in a clause that gives a reason ("because Cole swore …"). 'They' in the next beat is
+    the others."""
+    out = set()
+    for p in picks:
+        said = (p.match or "").split(" (")[0]
+        at = beat.find(said) if said else -1
+        if at < 0:
+            continue
+        owns = said.endswith(("'s", "’s")) or re.match(r"['’]s\b", beat[at + len(said) :])  # "Wes's hands", "his mother's key"
+        if owns or _SUBORDINATE.search(beat[:at]):
+            out.add(p.id)
+    return out
+
 
 def _position(beat: str, pick: LorePick) -> int:
     """Where in the beat a pick was found (its match), for the order of the stage; unknown ones last."""

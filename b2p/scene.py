@@ -174,6 +174,7 @@ def resolve(
     refused: list[tuple[str, list[str]]] | None = None,
     ages: Mapping[str, int] | None = None,
     tagged: Mapping[str, Sequence[str]] | None = None,
+    bystanders: set[str] | frozenset[str] = frozenset(),
 ) -> list[Carry]:
     """Entries the beat refers back to. ``named``: (entry id, position) named in this beat;
     ``history``: for every earlier beat, most recent first, the entries on stage in mention order.
@@ -254,15 +255,19 @@ def resolve(
             if not resolved and (match := next(iter(stage.people(cue.kind)), None)):
                 carry(match[0], cue.word, match[1], cue.pos)
         elif cue.kind == "they":
-            if len(people_here) >= 2 or (people_here and cue.role not in ("opening", "object", "possessive")):
-                continue
-            singular = stage.people("they")
+            before_it = [(i, p) for i, p in people_here if p < cue.pos]  # "Delphine tells them the railroad man …": them is not him
+            if len(before_it) >= 2 or (before_it and cue.role not in ("opening", "object", "possessive")) \
+                    or any(entries[i].pronouns == "they" for i, _ in before_it):
+                continue  # "Vask unrolls their charts": Vask's
+            singular = [(i, d) for i, d in stage.people("they") if not (d == 1 and i in bystanders)]
             recent = stage.people()
             if singular and recent and singular[0][1] == recent[0][1]:
                 carry(singular[0][0], cue.word, singular[0][1])
             elif recent:
                 last = recent[0][1]
                 group = [(i, d) for i, d in recent if d == last]
+                if len(group) > 2 and bystanders:  # "they": those the last beat was about, not the ones it mentioned
+                    group = [(i, d) for i, d in group if i not in bystanders] or group
                 if len(group) >= 2:
                     for i, d in group:
                         carry(i, cue.word, d)
@@ -314,11 +319,11 @@ def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people
     if not found and noun not in describers.roles and noun in tagged:  # "the patient": a tag only people carry
         holders = [i for i in tagged[noun] if i not in here]
         found = [(i, d) for i, d in people if i in holders] or ([(holders[0], 0)] if len(holders) == 1 else [])
-    if not found and noun in describers.roles:
-        found = [(i, d) for i, d in people if _says(entries[i], noun)]
     age = next((AGE_WORDS[m] for m in cue.mods if m in AGE_WORDS), None)
     if not found and gender and age is not None:
         found = _by_age(age, gender, people, entries, here, ages)
+    if not found and noun in describers.roles:
+        found = [(i, d) for i, d in people if _says(entries[i], noun)]
     if not found and gender:
         found = [(i, d) for i, d in people if entries[i].pronouns == gender]
     for i, d in found[:need]:

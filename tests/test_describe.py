@@ -156,3 +156,9 @@ def test_a_pronoun_for_someone_new_in_the_beat_carries_no_one(monastery) -> None
 def test_two_things_are_not_two_people(monastery) -> None:  # noqa: ANN001
     got = beats(monastery, ["Petra and Ilse rope up at the gate.", "The two ropes freeze stiff overnight."])
     assert scene(got[1]) == {}
+
+
+def test_they_are_the_people_the_last_beat_was_about(monastery) -> None:  # noqa: ANN001
+    """Not the owner of the pack nor the man in the 'because' clause: the two who lifted it."""
+    got = beats(monastery, ["Ilse and Petra lift Oswin's pack onto the mule because Ambrose asked it.", "Tomas tells them the pass is closed."])
+    assert set(scene(got[1])) == {"Ilse Varga", "Petra Lenz"}
