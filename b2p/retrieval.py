@@ -13,7 +13,7 @@ from typing import Any
 
 from b2p.errors import BibleError, StoreError
 from b2p.index import open_index
-from b2p.lexicon import CLAUSE_BREAKS, EVENT_KINDS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, singular
+from b2p.lexicon import CLAUSE_BREAKS, EVENT_KINDS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, STOP_WORDS, singular
 from b2p.matcher import Mention
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
 from b2p.describe import describe
@@ -120,7 +120,7 @@ class Retriever:
         for i in self.index.always:
             add(self.entries[i], "always", 1.0, None)
         named: list[tuple[str, int]] = []
-        mentions = [m for m in mentions if not (m.partial and self._qualified_elsewhere(m, beat))]
+        mentions = [m for m in mentions if not (m.partial and self._qualified_elsewhere(m, beat)) and not _part_of_a_phrase(m, beat)]
         for m in mentions:
             ids = self._disambiguate(m, mentions, beat, stage) if len(m.entry_ids) > 1 else list(m.entry_ids)
             for i in ids:
@@ -334,6 +334,23 @@ class Retriever:
                 kept[i] = p.model_copy(update={"tokens": p.tokens + extra, "shortened": False})
                 room -= extra
         return BeatLore(index=index, text=beat, lore=kept, dropped=dropped + below)
+
+_VERBISH = re.compile(r"(?:s|ed|ing)$")
+
+
+def _part_of_a_phrase(m: Mention, beat: str) -> bool:
+    """A lower-case description ("the spring", "the board") that is not the entry, as a reader sees:
+    followed by two more nouns it only modifies ("the spring tally book: …"), or naming again a thing
+    the beat has just called by a compound ending in it ("the theatre whiteboard … the top of the board")."""
+    said = beat[m.start : m.end]
+    if not said.startswith(("the ", "The ")) or said[4:] != said[4:].lower():
+        return False
+    nxt = re.match(r"\s+([a-z][a-z-]+)\s+([a-z][a-z-]+)(?=\s*[,.;:!?—]|\s*$|\s+(?:%s)\b)" % "|".join(sorted(STOP_WORDS)), beat[m.end :])
+    if nxt and not any(w in STOP_WORDS or _VERBISH.search(w) for w in nxt.groups()):
+        return True
+    word = re.sub(r"['’]s?$", "", said[4:].split()[-1])
+    return len(word) >= 3 and bool(re.search(rf"\b[a-z]+{re.escape(word)}\b", beat[: m.start]))
+
 
 _SUBORDINATE = re.compile(r"\b(?:because|although|though|since|whether|if|unless)\b[^;:.]*$", re.IGNORECASE)
 

@@ -222,6 +222,8 @@ def resolve(
         """Where the subject of the pronoun's own clause is named: the first person named after the
         last clause break before it ("Wes storms out; Nell follows him": Nell), or -1."""
         start = max((m.end() for m in _CLAUSE_BREAK.finditer(text, 0, pos)), default=0)
+        # "… than the last time she let herself look at him": a subject pronoun opens the clause too.
+        start = max([start] + [c.pos for c in cues if c.kind in ("he", "she", "they") and c.role in ("subject", "opening") and c.pos < pos])
         return min((p for _, p in people_here if start <= p < pos), default=-1)
 
     chained: set[str] = set()  # genders already referred to by a subject/possessive pronoun in this beat

@@ -37,6 +37,12 @@ Castel Varra is the Orsini family's vineyard estate, a walled farm on the south 
 
 Row Nine is the oldest block of vines on the estate, planted in 1921. The kitchen has a stone hearth that nobody lights in summer.
 """,
+    "places/press_house.md": """---
+name: Press House
+aliases: [the press]
+---
+The Press House is the stone barn at Castel Varra where the grapes are crushed, with a beam press older than the family.
+""",
     "places/serrano.md": """---
 name: Serrano
 ---
@@ -149,3 +155,11 @@ def test_the_head_of_an_events_alias_names_it(vineyard) -> None:  # noqa: ANN001
     """'the Walkout' of the alias 'the Harvest Walkout', which no other entry's name uses."""
     got = beats(vineyard, ["Nobody at the estate mentions the Walkout any more."])[0]
     assert [p.reason for p in got.lore if p.name == "The Pickers' Strike"] == ["named"]
+
+
+def test_a_lower_case_alias_that_only_modifies_or_repeats_a_compound_is_not_the_entry(vineyard) -> None:  # noqa: ANN001
+    assert [p.reason for p in beats(vineyard, ["Pietro oils the press before the harvest."])[0].lore if p.name == "Press House"] == ["named"]
+    modifier = beats(vineyard, ["Lucia totals the press ledger book: the vintage is short again."])[0]
+    assert "Press House" not in {p.name for p in modifier.lore if p.reason == "named"}
+    compound = beats(vineyard, ["Lucia buys a steel winepress in town, and Pietro bolts the press to the floor."])[0]
+    assert "Press House" not in {p.name for p in compound.lore if p.reason == "named"}
