@@ -80,21 +80,34 @@ class Descriptions:
     entries its defining sentence names."""
 
     def __init__(self, rare: dict[str, list[str]], links: dict[str, list[str]], tagged: dict[str, list[str]] | None = None,
-                 ages: dict[str, int] | None = None) -> None:
+                 ages: dict[str, int] | None = None, link_words: dict[str, list[str]] | None = None) -> None:
         self.rare = rare
         self.links = links
+        self.link_words = link_words or {}  # a word a linked entry goes by ("railroad") → the people linked to it
+        self._linked_to: dict[str, list[str]] | None = None
         self.tagged = tagged or {}  # a tag only people carry is a noun for them ("doctor"): tag → people
         self.ages = ages or {}  # the age a person's lore opens with ("…, seventy-three, a retired pilot")
 
     def to_data(self) -> dict[str, Any]:
-        return {"rare": self.rare, "links": self.links, "tagged": self.tagged, "ages": self.ages}
+        return {"rare": self.rare, "links": self.links, "tagged": self.tagged, "ages": self.ages, "link_words": self.link_words}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Descriptions:
-        return cls(dict(data.get("rare", {})), dict(data.get("links", {})), dict(data.get("tagged", {})), dict(data.get("ages", {})))
+        return cls(dict(data.get("rare", {})), dict(data.get("links", {})), dict(data.get("tagged", {})), dict(data.get("ages", {})),
+                   dict(data.get("link_words", {})))
+
+    def linked_to(self, entry_id: str) -> list[str]:
+        """The people whose defining sentence names this entry."""
+        if self._linked_to is None:
+            self._linked_to = {}
+            for i, linked in self.links.items():
+                for x in linked:
+                    self._linked_to.setdefault(x, []).append(i)
+        return self._linked_to.get(entry_id, [])
 
     @classmethod
     def build(cls, entries: Iterable[LoreEntry], texts: Mapping[str, str], find: Find, is_person: Callable[[LoreEntry], bool]) -> Descriptions:
+        entries = list(entries)
         people = [e for e in entries if is_person(e) and not e.always]
         users: dict[str, list[str]] = {}
         links: dict[str, list[str]] = {}
@@ -117,7 +130,14 @@ class Descriptions:
             for t in e.tags:
                 if t.isalpha() and t.lower() not in thing_tags:
                     tagged.setdefault(t.lower(), []).append(e.id)
-        return cls(rare, links, tagged, ages)
+        keys = {e.id: e.keys() for e in entries}
+        link_words: dict[str, set[str]] = {}
+        for i, linked in links.items():
+            for x in linked:
+                for k in keys.get(x, ()):
+                    if " " not in k.removeprefix("the ").removeprefix("The "):  # "the railroad", "Halyard": one word
+                        link_words.setdefault(k.lower().removeprefix("the "), set()).add(i)
+        return cls(rare, links, tagged, ages, {w: sorted(ids) for w, ids in link_words.items()})
 
 
 def describe(
@@ -186,11 +206,13 @@ def describe(
             users = table.rare.get(s, ())
             for i in users:
                 add(i, 1.0 / len(users), s)
-        for i, linked in table.links.items():
-            if named & set(linked):
-                add(i, 1.0, "named with it")
-            elif any(w.lower() in {k.lower().removeprefix("the ") for x in linked for k in keys_of(x)} for w in mods):
-                add(i, 1.0, "its " + next(w for w in mods if w.lower() in {k.lower().removeprefix("the ") for x in linked for k in keys_of(x)}))
+        linked_by = {i for x in named for i in table.linked_to(x)}
+        for i in linked_by:
+            add(i, 1.0, "named with it")
+        for w in mods:
+            for i in table.link_words.get(w.lower(), ()):
+                if i not in linked_by:
+                    add(i, 1.0, f"its {w}")
         evidence = dict(scores)
         holders: set[str] = set()
         if head not in GENERIC_PERSONS:

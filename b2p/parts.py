@@ -422,11 +422,13 @@ def _is_item(e: LoreEntry | None) -> bool:
     return e is not None and is_item(e)
 
 
+_BARE = re.compile(r"\b(?i:(%s))\s+([a-z]+)(?=\s*(?:[,.;:!?]|$)|\s+(?:%s)\b)" % ("|".join(sorted(PREPOSITIONS)), "|".join(sorted(_STOPS))))
+
+
 def _bare_places(text: str, masked: Sequence[tuple[int, int]], parts: Parts) -> list[Phrase]:
     """"in town", "out of town": a word alone after a preposition that the bible's only place of its kind *is*."""
     out = []
-    ends = r"(?=\s*(?:[,.;:!?]|$)|\s+(?:%s)\b)" % "|".join(sorted(_STOPS))
-    for m in re.finditer(r"\b(?i:(%s))\s+([a-z]+)%s" % ("|".join(sorted(PREPOSITIONS)), ends), text):
+    for m in _BARE.finditer(text):
         w = m.group(2)
         if w in _STOPS or w in _DETERMINERS or any(s <= m.start(2) < e for s, e in masked):
             continue

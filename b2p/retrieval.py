@@ -336,6 +336,7 @@ class Retriever:
         return BeatLore(index=index, text=beat, lore=kept, dropped=dropped + below)
 
 _VERBISH = re.compile(r"(?:s|ed|ing)$")
+_TWO_NOUNS = re.compile(r"\s+([a-z][a-z-]+)\s+([a-z][a-z-]+)(?=\s*[,.;:!?—]|\s*$|\s+(?:%s)\b)" % "|".join(sorted(STOP_WORDS)))
 
 
 def _part_of_a_phrase(m: Mention, beat: str) -> bool:
@@ -345,7 +346,7 @@ def _part_of_a_phrase(m: Mention, beat: str) -> bool:
     said = beat[m.start : m.end]
     if not said.startswith(("the ", "The ")) or said[4:] != said[4:].lower():
         return False
-    nxt = re.match(r"\s+([a-z][a-z-]+)\s+([a-z][a-z-]+)(?=\s*[,.;:!?—]|\s*$|\s+(?:%s)\b)" % "|".join(sorted(STOP_WORDS)), beat[m.end :])
+    nxt = _TWO_NOUNS.match(beat, m.end)
     if nxt and not any(w in STOP_WORDS or _VERBISH.search(w) for w in nxt.groups()):
         return True
     word = re.sub(r"['’]s?$", "", said[4:].split()[-1])
