@@ -9,6 +9,7 @@ or ``-`` and a letter; they are taken off the beat's text, so they never reach t
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 from b2p.errors import BibleError
@@ -32,6 +33,7 @@ class Beat(str):
 
 def parse_beat(line: str) -> Beat:
     """One beat line: its text, and its trailing ``+Name`` / ``-Name`` overrides."""
+    line = unicodedata.normalize("NFC", line)  # one spelling of "Zoë", as bible names are
     pieces = _OVERRIDE.split(line.strip())
     n = len(pieces)
     while n > 1 and pieces[n - 1][:1] in "+-":
@@ -48,7 +50,7 @@ def parse_beats(text: str) -> list[Beat]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        beat = _MARKER.sub("", line, count=1).strip()
+        beat = _MARKER.sub("", line + " ", count=1).strip()  # the space: a lone "-" or "1." is a marker, not a beat
         if beat:
             beats.append(parse_beat(beat))
     return beats

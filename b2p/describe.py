@@ -10,7 +10,8 @@ descriptive words — its modifiers, and a qualifier after it ("with …", "from
   only one person's lore has counts 1, shared by two ½, …: "lanky", "fair beard", "white-bearded");
 - a name in the description that the person's defining sentence names counts 1 ("from Halyard",
   "a railroad man" for the railroad's agent);
-- the head noun counts ½ when the person *is* one (alias, defining sentence, tag: "doctor");
+- the head noun counts ½ when the person *is* one (alias, defining sentence, tag: "doctor"), or
+  when their lore, and few others', uses it or its verb ("preaches" for "the preacher");
 - being on stage counts ¼.
 
 The best person is taken when it scores at least 1, with evidence from the description itself,
@@ -35,6 +36,7 @@ from b2p.lexicon import (
     PREPOSITIONS,
     sentences,
     singular,
+    stem,
 )
 from b2p.models import LoreEntry
 
@@ -43,15 +45,6 @@ RARE = 3  # a word in the lore of at most this many people describes them
 _WORD = re.compile(r"[A-Za-z][a-z]+")
 _QUALIFIER = re.compile(r"\s+(with|from|of|at|in|on|who|whose|wearing|holding)\s+")
 _STOP = FUNCTION_WORDS | PREPOSITIONS | CLAUSE_BREAKS
-
-
-def stem(word: str) -> str:
-    """A crude stem, the same on both sides: "bearded" → beard, "preaches"/"preacher" → preach, "greying" → grey."""
-    w = singular(word.lower().replace("’", "'").removesuffix("'s"))
-    for suffix in ("ing", "ed", "es", "er"):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 4:
-            return w[: -len(suffix)]
-    return w
 
 
 _UNITS = "one two three four five six seven eight nine".split()
@@ -218,7 +211,8 @@ def describe(
         if head not in GENERIC_PERSONS:
             # The head noun: a person who *is* one (alias, defining sentence, tag), or whose lore rarely
             # uses its stem ("preaches" for "preacher").
-            holders = (role_of(head) or set()) | set(table.tagged.get(head, ())) | set(table.rare.get(stem(head), ()))
+            doers = {stem(head), stem(head.removesuffix("er"))} if head.endswith("er") else {stem(head)}  # a preacher preaches
+            holders = (role_of(head) or set()) | set(table.tagged.get(head, ())) | {i for d in doers for i in table.rare.get(d, ())}
             for i in holders:
                 add(i, 0.5, head)
             described = {i for s in stems for i in table.rare.get(s, ())}

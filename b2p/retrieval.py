@@ -32,8 +32,7 @@ class Retriever:
 
     def __init__(self, settings: Settings, store: Store, bible: str) -> None:
         self.settings = settings
-        self.store = store
-        self.index, _ = open_index(settings, store, bible)
+        self.index = open_index(settings, store, bible)
         self.bible = self.index.bible
         self.embed_model = self.index.embed_model
         self.entries = self.index.entries

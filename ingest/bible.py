@@ -7,21 +7,27 @@ Every file is checked before anything is written; all problems are reported at o
 from __future__ import annotations
 
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from b2p.errors import BibleError, did_you_mean
 from b2p.lexicon import norm_kind
 from b2p.models import BibleMeta, LoreEntry
 from b2p.userfiles import decode_user_text, read_user_file
+from ingest.yamldoc import YamlDoc, load_yaml
 
 BIBLE_FILE = "bible.yaml"
 BEATS_DIR = "beats"
 MAX_ENTRY_BYTES = 1_000_000  # a longer entry would swamp any prompt budget; ask for a split
+MAX_RECORD_BYTES = 64_000_000  # an imported lorebook's own fields: as large as the lorebooks import reads
 FIELDS = ("name", "aliases", "kind", "tags", "always", "case_sensitive", "id", "enabled", "imported")
+OUTSIDE_LINKS = "allow_outside_links"  # bible.yaml: read *.md symlinks that point outside the bible
+# Characters that show nothing on their own: controls, format characters (zero-width space and
+# joiners, the BOM, soft hyphen), separators, lone combining marks, and the letters that render blank.
+_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"}
+_BLANK_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
 
 
 @dataclass
@@ -39,8 +45,8 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _entry_files(root: Path) -> list[Path]:
-    """Every ``*.md`` below root, skipping the top-level ``beats/`` and hidden folders.
+def _entry_files(root: Path, suffix: str = ".md") -> list[Path]:
+    """Every ``*.md`` (or ``*<suffix>``) below root, skipping the top-level ``beats/`` and hidden folders.
 
     ``os.walk`` without ``followlinks`` never enters a symlinked folder, so a symlink loop
     cannot hang us; symlinked *files* are read like any other.
@@ -51,7 +57,7 @@ def _entry_files(root: Path) -> list[Path]:
         dirnames[:] = sorted(
             d for d in dirnames if not d.startswith(".") and not (here == root and d == BEATS_DIR)
         )
-        found.extend(here / f for f in sorted(filenames) if f.endswith(".md") and not f.startswith("."))
+        found.extend(here / f for f in sorted(filenames) if f.endswith(suffix) and not f.startswith("."))
     return found
 
 
@@ -72,21 +78,41 @@ def _split_front_matter(text: str, shown: str) -> tuple[str, str, int]:
     raise BibleError(f"{shown}:1: front matter is never closed: add a '---' line after it")
 
 
-def _key_line(front: str, key: str) -> int:
-    """1-based file line of ``key:`` in the front matter (front matter starts on file line 2)."""
-    for i, line in enumerate(front.split("\n")):
-        if line.split(":", 1)[0].strip() == key:
-            return i + 2
-    return 1
+def read_record(path: Path) -> YamlDoc:
+    """A YAML file b2p keeps inside a bible (an imported lorebook's record), read as safely as an entry."""
+    shown = str(path)
+    data = read_user_file(path, "file", "a YAML file", shown=f"{shown}:1", max_bytes=MAX_RECORD_BYTES,
+                          too_big=f"file is {{mb:.0f}} MB; a lorebook record is at most {MAX_RECORD_BYTES // 1_000_000} MB")
+    return load_yaml(decode_user_text(data, shown, "YAML text"), shown)
+
+
+def read_front_matter(path: Path) -> tuple[YamlDoc, str, int]:
+    """An entry file's parsed front matter (with its keys' lines), its body, and the body's first line."""
+    shown = str(path)
+    front, body, body_line = _split_front_matter(_read_text(path, shown), shown)
+    doc = load_yaml(front, shown, first_line=2, label="bad YAML in front matter")
+    if doc.data is None:
+        doc.data = {}
+    return doc, body, body_line
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without the characters that show nothing (see ``_INVISIBLE_CATEGORIES``)."""
+    return "".join(c for c in text if unicodedata.category(c) not in _INVISIBLE_CATEGORIES and c not in _BLANK_LETTERS)
+
+
+def _nfc(value: str) -> str:
+    """One spelling per name: "Zoë" typed as one character or as e + combining diaeresis is the same key."""
+    return unicodedata.normalize("NFC", value.strip())
 
 
 def _string_list(value: Any, key: str, shown: str, line: int) -> list[str]:
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) and str(v).strip() for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) and strip_invisible(str(v)) for v in value):
         example = f"{key}: [{value!r}]" if isinstance(value, str) else f"{key}: [first, second]"
         raise BibleError(f"{shown}:{line}: '{key}' must be a list of non-empty strings, e.g. {example}")
-    return [str(v).strip() for v in value]
+    return [_nfc(str(v)) for v in value]
 
 
 def _default_kind(rel: Path) -> str:
@@ -96,35 +122,44 @@ def _default_kind(rel: Path) -> str:
     return top[:-1] if top.endswith("s") and len(top) > 1 else top
 
 
-def parse_entry(path: Path, root: Path) -> LoreEntry:
+def _outside(path: Path, root: Path) -> Path | None:
+    """Where a symlinked entry really is, when that is outside the bible folder."""
+    if not path.is_symlink():
+        return None
+    real = path.resolve()
+    return None if real.is_relative_to(root.resolve()) else real
+
+
+def parse_entry(path: Path, root: Path, allow_outside_links: bool = False) -> LoreEntry:
     """One ``*.md`` file → a validated ``LoreEntry`` (hash/tokens/pronouns filled in later)."""
+    return _parse_entry(path, root, allow_outside_links)[0]
+
+
+def _parse_entry(path: Path, root: Path, allow_outside_links: bool = False) -> tuple[LoreEntry, int]:
+    """(the entry, the file line of its name)."""
     shown = str(path)
-    text = _read_text(path, shown)
-    front, body, body_line = _split_front_matter(text, shown)
-    try:
-        data = yaml.safe_load(front) if front.strip() else {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise BibleError(f"{shown}:{line}: bad YAML in front matter: {problem}") from None
+    doc, body, body_line = read_front_matter(path)
+    real = None if allow_outside_links else _outside(path, root)
+    if real is not None:
+        raise BibleError(f"{shown}:1: a link to {real}, outside the bible; copy the file in, or set '{OUTSIDE_LINKS}: true' in {BIBLE_FILE}")
+    data = doc.data
     if not isinstance(data, dict):
         raise BibleError(f"{shown}:2: front matter must be 'key: value' lines, e.g. 'name: Jack Harlan'")
     problems: list[str] = []
     for key in data:
         if str(key) not in FIELDS:
-            problems.append(f"{shown}:{_key_line(front, str(key))}: unknown field '{key}'{did_you_mean(str(key), FIELDS)}")
+            problems.append(f"{shown}:{doc.line(str(key))}: unknown field '{key}'{did_you_mean(str(key), FIELDS)}")
     if problems:
         raise BibleError(problems)
-
-    def line(key: str) -> int:
-        return _key_line(front, key)
+    line = doc.line
 
     name = data.get("name")
     if name is None or (isinstance(name, str) and not name.strip()):
         raise BibleError(f"{shown}:{line('name') if 'name' in data else 1}: missing 'name': add 'name: <the entry's name>' to the front matter")
     if not isinstance(name, (str, int, float)) or isinstance(name, bool):
         raise BibleError(f"{shown}:{line('name')}: 'name' must be a string")
+    if not strip_invisible(str(name)):
+        raise BibleError(f"{shown}:{line('name')}: 'name' has only invisible characters ({_codepoints(str(name))}); write the entry's name")
     for key in ("always", "case_sensitive", "enabled"):
         if key in data and not isinstance(data[key], bool):
             raise BibleError(f"{shown}:{line(key)}: '{key}' must be true or false, not {data[key]!r}")
@@ -137,9 +172,9 @@ def parse_entry(path: Path, root: Path) -> LoreEntry:
     if not body.strip():
         raise BibleError(f"{shown}:{body_line}: empty body: write the entry's lore below the front matter")
     rel = path.relative_to(root)
-    return LoreEntry(
+    entry = LoreEntry(
         id=(data.get("id") or rel.with_suffix("").as_posix()).strip(),
-        name=str(name).strip(),
+        name=_nfc(str(name)),
         aliases=_string_list(data.get("aliases"), "aliases", shown, line("aliases")),
         kind=norm_kind(data.get("kind") or _default_kind(rel)),
         tags=_string_list(data.get("tags"), "tags", shown, line("tags")),
@@ -150,31 +185,40 @@ def parse_entry(path: Path, root: Path) -> LoreEntry:
         text=body.strip(),
         path=rel.as_posix(),
     )
+    return entry, line("name")
+
+
+def _codepoints(text: str) -> str:
+    return " ".join(f"U+{ord(c):04X}" for c in text[:8]) + (" …" if len(text) > 8 else "")
 
 
 def parse_meta(root: Path) -> BibleMeta:
+    return _parse_meta(root)[0]
+
+
+def _parse_meta(root: Path) -> tuple[BibleMeta, bool]:
+    """(``bible.yaml``'s writing defaults, whether it allows links outside the bible)."""
     path = root / BIBLE_FILE
     if not path.is_file():
-        return BibleMeta()
+        return BibleMeta(), False
     shown = str(path)
-    text = _read_text(path, shown)
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise BibleError(f"{shown}:{mark.line + 1 if mark else 1}: bad YAML: {getattr(err, 'problem', None) or err}") from None
+    doc = load_yaml(_read_text(path, shown), shown, first_line=1)
+    data = {} if doc.data is None else doc.data
     if not isinstance(data, dict):
         raise BibleError(f"{shown}:1: expected 'key: value' lines (title, pov, tense, style)")
-    fields = BibleMeta.model_fields
+    fields = [*BibleMeta.model_fields, OUTSIDE_LINKS]
     problems = []
     for key, value in data.items():
         if key not in fields:
-            problems.append(f"{shown}:{_key_line(text, str(key)) - 1}: unknown field '{key}'{did_you_mean(str(key), fields)}")
-        elif value is not None and not isinstance(value, str):
-            problems.append(f"{shown}:{_key_line(text, str(key)) - 1}: '{key}' must be a string")
+            problems.append(f"{shown}:{doc.line(str(key))}: unknown field '{key}'{did_you_mean(str(key), fields)}")
+        elif key == OUTSIDE_LINKS and not isinstance(value, bool):
+            problems.append(f"{shown}:{doc.line(key)}: '{key}' must be true or false, not {value!r}")
+        elif key != OUTSIDE_LINKS and value is not None and not isinstance(value, str):
+            problems.append(f"{shown}:{doc.line(str(key))}: '{key}' must be a string")
     if problems:
         raise BibleError(problems)
-    return BibleMeta(**data)
+    allow = bool(data.pop(OUTSIDE_LINKS, False))
+    return BibleMeta(**data), allow
 
 
 def bible_name(root: Path) -> str:
@@ -212,38 +256,34 @@ def read_bible(root: Path) -> Bible:
         raise BibleError(f"{root}: is a file; pass the bible's folder (the one holding characters/, places/, …)")
     problems: list[str] = []
     entries: list[LoreEntry] = []
+    name_lines: dict[str, int] = {}
     try:
-        meta = parse_meta(root)
+        meta, allow_outside = _parse_meta(root)
     except BibleError as err:
         problems.extend(err.problems)
-        meta = BibleMeta()
+        meta, allow_outside = BibleMeta(), False
     for path in _entry_files(root):
         try:
-            entries.append(parse_entry(path, root))
+            entry, name_lines[path.relative_to(root).as_posix()] = _parse_entry(path, root, allow_outside)
+            entries.append(entry)
         except BibleError as err:
             problems.extend(err.problems)
     if not entries and not problems:
         raise BibleError(f"{root}: no entries: a bible needs at least one *.md file with front matter (see README, 'Story-bible format')")
-    warnings = _check_unique(entries, root, problems)
+    warnings = _check_unique(entries, root, problems, name_lines)
     if problems:
         raise BibleError(problems)
     return Bible(root=root, name=bible_name(root), meta=meta, entries=entries, warnings=warnings)
 
 
-def _name_line(path: Path) -> int:
-    """The file line of an already-validated entry's ``name:`` key."""
-    front, _, _ = _split_front_matter(_read_text(path, str(path)), str(path))
-    return _key_line(front, "name")
-
-
-def _check_unique(entries: list[LoreEntry], root: Path, problems: list[str]) -> list[str]:
+def _check_unique(entries: list[LoreEntry], root: Path, problems: list[str], name_lines: dict[str, int]) -> list[str]:
     by_name: dict[str, LoreEntry] = {}
     by_id: dict[str, LoreEntry] = {}
     for e in entries:
         shown = str(root / e.path)
         first = by_name.setdefault(e.name.casefold(), e)
         if first is not e:
-            problems.append(f"{shown}:{_name_line(root / e.path)}: name '{e.name}' is already used by {root / first.path}; names must be unique")
+            problems.append(f"{shown}:{name_lines[e.path]}: name '{e.name}' is already used by {root / first.path}; names must be unique")
         first = by_id.setdefault(e.id, e)
         if first is not e:
             problems.append(f"{shown}:1: id '{e.id}' is already used by {root / first.path}")

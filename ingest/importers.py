@@ -1,8 +1,10 @@
 """Import SillyTavern World Info, character-card lorebooks and NovelAI lorebooks into a bible.
 
 Each source entry becomes one Markdown file under ``<bible>/lore/`` (NovelAI categories get a
-subfolder each: ``lore/<category>/``). The whole import is planned in memory first; a malformed
-file raises ``BibleError`` before anything is written, and each file is then written atomically.
+subfolder each: ``lore/<category>/``); the lorebook's own top-level fields (book settings, NovelAI
+categories, a card's name) and its entry order are kept once, in ``lore/<source>.book.yaml``, for
+``b2p export``. The whole import is planned in memory first; a malformed file raises
+``BibleError`` before anything is written, and the files are then written atomically.
 
 Re-importing the same file is recognised by ``imported.format`` / ``source`` / ``uid`` in the
 files already there: such entries are skipped unless ``force`` (then overwritten in place). Every
@@ -11,18 +13,19 @@ other clash is resolved without touching existing files: ``name`` gets " (2)", t
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, Field
 
+from b2p.atomic import write_all_atomic
 from b2p.errors import BibleError
-from ingest import lorebook_formats as lf
-from ingest.bible import MAX_ENTRY_BYTES, _entry_files, parse_entry
+from ingest import lorebook_files as lfiles
+from ingest import lorebooks as lb
+from ingest.bible import MAX_ENTRY_BYTES, _entry_files, parse_entry, read_record
+from ingest.lorebook_formats import CARD, FORMATS
+from ingest.yamldoc import dump_yaml, render_entry
 
 __all__ = ["ImportReport", "detect_format", "import_lorebook"]
 
@@ -51,6 +54,7 @@ class ImportReport(BaseModel):
     source: str
     format: str
     into: str
+    record: str | None = Field(None, description="The file keeping the lorebook's own fields, relative to the bible folder.")
     imported: list[ImportedEntry] = Field(default_factory=list)
     skipped: list[SkippedEntry] = Field(default_factory=list)
     warnings: list[ImportWarning] = Field(default_factory=list)
@@ -60,17 +64,17 @@ class ImportReport(BaseModel):
 def _parse(path: Path, fmt: str | None) -> tuple[str, Any]:
     """(format, parsed JSON document); every failure is a one-line BibleError."""
     shown = str(path)
-    if fmt is not None and fmt not in lf.FORMATS:
-        raise BibleError(f"{shown}: unknown format '{fmt}'; use one of: {', '.join(lf.FORMATS)}")
-    raw, is_png = lf.read_source(path)
+    if fmt is not None and fmt not in FORMATS:
+        raise BibleError(f"{shown}: unknown format '{fmt}'; use one of: {', '.join(FORMATS)}")
+    raw, is_png = lfiles.read_source(path)
     if is_png:
-        if fmt not in (None, lf.CARD):
-            raise BibleError(f"{shown}: a PNG can only hold a character card, not a {fmt} lorebook; use format {lf.CARD}")
-        return lf.CARD, lf.png_card(raw, shown)
-    data = lf.load_json(raw, shown)
-    detected = lf.detect(data)
+        if fmt not in (None, CARD):
+            raise BibleError(f"{shown}: a PNG can only hold a character card, not a {fmt} lorebook; use format {CARD}")
+        return CARD, lfiles.png_card(raw, shown)
+    data = lfiles.load_json(raw, shown)
+    detected = lfiles.detect(data)
     if fmt is None and detected is None:
-        raise lf.unknown_format(shown)
+        raise lfiles.unknown_format(shown)
     return fmt or detected, data  # type: ignore[return-value]
 
 
@@ -79,40 +83,15 @@ def detect_format(path: Path) -> str:
     return _parse(Path(path), None)[0]
 
 
-def _read_drafts(path: Path, fmt: str | None) -> tuple[str, list[lf.Draft]]:
+def _read(path: Path, fmt: str | None) -> tuple[str, lb.Read]:
     chosen, data = _parse(path, fmt)
     try:
-        return chosen, lf.READERS[chosen](data, str(path), path.name)
+        return chosen, lb.READERS[chosen](data, str(path), path.name)
     except BibleError as err:
-        detected = lf.detect(data)
+        detected = lfiles.detect(data)
         if fmt is not None and detected not in (None, fmt):
             raise BibleError(f"{err} (the file looks like {detected}; try without a format)") from None
         raise
-
-
-# ---------------------------------------------------------------- front matter
-
-
-class _FrontMatterDumper(yaml.SafeDumper):
-    """Safe YAML where no line of a multi-line string can read as the closing '---'."""
-
-    def ignore_aliases(self, data: Any) -> bool:  # noqa: ARG002
-        return True
-
-
-def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = '"' if any(c in value for c in "\n\r\x85\u2028\u2029") else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_FrontMatterDumper.add_representer(str, _str_representer)
-
-
-def render_entry(front: dict[str, Any], body: str) -> str:
-    """A bible entry file: YAML front matter between '---' lines, a blank line, the body."""
-    # width: never fold a scalar onto a second line, so every value stays on its key's line.
-    dumped = yaml.dump(front, Dumper=_FrontMatterDumper, sort_keys=False, allow_unicode=True, width=2**31 - 1)
-    return f"---\n{dumped}---\n\n{body.strip()}\n"
 
 
 # ---------------------------------------------------------------- planning
@@ -122,21 +101,29 @@ def render_entry(front: dict[str, Any], body: str) -> str:
 class _Existing:
     names: dict[str, str]  # casefolded name → file (relative)
     origins: dict[tuple[str, str, str], str]  # (format, source, uid) → file (relative)
+    records: dict[tuple[str, str], str]  # (format, source) → its record file (relative)
 
 
 def _scan(into: Path) -> _Existing:
-    found = _Existing({}, {})
+    found = _Existing({}, {}, {})
     if not into.is_dir():
         return found
     for path in _entry_files(into):
         try:
-            entry = parse_entry(path, into)
+            entry = parse_entry(path, into, allow_outside_links=True)
         except BibleError:
             continue  # ingest reports it; the importer only needs names and origins
         found.names.setdefault(entry.name.casefold(), entry.path)
         imp = entry.imported or {}
         if "format" in imp and "uid" in imp:
             found.origins.setdefault((str(imp["format"]), str(imp.get("source")), str(imp["uid"])), entry.path)
+    for path in _entry_files(into, lb.RECORD_SUFFIX):
+        try:
+            data = read_record(path).data
+        except BibleError:
+            continue  # export reports it
+        if isinstance(data, dict):
+            found.records.setdefault((str(data.get("format")), str(data.get("source"))), path.relative_to(into).as_posix())
     return found
 
 
@@ -149,21 +136,21 @@ def _unique_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _unique_file(into: Path, folder: str, stem: str, claimed: set[str]) -> str:
+def _unique_file(into: Path, folder: str, stem: str, claimed: set[str], suffix: str = ".md") -> str:
     n = 1
     while True:
-        rel = f"{folder}/{stem if n == 1 else f'{stem}-{n}'}.md"
+        rel = f"{folder}/{stem if n == 1 else f'{stem}-{n}'}{suffix}"
         if rel.casefold() not in claimed and not (into / rel).exists():
             claimed.add(rel.casefold())
             return rel
         n += 1
 
 
-def _slug_source(d: lf.Draft) -> str:
-    return d.name if not lf.is_regex_key(d.name) else next((k for k in d.keys if k not in d.regex_keys), d.name)
+def _slug_source(d: lb.Draft) -> str:
+    return d.name if not lb.is_regex_key(d.name) else next((k for k in d.keys if k not in d.regex_keys), d.name)
 
 
-def _front(d: lf.Draft, name: str, aliases: list[str]) -> dict[str, Any]:
+def _front(d: lb.Draft, name: str, aliases: list[str]) -> dict[str, Any]:
     front: dict[str, Any] = {"name": name}
     if aliases:
         front["aliases"] = aliases
@@ -184,7 +171,8 @@ def import_lorebook(
 ) -> ImportReport:
     """Import one lorebook file into the bible folder ``into``; see the module docstring."""
     path, into = Path(path), Path(into)
-    fmt, drafts = _read_drafts(path, fmt)
+    fmt, read = _read(path, fmt)
+    drafts = read.drafts
     if into.exists() and not into.is_dir():
         raise BibleError(f"{into}: is a file; pass the bible's folder")
     report = ImportReport(source=str(path), format=fmt, into=str(into), dry_run=dry_run)
@@ -194,10 +182,10 @@ def import_lorebook(
     existing = _scan(into)
 
     # Pass 1: skip what cannot be imported; find earlier imports of the same entries.
-    todo: list[tuple[lf.Draft, str | None]] = []  # (draft, existing file to overwrite)
+    todo: list[tuple[lb.Draft, str | None]] = []  # (draft, existing file to overwrite)
     replacing: set[str] = set()
     for d in drafts:
-        if not d.body.strip():
+        if not d.body:
             report.skipped.append(SkippedEntry(name=d.name, reason="empty content"))
             continue
         earlier = existing.origins.get((fmt, path.name, d.uid))
@@ -216,7 +204,7 @@ def import_lorebook(
     planned: list[tuple[Path, str]] = []
     for d, earlier in todo:
         name = _unique_name(d.name, taken)
-        rel = earlier or _unique_file(into, d.folder, lf.slugify(_slug_source(d)), claimed)
+        rel = earlier or _unique_file(into, d.folder, lb.slugify(_slug_source(d)), claimed)
         aliases = d.aliases(name)
         text = render_entry(_front(d, name, aliases), d.body)
         if len(text.encode("utf-8")) > MAX_ENTRY_BYTES:
@@ -229,26 +217,14 @@ def import_lorebook(
         report.imported.append(ImportedEntry(name=name, file=rel, aliases=aliases, always=d.always, enabled=d.enabled))
         report.warnings.extend(ImportWarning(name=name, message=m) for m in d.warnings)
 
-    if not dry_run:
-        _write_all(planned)
+    # The lorebook's own fields, once: rewritten with its entries, never beside another source's.
+    earlier_record = existing.records.get((fmt, path.name))
+    if earlier_record is None or (force and planned):
+        report.record = earlier_record or _unique_file(into, "lore", lb.slugify(path.name), claimed, lb.RECORD_SUFFIX)
+        planned.append((into / report.record, RECORD_HEADER + dump_yaml(read.record)))
+    if not dry_run and (report.imported or report.record):
+        write_all_atomic(planned, BibleError)
     return report
 
 
-def _write_all(planned: list[tuple[Path, str]]) -> None:
-    """Write every file to a hidden temp file beside it, then rename them all into place."""
-    temps: list[tuple[Path, Path]] = []
-    target = Path()
-    try:
-        for target, text in planned:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".b2p-import-", suffix=".tmp")
-            temps.append((Path(tmp), target))
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-                f.write(text)
-            os.chmod(tmp, 0o644)
-        for tmp, target in temps:
-            os.replace(tmp, target)
-    except OSError as err:
-        for tmp, _ in temps:
-            tmp.unlink(missing_ok=True)
-        raise BibleError(f"{target}: cannot write: {err.strerror or err}") from None
+RECORD_HEADER = "# The lorebook's own fields, kept once by 'b2p import' for 'b2p export' (its entries are the .md files).\n"

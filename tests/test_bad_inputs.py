@@ -187,6 +187,53 @@ def other_model(w: Path) -> None:
             (dst / f.relative_to(src)).symlink_to(f)
 
 
+def billion_laughs(w: Path) -> None:
+    rows = ["  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    rows += [f"  {chr(97 + i)}: &{chr(97 + i)} [{', '.join(['*' + chr(96 + i)] * 9)}]" for i in range(1, 9)]
+    write(w / "bible/lore/bomb.md", "---\nname: Bomb\nimported:\n" + "\n".join(rows) + "\n---\nA harmless-looking entry.\n")
+
+
+def deep_front_matter(w: Path) -> None:
+    write(w / "bible/lore/deep.md", "---\nname: Deep\nimported:\n  x: " + "[" * 600 + "]" * 600 + "\n---\nDeep.\n")
+
+
+def long_number_front_matter(w: Path) -> None:
+    write(w / "bible/lore/long.md", "---\nname: Long\nimported:\n  order: " + "7" * 5000 + "\n---\nLong.\n")
+
+
+def link_outside_bible(w: Path) -> None:
+    write(w / "bible/characters/jack.md", entry())
+    write(w / "elsewhere/notes.md", entry("Private Notes", "Not part of this book."))
+    (w / "bible/characters/notes.md").symlink_to("../../elsewhere/notes.md")
+
+
+def deep_json(depth: int) -> str:
+    return '{"entries": {"0": {"key": ["a"], "content": "x", "extensions": ' + '{"a": ' * depth + "1" + "}" * depth + "}}}"
+
+
+def card_png(card_json: str) -> bytes:
+    import base64
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+    text = chunk(b"tEXt", b"chara\0" + base64.b64encode(card_json.encode()))
+    return b"\x89PNG\r\n\x1a\n" + ihdr + text + chunk(b"IDAT", zlib.compress(b"\x00\x80")) + chunk(b"IEND", b"")
+
+
+def world(**entry: Any) -> str:
+    return json.dumps({"entries": {"0": {"uid": 0, "key": ["Mara"], "comment": "Mara", "content": "A captain.", **entry}}})
+
+
+def imported_bible(w: Path) -> None:
+    """A bible holding one entry imported from SillyTavern whose imported field was broken by hand."""
+    write(w / "bible/lore/mara.md", "---\nname: Mara\nimported:\n  format: sillytavern\n  source: w.json\n  uid: 0\n"
+          "  key: [Mara]\n  selectiveLogic: {mode: any}\n---\nA captain.\n")
+
+
 # ----------------------------------------------------------------------------- the table
 
 
@@ -204,6 +251,8 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     unprivileged: bool = False  # run without root's power to read any file
     known: tuple[str, str] | None = None  # (kind, bug note)
+    seconds: float | None = None  # must answer within this (hostile inputs that used to run for minutes)
+    absent: tuple[str, ...] = ()  # paths in the case's folder that must not exist afterwards (nothing half-written)
 
 
 def C(id: str, argv: str, *lines: str, **kw: Any) -> Any:  # noqa: A002 - one table row
@@ -269,6 +318,18 @@ CASES = [
     C("device_entry", "ingest bible --store {store}", r"bible/characters/zero\.md:1: not a regular file; .*", make=device_entry),
     C("unreadable_entry", "ingest bible --store {store}", r"bible/characters/secret\.md:1: cannot read file: Permission denied",
       make=unreadable_entry, unprivileged=True),
+    # ---- the bible: hostile YAML, links and names ----------------------------------------------------
+    C("front_matter_billion_laughs", "ingest bible --store {store}",
+      r"bible/lore/bomb\.md:9: aliases \(\*e\) expand this YAML past 500,000 values; write the values out", make=billion_laughs, seconds=60),
+    C("front_matter_600_deep", "ingest bible --store {store}", r"bible/lore/deep\.md:4: nested more than 100 levels deep; flatten it",
+      make=deep_front_matter),
+    C("front_matter_5000_digit_number", "ingest bible --store {store}",
+      r"bible/lore/long\.md:4: bad YAML in front matter: a number longer than 4,300 digits", make=long_number_front_matter),
+    C("symlink_outside_bible", "ingest bible --store {store}",
+      r"bible/characters/notes\.md:1: a link to .*/elsewhere/notes\.md, outside the bible; copy the file in, or set 'allow_outside_links: true' in bible\.yaml",
+      make=link_outside_bible),
+    C("name_only_invisible", "ingest bible --store {store}",
+      rf"{B}:2: 'name' has only invisible characters \(U\+200B U\+200D\); write the entry's name", bible="name_invisible"),
     # ---- beat sheets ------------------------------------------------------------------------------
     C("beats_empty", f"lore beats.txt {ON_GOOD}", r"beats\.txt: no beats: write one plot point per line", beats="empty.txt"),
     C("beats_whitespace_only", f"lore beats.txt {ON_GOOD}", r"beats\.txt: no beats: write one plot point per line", beats="whitespace_only.txt"),
@@ -280,13 +341,45 @@ CASES = [
     C("beats_a_folder", f"lore beats.txt {ON_GOOD}", r"beats\.txt: is a folder; pass a beat-sheet text file.*", make=lambda w: (w / "beats.txt").mkdir()),
     C("beats_fifo", f"lore beats.txt {ON_GOOD}", r"beats\.txt: not a regular file; .*", make=fifo_beats),
     C("beats_dev_zero", f"{GEN} --dry-run", r"beats\.txt: not a regular file; .*", make=device_beats),
-    C("import_fifo", "import lorebook.json --into imported", r"lorebook\.json: not a regular file; pass the lorebook file .*",
-      make=lambda w: os.mkfifo(w / "lorebook.json")),
+    C("beats_only_list_markers", f"lore beats.txt {ON_GOOD}", r"beats\.txt: no beats: write one plot point per line", beats="only_markers.txt"),
     C("beats_unreadable", f"lore beats.txt {ON_GOOD}", r"beats\.txt: cannot read beat sheet: Permission denied", make=unreadable_beats, unprivileged=True),
     C("beats_unreadable_generate", f"{GEN} --dry-run", r"beats\.txt: cannot read beat sheet: Permission denied", make=unreadable_beats,
       unprivileged=True),
     C("beat_flag_empty", f"{LORE} --beat '   '", r"error: --beat is empty: write the beat's text"),
     C("lore_neither_sheet_nor_beat", LORE, r"error: give a beat sheet file or --beat \"TEXT\" \(one of them\)"),
+    # ---- lorebooks: import and export --------------------------------------------------------------
+    C("import_fifo", "import lorebook.json --into imported", r"lorebook\.json: not a regular file; pass the lorebook file .*",
+      make=lambda w: os.mkfifo(w / "lorebook.json"), absent=("imported",)),
+    C("import_json_100k_deep", "import deep.json --into imported",
+      r"deep\.json: nested more than 100 levels deep; b2p cannot keep it in a bible entry",
+      make=lambda w: write(w / "deep.json", "[" * 100_000 + "]" * 100_000), absent=("imported",), seconds=60),
+    C("import_png_card_100k_deep", "import card.png --into imported",
+      r"card\.png: PNG chunk 'chara': nested more than 100 levels deep; b2p cannot keep it in a bible entry",
+      make=lambda w: write(w / "card.png", card_png('{"spec": "chara_card_v2", "data": ' + "[" * 100_000 + "]" * 100_000 + "}")),
+      absent=("imported",), seconds=60),
+    C("import_json_500_deep", "import deep.json --into imported",
+      r"deep\.json: nested more than 100 levels deep \(at entries\.0\.extensions\.a\.…\); b2p cannot keep it in a bible entry",
+      make=lambda w: write(w / "deep.json", deep_json(500)), absent=("imported",)),
+    C("import_json_900_deep", "import deep.json --into imported", r"deep\.json: nested more than 100 levels deep \(at .*\); .*",
+      make=lambda w: write(w / "deep.json", deep_json(900)), absent=("imported",)),
+    C("import_5000_digit_integer", "import world.json --into imported",
+      r"world\.json: holds a number longer than 4,300 digits \(line 1\); b2p cannot keep it in a bible entry",
+      make=lambda w: write(w / "world.json", world(order=int("9" * 4000)).replace("9" * 4000, "9" * 5000)), absent=("imported",)),
+    C("import_selective_logic_a_list", "import world.json --into imported",
+      r"world\.json: entry '0': 'selectiveLogic' must be a number 0-3 \(0 AND ANY, 1 NOT ALL, 2 NOT ANY, 3 AND ALL\), not \[1, 2\]",
+      make=lambda w: write(w / "world.json", world(selectiveLogic=[1, 2])), absent=("imported",)),
+    C("import_selective_logic_a_dict", "import world.json --into imported",
+      r"""world\.json: entry '0': 'selectiveLogic' must be a number 0-3 .*, not \{"mode": "any"\}""",
+      make=lambda w: write(w / "world.json", world(selectiveLogic={"mode": "any"})), absent=("imported",)),
+    C("export_unknown_format", "export good_bible --format kobold -o out.json", r"--format 'kobold': b2p exports sillytavern or novelai",
+      good=True, absent=("out.json",)),
+    C("export_output_a_folder", "export good_bible --format novelai -o good_bible",
+      r"good_bible: is a folder; pass the file to write, e\.g\. -o world\.json", good=True),
+    C("export_broken_bible", "export bible --format sillytavern -o out.json", rf"{B}:2: bad YAML in front matter: expected ',' or '\]'.*",
+      bible="yaml_malformed", absent=("out.json",)),
+    C("export_imported_field_broken_by_hand", "export bible --format sillytavern -o out.json",
+      r"""bible/lore/mara\.md:8: 'imported\.selectiveLogic' must be a number 0-3 .*, not \{"mode": "any"\}""",
+      make=imported_bible, absent=("out.json",)),
     # ---- which bible, which store -----------------------------------------------------------------
     C("unknown_bible_name", "lore --bible goodbible --beat 'Jack drives out.' --store {store}",
       r"error: no bible 'goodbible' in the store at {store} \(did you mean \"good_bible\"\?\); bibles there: good_bible\. Run 'b2p ingest BIBLE_DIR' .*",
@@ -455,6 +548,28 @@ def test_corpus_is_large_enough() -> None:
     assert len({p.values[0].id for p in CASES}) == len(CASES)
 
 
+def cases_by_class() -> dict[str, int]:
+    """Rows of CASES per '# ---- <class> ----' comment, read from this file."""
+    counts: dict[str, int] = {}
+    current = None
+    for line in Path(__file__).read_text(encoding="utf-8").splitlines():
+        header = re.fullmatch(r"\s*# ---- (.+?) -+\s*", line)
+        if header:
+            current = header.group(1)
+            counts.setdefault(current, 0)
+        elif re.match(r'\s*C\("', line) and current is not None:
+            counts[current] += 1
+    return counts
+
+
+def test_readme_counts_cases_by_class() -> None:
+    counts = cases_by_class()
+    assert sum(counts.values()) == len(CASES)
+    table = dict(re.findall(r"^\| (?!class|\*\*)(.+?) \| (\d+) \|$", (HERE / "README.md").read_text(encoding="utf-8"), re.M))
+    assert {k: int(v) for k, v in table.items()} == counts, "update the table in tests/bad_inputs/README.md"
+    assert f"| **total** | **{len(CASES)}** |" in (HERE / "README.md").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input(case: Case, store: Path, tmp_path: Path) -> None:
     work = tmp_path / "work"
@@ -477,7 +592,7 @@ def test_bad_input(case: Case, store: Path, tmp_path: Path) -> None:
     hang = case.known is not None and case.known[0] == HANG
     try:
         proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, errors="replace",
-                              timeout=HANG_TIMEOUT if hang else TIMEOUT)
+                              timeout=HANG_TIMEOUT if hang else case.seconds or TIMEOUT)
     except subprocess.TimeoutExpired:
         if hang:
             pytest.xfail(f"known bug: {case.known[1]}")  # type: ignore[index]
@@ -496,6 +611,8 @@ def test_bad_input(case: Case, store: Path, tmp_path: Path) -> None:
     assert proc.stdout == "", shown  # nothing half-done on stdout, where scripts read results
 
     # Nothing was written where nothing should be.
+    for p in case.absent:
+        assert not (work / p).exists(), f"{p} was written by a failing command\n{shown}"
     for p in ("fresh", "store", ".b2p"):
         assert p in made or not (work / p).exists(), f"{p}/ was created by a failing command\n{shown}"
     after = snapshot(store)

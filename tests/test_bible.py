@@ -387,13 +387,28 @@ def test_symlink_loops_do_not_hang(tmp_path: Path) -> None:
         assert line.startswith(f"{root / 'places' / name}:1: cannot read file")
 
 
-def test_symlinked_file_is_read(tmp_path: Path) -> None:
+def test_symlinked_file_inside_the_bible_is_read(tmp_path: Path) -> None:
+    write(tmp_path, "shared/jack.txt", entry())  # not *.md: only the link is an entry
+    (tmp_path / "characters").mkdir()
+    (tmp_path / "characters" / "jack.md").symlink_to("../shared/jack.txt")
+    (e,) = read_bible(tmp_path).entries
+    assert (e.name, e.kind, e.id) == ("Jack Halloran", "character", "characters/jack")
+
+
+def test_symlink_pointing_outside_the_bible_is_refused_unless_allowed(tmp_path: Path) -> None:
     outside = write(tmp_path, "shared/jack.md", entry())
     root = tmp_path / "bible"
     (root / "characters").mkdir(parents=True)
-    (root / "characters" / "jack.md").symlink_to(outside)
-    (e,) = read_bible(root).entries
-    assert (e.name, e.kind, e.id) == ("Jack Halloran", "character", "characters/jack")
+    link = root / "characters" / "jack.md"
+    link.symlink_to(outside)
+    line, msg = one_problem(root, link)
+    assert line == 1 and msg == f"a link to {outside}, outside the bible; copy the file in, or set 'allow_outside_links: true' in bible.yaml"
+
+    write(root, "bible.yaml", "title: The Lantern\nallow_outside_links: true\n")
+    bible = read_bible(root)
+    assert [e.id for e in bible.entries] == ["characters/jack"] and bible.meta.title == "The Lantern"
+    write(root, "bible.yaml", "allow_outside_links: yes please\n")
+    assert [p.split(": ", 1)[0] for p in problems(root)] == [f"{root / 'bible.yaml'}:1", f"{link}:1"]  # and the link is refused
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
@@ -448,3 +463,95 @@ def test_unreadable_file(tmp_path: Path) -> None:
         assert proc.stderr.strip() == f"{secret}:1: cannot read file: Permission denied"
     finally:
         secret.chmod(0o644)
+
+
+# ---------------------------------------------------------------- lines from the parser, hostile YAML
+
+
+def test_lines_come_from_the_parser_not_a_text_search(tmp_path: Path) -> None:
+    """A nested 'name:' under imported (as an imported card entry has) is not the entry's name line."""
+    write(tmp_path, "characters/jack.md", entry("Jack Halloran"))
+    front = "imported:\n  format: character-card\n  name: Jack Halloran\n  extensions: {}\nname: Jack Halloran\n"
+    path = write(tmp_path, "lore/jack-card.md", f"---\n{front}---\nBody.\n")
+    line, msg = one_problem(tmp_path, path)
+    assert line == 6 and msg.startswith("name 'Jack Halloran' is already used by")
+    path.write_text("---\nimported:\n  kind: x\nname: Jack\nkind: [a]\n---\nBody.\n")
+    line, msg = one_problem(tmp_path, path)
+    assert line == 5 and "'kind' must be a non-empty string" in msg
+
+
+def _laughs(levels: int = 9) -> str:
+    rows = ["  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, levels):
+        prev, cur = chr(96 + i), chr(97 + i)
+        rows.append(f"  {cur}: &{cur} [{', '.join(['*' + prev] * 9)}]")
+    return "imported:\n" + "\n".join(rows) + "\n"
+
+
+def test_alias_expansion_is_refused_in_one_line_and_fast(tmp_path: Path) -> None:
+    path = write(tmp_path, "lore/bomb.md", entry("Bomb", _laughs()))
+    started = time.perf_counter()
+    line, msg = one_problem(tmp_path, path)
+    assert time.perf_counter() - started < 5  # it used to pass the parser in 2 ms, then run out of memory
+    assert line == 9 and msg == "aliases (*e) expand this YAML past 500,000 values; write the values out"
+    # a few aliases that stay small are still fine
+    write(tmp_path, "lore/bomb.md", entry("Bomb", "imported:\n  a: &x [1, 2]\n  b: *x\n"))
+    (e,) = read_bible(tmp_path).entries
+    assert e.imported == {"a": [1, 2], "b": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    ("front", "line", "expect"),
+    [
+        ("imported:\n  deep: " + "[" * 600 + "]" * 600 + "\n", 4, "nested more than 100 levels deep; flatten it"),
+        ("imported:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(150)) + "  " * 151 + "v: 1\n", 103,
+         "nested more than 100 levels deep; flatten it"),
+        ("imported:\n  loop: &l [1, *l]\n", 4, "the alias *l refers to itself; write the value out"),
+        ("imported:\n  order: " + "7" * 5000 + "\n", 4, "bad YAML in front matter: a number longer than 4,300 digits"),
+        ("imported:\n  blob: !!binary aGVsbG8=\n", 4, "bad YAML in front matter: the tag !!binary is not allowed"),
+        ("imported:\n  s: !!set {a, b}\n", 4, "bad YAML in front matter: the tag !!set is not allowed"),
+    ],
+    ids=["flow-600-deep", "block-150-deep", "self-alias", "5000-digits", "binary", "set"],
+)
+def test_hostile_front_matter_is_one_line(tmp_path: Path, front: str, line: int, expect: str) -> None:
+    path = write(tmp_path, "lore/x.md", entry("X", front))
+    got, msg = one_problem(tmp_path, path)
+    assert (got, msg[: len(expect)]) == (line, expect)
+
+
+def test_dates_stay_text_so_any_front_matter_can_be_stored(tmp_path: Path) -> None:
+    write(tmp_path, "lore/x.md", entry("X", "imported:\n  lastUpdated: 2024-03-01\n  at: 2024-03-01 10:00:00\n"))
+    (e,) = read_bible(tmp_path).entries
+    assert e.imported == {"lastUpdated": "2024-03-01", "at": "2024-03-01 10:00:00"}
+
+
+def test_names_and_aliases_are_nfc_so_one_spelling_matches(tmp_path: Path) -> None:
+    decomposed, composed = "Zoe\u0308", "Zo\u00eb"
+    write(tmp_path, "characters/zoe.md", entry(decomposed, f"aliases: [{decomposed} Marr]\ntags: [Caf\u0065\u0301]\n"))
+    (e,) = read_bible(tmp_path).entries
+    assert (e.name, e.aliases, e.tags) == (composed, [f"{composed} Marr"], ["Caf\u00e9"])
+    write(tmp_path, "characters/zoe2.md", entry(composed))
+    _, msg = one_problem(tmp_path, tmp_path / "characters" / "zoe2.md")
+    assert msg.startswith(f"name '{composed}' is already used")
+
+
+@pytest.mark.parametrize("name", ["'\u200b\u200d'", "'\u3164'", "'\ufeff \u00ad'"], ids=["zero-width", "hangul-filler", "bom-soft-hyphen"])
+def test_names_of_only_invisible_characters_are_refused(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, "characters/ghost.md", entry(name))
+    line, msg = one_problem(tmp_path, path)
+    assert line == 2 and msg.startswith("'name' has only invisible characters (U+")
+    path.write_text(entry("Ghost", f"aliases: [Boo, {name}]\n"), encoding="utf-8")
+    line, msg = one_problem(tmp_path, path)
+    assert line == 3 and msg.startswith("'aliases' must be a list of non-empty strings")
+
+
+@pytest.mark.parametrize(("in_bible", "in_beat"), [("Zoe\u0308", "Zo\u00eb"), ("Zo\u00eb", "Zoe\u0308")], ids=["decomposed-name", "decomposed-beat"])
+def test_a_name_typed_either_way_matches_a_beat_typed_either_way(tmp_path: Path, in_bible: str, in_beat: str) -> None:
+    pytest.importorskip("ahocorasick")
+    from b2p.beats import parse_beats
+    from b2p.matcher import NameMatcher
+
+    write(tmp_path, "characters/zoe.md", entry(in_bible, "aliases: [Marr]\n"))
+    matcher = NameMatcher(read_bible(tmp_path).entries)
+    (beat,) = parse_beats(f"- {in_beat} rows out to the wreck.\n")
+    assert [m.entry_ids for m in matcher.find(beat)] == [("characters/zoe",)]

@@ -14,13 +14,15 @@ import pytest
 from b2p.errors import BibleError
 from ingest.bible import parse_entry, read_bible
 from ingest.importers import ImportReport, detect_format, import_lorebook
+from ingest.lorebooks import PROVENANCE
+from ingest.yamldoc import load_yaml
 
 DATA = Path(__file__).parent / "data" / "import"
 ST = DATA / "harbour_world.json"
 CARD_V2 = DATA / "mara_card_v2.json"
 CARD_V3 = DATA / "mara_card_v3.json"
 NAI = DATA / "brine_sea.lorebook"
-B2P_KEYS = ("format", "source", "uid", "book", "character", "book_category")
+B2P_KEYS = ("format", "source", "uid", "body_edges", "body_crlf")
 
 
 # ---------------------------------------------------------------- helpers
@@ -58,6 +60,12 @@ def entries_by_name(into: Path) -> dict:
     return {e.name: e for e in (parse_entry(p, into) for p in sorted(into.rglob("*.md")))}
 
 
+def record(into: Path, rel: str) -> dict:
+    """The lorebook's own fields, as the import kept them (once, in lore/<source>.book.yaml)."""
+    path = into / rel
+    return load_yaml(path.read_text(encoding="utf-8"), str(path)).data
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -66,7 +74,7 @@ def assert_verbatim(imported: dict, original: dict, body_key: str) -> None:
     """Every source field but the body is under `imported:` unchanged; b2p adds only its provenance keys."""
     kept = {k: v for k, v in original.items() if k != body_key}
     assert {k: imported[k] for k in kept if k in imported} == kept
-    assert set(imported) - set(kept) <= set(B2P_KEYS)
+    assert set(imported) - set(kept) <= set(B2P_KEYS) <= set(PROVENANCE)
     assert list(k for k in imported if k in kept) == list(kept)  # original field order too
 
 
@@ -132,7 +140,10 @@ def test_sillytavern_fields_round_trip_verbatim(tmp_path: Path) -> None:
         imp = by_uid[int(uid)].imported
         assert imp["format"] == "sillytavern" and imp["source"] == ST.name
         assert_verbatim(imp, original, "content")
-        assert imp["book"] == {"name": "Harbour World", "description": "Lore for the Brinehold chapters.", "extensions": {"exported_by": "hand"}}
+    book = record(tmp_path, "lore/harbour-world-json.book.yaml")
+    assert book == {"format": "sillytavern", "source": ST.name,
+                    "book": {"name": "Harbour World", "description": "Lore for the Brinehold chapters.", "extensions": {"exported_by": "hand"}},
+                    "entries_at": 3, "entry_order": [int(uid) for uid in source["entries"]]}
     # A value holding a '---' line must not end the front matter early.
     assert by_uid[0].imported["extensions"]["note"] == "line one\n---\nline three"
 
@@ -169,8 +180,8 @@ def test_card_v2_json(tmp_path: Path) -> None:
     originals = {e["id"]: e for e in load(CARD_V2)["data"]["character_book"]["entries"]}
     for e in got.values():
         assert_verbatim(e.imported, originals[e.imported["uid"]], "content")
-        assert e.imported["character"] == "Mara Voss"
-        assert e.imported["book"]["token_budget"] == 512 and "entries" not in e.imported["book"]
+    book = record(tmp_path, report.record)
+    assert book["character"] == "Mara Voss" and book["book"]["token_budget"] == 512 and "entries" not in book["book"]
     messages = {(w.name, w.message.split(" ")[0]) for w in report.warnings}
     assert ("Brinehold", "secondary") in messages and ("Oath of Salt", "probability") in messages
 
@@ -213,7 +224,7 @@ def test_novelai_lorebook(tmp_path: Path) -> None:
     ilsa = got["Ilsa Marr"]
     assert ilsa.path == "lore/characters/ilsa-marr.md" and ilsa.tags == ["Characters"] and ilsa.kind == "lore"
     assert ilsa.aliases == ["Ilsa", "harbourmaster"]
-    assert ilsa.imported["book_category"]["name"] == "Characters"
+    assert ilsa.imported["category"] == "c0000000-0000-4000-8000-00000000000a"
     assert got["Ashfall"].always is True  # forceActivation
     assert got["Smugglers"].enabled is False
     gods = got["Drowned Gods"]
@@ -224,7 +235,8 @@ def test_novelai_lorebook(tmp_path: Path) -> None:
     originals = {e["id"]: e for e in source["entries"]}
     for e in got.values():
         assert_verbatim(e.imported, originals[e.imported["uid"]], "text")
-        assert e.imported["book"] == {"lorebookVersion": 5, "settings": {"orderByKeyLocations": False}}
+    book = record(tmp_path, report.record)["book"]
+    assert book == {k: v for k, v in source.items() if k != "entries"}  # lorebookVersion, settings, categories
     assert got["Ilsa Marr"].imported["contextConfig"]["suffix"] == "\n"
 
     warned = {(w.name, w.message.split(" ")[0]) for w in report.warnings}
@@ -367,3 +379,19 @@ def test_entry_without_title_or_keys_gets_a_traceable_name(tmp_path: Path) -> No
     report = import_lorebook(src, tmp_path / "bible")
     assert [(i.name, i.file) for i in report.imported] == [("Entry 9", "lore/entry-9.md")]
     assert [w.message.split(":")[0] for w in report.warnings] == ["no title and no keys"]
+
+
+def test_cli_shows_lorebook_text_and_never_obeys_it(tmp_path: Path) -> None:
+    """An entry title holding a terminal escape (here: retitle the window) is shown as text."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    src = tmp_path / "w.json"
+    title = "Mara\x1b]0;pwned\x07 Voss"
+    src.write_text(json.dumps({"entries": {"0": {"uid": 0, "key": ["Mara"], "comment": title, "content": "A captain."}}}), encoding="utf-8")
+    got = CliRunner().invoke(app, ["import", str(src), "--into", str(tmp_path / "bible")])
+    assert got.exit_code == 0, got.output
+    assert "\x1b" not in got.stdout and "\x07" not in got.stdout
+    assert "Mara\\x1b]0;pwned\\x07 Voss" in got.stdout
+    assert "lore/w-json.book.yaml: the lorebook's own fields" in got.stdout
