@@ -147,7 +147,7 @@ def describe(
 ) -> list[tuple[str, int, int, str]]:
     """The people the beat describes: (entry id, start, end of the description, cue). ``blocked``
     receives the spans of role phrases whose description fits none of the role's holders."""
-    from b2p.parts import Phrase, noun_phrases
+    from b2p.phrases import Phrase, noun_phrases
 
     blocked = [] if blocked is None else blocked
     out: list[tuple[str, int, int, str]] = []

@@ -58,7 +58,7 @@ INDEX_DIR = "b2p-index"  # inside an embedded store's folder
 HEAD = "index.json"
 VECTORS = "vectors.npy"
 _FORMAT = 2  # 1 was pickles: a folder of that format has another code key, so it is never opened
-_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py", "parts.py", "describe.py")  # what the saved tables are built by
+_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py", "parts.py", "describe.py", "phrases.py", "dates.py")  # what the saved tables are built by
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 

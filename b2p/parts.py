@@ -26,216 +26,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from b2p.dates import dates
 from b2p.lexicon import (
-    CLAUSE_BREAKS,
     EVENT_KINDS,
-    FUNCTION_WORDS,
-    MONTHS,
     NOTE_KINDS,
-    NP_MODIFIERS,
-    NUMBER_WORDS,
-    PHRASE_ENDERS,
     PLACE_KINDS,
     POSITION_NOUNS,
     PREPOSITIONS,
     TIME_AND_TEXT_NOUNS,
     VAGUE_THINGS,
     sentences,
-    singular,
 )
 from b2p.models import LoreEntry
+from b2p.phrases import DETERMINERS, STOPS, Phrase, capitalised_terms, head, is_heads, noun_phrases, norm
 
 Find = Callable[[str], list[Any]]  # NameMatcher.find
-
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+[a-z]*|[^\sA-Za-z\d]")
-_DETERMINERS = frozenset({"the", "a", "an", "its", "this", "that", "his", "her", "their"})
-_STOPS = FUNCTION_WORDS | PREPOSITIONS | CLAUSE_BREAKS | PHRASE_ENDERS
-_COPULA = re.compile(r"\b(?:is|was|are|were)\s+")
-# A capitalised term with a number or a letter: "Schedule C", "Bed nine", "Resus Two", "Appendix 4".
-_TERM_TAIL = re.compile(r"(?:[A-Z]|\d+|%s)$" % "|".join(sorted(NUMBER_WORDS)), re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Phrase:
-    """A noun phrase: where it is, what opens it ('' for none), its words, the entry a possessive
-    name before it ties it to, if any, and whether it is a term ("Schedule C", "bed nine")."""
-
-    start: int
-    end: int
-    det: str
-    words: tuple[str, ...]
-    owner: str | None = None
-    term: bool = False
-    at: int = -1  # where its opener (determiner or possessive) starts
-    named: tuple[str, ...] = ()  # entries a name right before it gives ("the railroad man")
-    def keys(self) -> list[str]:
-        """What the phrase is looked up by, most specific first: its last two words, then its head
-        (a term: itself, then its word: "Resus Two" → "resus two", "resus")."""
-        words = [_norm(w) for w in self.words]
-        if self.term:
-            return [f"{words[0]} {words[1]}", words[0]]
-        out = []
-        if len(words) >= 2:
-            out.append(f"{words[-2]} {words[-1]}")
-        out.append(words[-1])
-        return out
-
-    @property
-    def compound(self) -> bool:
-        """A term, a phrase in capitals ("the Skerries") or a compound of lower-case words ("the fire escape")."""
-        if self.term or (len(self.words) == 1 and self.words[0][:1].isupper()):
-            return True
-        return len(self.words) >= 2 and self.words[-2].islower() and self.words[-1].islower()
-
-
-def _norm(word: str) -> str:
-    w = word.lower().replace("’", "'")
-    if w.endswith("'s"):
-        w = w[:-2]
-    return singular(w.rstrip("'"))
-
-
-# In lore, "that" is mostly relative and "to" mostly opens a verb ("tried to whip up the mules").
-_LORE_OPENERS = (_DETERMINERS - {"this", "that"}) | (PREPOSITIONS - {"to"}) | {"and", "or"}
-
-
-def noun_phrases(text: str, mentions: Sequence[tuple[int, int, tuple[str, ...]]] = (), beat: bool = False) -> list[Phrase]:
-    """Noun phrases of a text: up to four words after a determiner or a possessive ("Josiah's saddle
-    scabbard", "tonight's eastbound coach"), cut at a function word, a preposition, punctuation or a
-    name. In lore, a preposition or "and" opens one too ("of heavy rag paper", "and fire escapes").
-    In a beat, a trailing "-s" word after a noun is the verb ("the deed says"). ``mentions``:
-    (start, end, entry ids) of the names in the text."""
-    tokens = list(_TOKEN.finditer(text))
-    named = {s: (e, ids) for s, e, ids in mentions}
-    openers = _DETERMINERS if beat else _LORE_OPENERS
-    out: list[Phrase] = []
-    n = 0
-    while n < len(tokens):
-        t = tokens[n]
-        low = t.group().lower()
-        det, owner, after, at = None, None, t.end(), t.start()
-        if t.start() in named:
-            end, ids = named[t.start()]
-            n = next((k for k in range(n, len(tokens)) if tokens[k].start() >= end), len(tokens))
-            if text[t.start() : end].endswith(("'s", "’s", "'", "’")):
-                det, owner, after = text[t.start() : end], (ids[0] if len(ids) == 1 else None), end
-            else:
-                continue
-        elif low in openers or low.endswith(("'s", "’s")):
-            det, n = low, n + 1
-        else:
-            n += 1
-            continue
-        words: list[re.Match[str]] = []
-        while n < len(tokens) and len(words) < 4:
-            w = tokens[n]
-            if text[after : w.start()].strip() or not w.group()[0].isalnum() or w.start() in named:
-                break
-            if w.group().lower() in NP_MODIFIERS:
-                after, n = w.end(), n + 1
-                continue  # "the only coach"
-            if w.group().lower() in _STOPS:
-                break
-            after = w.end()
-            if w.group().endswith(("'s", "’s")):
-                break  # "the pilot's watch": the possessive opens the next phrase
-            words.append(w)
-            n += 1
-        if words:
-            # "the deed says", "the bottling room opens": a noun, then its verb. A beat is cut there;
-            # lore keeps both readings ("the fire escapes" may be a plural).
-            verb = next((i for i in range(1, len(words)) if words[i].group().endswith("s") and words[i].group().islower()
-                         and not words[i - 1].group().endswith("s")), None)
-            if verb and not beat:
-                out.append(Phrase(words[0].start(), words[verb - 1].end(), det, tuple(w.group() for w in words[:verb]), owner, at=at))
-            elif verb:
-                words = words[:verb]
-            if len(words) > 1 and re.search(r"[^e]ed$|ing$", words[-1].group()) and len(words[-1].group()) > 5 and words[-1].group().islower():
-                words.pop()  # "the artifact uncovered", "an inlet lying below"
-            out.append(Phrase(words[0].start(), words[-1].end(), det, tuple(w.group() for w in words), owner, at=at))
-    return out
-
-
-def capitalised_terms(text: str, masked: Sequence[tuple[int, int]] = (), beat: bool = False) -> list[Phrase]:
-    """"Schedule C", "Bed nine", "Resus Two": a word and a number or a letter, without a determiner.
-    In lore the word has its capital; a beat may write it in lower case ("bed nine")."""
-    out = []
-    for m in re.finditer(r"\b([A-Za-z][a-z]+)\s+(?=([A-Z]\b|\d+\b|[A-Za-z]+\b))", text):
-        if any(s <= m.start() < e for s, e in masked) or not (beat or m.group(1)[0].isupper()):
-            continue
-        first, tail = m.group(1), m.group(2)
-        if tail.lower() in NUMBER_WORDS or tail.isdigit() or (len(tail) == 1 and tail.isupper()):
-            if first.lower() in _STOPS or first.lower() in _DETERMINERS or first.lower() in NUMBER_WORDS:
-                continue
-            out.append(Phrase(m.start(), m.end() + len(tail), "", (first, tail), term=True, at=m.start()))
-    return out
-
-
-def is_heads(first: str, mentions: Sequence[tuple[int, int, tuple[str, ...]]] = (), event: bool = False, person: bool = False) -> set[str]:
-    """What a defining sentence says its subject is: the heads of the complement's first noun phrase
-    and of the appositions after it ("the spring at …, the only reliable sweet water …" → spring,
-    water); for an event, also what it befell ("the sinking of the Inishcarra ferry" → ferry).
-    For a ``person``, an apposition counts only right after a noun ("the driver, the whip, of …"):
-    after a name it is the name's ("the proprietress of the Gilded Elk, the saloon on …")."""
-    cop = _COPULA.search(first)
-    if cop is None:
-        return set()
-    out = set()
-    # Appositions follow a comma or a dash ("…, the only coach …", "…, and the ground …"); a bare "and"
-    # may open a new clause ("… and the river carried him").
-    seps = [m for m in re.finditer(r",\s*(?:and\s+)?|\s+[—–]\s+", first) if m.start() >= cop.end()]
-    starts = [cop.end()] + [m.end() for m in seps]
-    ends = [m.start() for m in seps] + [len(first)]
-    for n, (a, b) in enumerate(zip(starts, ends, strict=False)):
-        seg = first[a:b]
-        phrases = noun_phrases(seg, [(s - a, e - a, ids) for s, e, ids in mentions if a <= s and e <= b])
-        if not phrases or seg[: phrases[0].at].strip():
-            if n == 0 and (m := re.match(r"([a-z][\w-]*)\s+of\b", seg)):  # "is chair of …": a role without an article
-                out.add(_norm(m.group(1)))
-            continue
-        p = phrases[0]
-        k = 0
-        while k + 1 < len(phrases) and re.fullmatch(r"\s+(?:and|or)\s+", seg[p.end : phrases[k + 1].start]):
-            k += 1  # "a trauma and vascular surgeon": the noun comes after the coordination
-            p = phrases[k]
-        if person and n > 0 and not re.search(r"\b[a-z][\w-]*$", first[starts[n - 1] : ends[n - 1]]):
-            break
-        if any(w[:1].islower() for w in p.words) or p.det in ("a", "an"):  # "the Union Pacific" is a name, "a Sharps …" a make
-            out.add(_head(p))
-        if event and n == 0 and len(phrases) > 1 and re.fullmatch(r"\s+of\s+", seg[p.end : phrases[1].at]):
-            out.add(_head(phrases[1]))
-    return {h for h in out if h}
-
-
-def _head(p: Phrase) -> str:
-    """The head noun: the last lower-case word; a phrase all in capitals is a name ("a Sharps New Model 1859" → sharps)."""
-    low = [w for w in p.words if w[:1].islower()]
-    if low:
-        return _norm(low[-1])
-    return _norm(p.words[0])
-
-
-_TENS = "twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
-_DATE = re.compile(rf"\b(?:1[0-9]{{3}}|20[0-9]{{2}}|(?:{_TENS})-(?:one|two|three|four|five|six|seven|eight|nine)|[A-Z][a-z]+)\b", re.IGNORECASE)
-
-
-def dates(text: str, beat: bool = False) -> list[tuple[int, int, str]]:
-    """Dates a text gives an event by: a year ("1868", "2011", "sixty-eight") or a month ("January").
-    In a beat, a year right before a noun counts it ("sixty-four pages") and a month needs its capital."""
-    out = []
-    for m in _DATE.finditer(text):
-        w = m.group().lower()
-        if w.isalpha() and w not in MONTHS:
-            continue
-        if w in MONTHS and (not m.group()[0].isupper() or w in ("may", "march") and not re.search(r"\b(?:in|of|since|until|last|next|that)\s+$", text[: m.start()])):
-            continue
-        if beat and not w.isalpha() and re.match(r"\s+[a-z][\w-]*", text[m.end() :]) and (nxt := text[m.end() :].split()[0].strip(",.;:").lower()) not in _STOPS:
-            continue  # "sixty-four pages", "the 2011 ratios"
-        out.append((m.start(), m.end(), w))
-    return out
 
 
 class Parts:
@@ -284,7 +91,7 @@ class Parts:
                     tables["is"].setdefault(h, set()).add(e.id)
                 terms = capitalised_terms(sentence, [(s, t) for s, t, _ in ms])
                 for p in [*noun_phrases(sentence, ms), *terms]:
-                    if _head(p) in heads:
+                    if head(p) in heads:
                         owner = e.id  # what the entry is, even "of the Bitter Wells and Laramie line"
                     else:
                         own = mine and p.det not in ("his", "her")  # "her husband" in a ship's lore is someone's
@@ -299,7 +106,7 @@ class Parts:
                         tables[table].setdefault(k, set()).add(owner)
                         if table != "has":
                             tables["has"].setdefault(k, set()).add(owner)
-                terms_seen.update(_norm(p.words[0]) for p in terms)
+                terms_seen.update(norm(p.words[0]) for p in terms)
         places = [e.id for e in entries if e.kind in PLACE_KINDS]
         out = {name: {k: sorted(v) for k, v in t.items()} for name, t in tables.items()}
         made = cls(out["is"], out["has"], out["defines"], places, sorted(terms_seen), out["its"])
@@ -379,7 +186,7 @@ def resolve_parts(
             taken.add(events[0])
             found.append((events[0], f"{text[s:e]} (the date of {entries[events[0]].name})", 0))
     for p in sorted(phrases, key=lambda p: p.start):
-        head = _norm(p.words[-1])
+        head = norm(p.words[-1])
         if p.owner is not None or head in people_nouns or head in VAGUE_THINGS or re.match(r"\s+of\b", text[p.end :]) or p.end in name_starts:
             continue  # "Josiah's saddle scabbard", "the base of the crater wall": whose it is is said; "the preacher": a person
         if p.words[-1][:1].isupper() and not p.term and head in name_words:
@@ -422,7 +229,7 @@ def _is_item(e: LoreEntry | None) -> bool:
     return e is not None and is_item(e)
 
 
-_BARE = re.compile(r"\b(?i:(%s))\s+([a-z]+)(?=\s*(?:[,.;:!?]|$)|\s+(?:%s)\b)" % ("|".join(sorted(PREPOSITIONS)), "|".join(sorted(_STOPS))))
+_BARE = re.compile(r"\b(?i:(%s))\s+([a-z]+)(?=\s*(?:[,.;:!?]|$)|\s+(?:%s)\b)" % ("|".join(sorted(PREPOSITIONS)), "|".join(sorted(STOPS))))
 
 
 def _bare_places(text: str, masked: Sequence[tuple[int, int]], parts: Parts) -> list[Phrase]:
@@ -430,9 +237,9 @@ def _bare_places(text: str, masked: Sequence[tuple[int, int]], parts: Parts) -> 
     out = []
     for m in _BARE.finditer(text):
         w = m.group(2)
-        if w in _STOPS or w in _DETERMINERS or any(s <= m.start(2) < e for s, e in masked):
+        if w in STOPS or w in DETERMINERS or any(s <= m.start(2) < e for s, e in masked):
             continue
-        owners = [o for o in parts.is_.get(_norm(w), []) if o in parts.places]
-        if len(owners) == 1 and _norm(w) == w:
+        owners = [o for o in parts.is_.get(norm(w), []) if o in parts.places]
+        if len(owners) == 1 and norm(w) == w:
             out.append(Phrase(m.start(2), m.end(2), m.group(1).lower(), (w,)))
     return out

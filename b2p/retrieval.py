@@ -13,8 +13,9 @@ from typing import Any
 
 from b2p.errors import BibleError, StoreError
 from b2p.index import open_index
-from b2p.lexicon import CLAUSE_BREAKS, EVENT_KINDS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, STOP_WORDS, singular
+from b2p.lexicon import CLAUSE_BREAKS, EVENT_KINDS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, singular
 from b2p.matcher import Mention
+from b2p.mentions import bystanders, part_of_a_phrase, position
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
 from b2p.describe import describe
 from b2p.parts import resolve_parts
@@ -84,7 +85,7 @@ class Retriever:
             last = (str(beat), considered)
             # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
             # In the order the beat mentions them: a pronoun in the next beat means its subject first.
-            history.append([p.id for p in sorted((p for p in considered if p.reason != "always"), key=lambda p: _position(beat, p))])
+            history.append([p.id for p in sorted((p for p in considered if p.reason != "always"), key=lambda p: position(beat, p))])
             out.append(lore)
         return Ledger(bible=self.bible, beats=out)
 
@@ -119,7 +120,7 @@ class Retriever:
         for i in self.index.always:
             add(self.entries[i], "always", 1.0, None)
         named: list[tuple[str, int]] = []
-        mentions = [m for m in mentions if not (m.partial and self._qualified_elsewhere(m, beat)) and not _part_of_a_phrase(m, beat)]
+        mentions = [m for m in mentions if not (m.partial and self._qualified_elsewhere(m, beat)) and not part_of_a_phrase(m, beat)]
         for m in mentions:
             ids = self._disambiguate(m, mentions, beat, stage) if len(m.entry_ids) > 1 else list(m.entry_ids)
             for i in ids:
@@ -143,7 +144,7 @@ class Retriever:
         refused: list[tuple[str, list[str]]] = []
         for c in resolve(beat, named, masked, on_stage, self.entries, self.settings.scene_depth, self.index.describers,  # type: ignore[arg-type]
                          self.index.relations, possessives, refused, self.index.descriptions.ages, self.index.descriptions.tagged,
-                         _bystanders(*last) if last else frozenset()):
+                         bystanders(*last) if last else frozenset()):
             add(self.entries[c.entry_id], "scene", max(0.5, 0.95 - 0.1 * c.distance), c.cue)
         for i, cue, d in resolve_parts(beat, spans, taken, on_stage, self.entries, self.index.parts, self.index.describers.roles, is_person,
                                          self.index.describers.name_words, self.settings.scene_depth, refused):
@@ -333,50 +334,6 @@ class Retriever:
                 kept[i] = p.model_copy(update={"tokens": p.tokens + extra, "shortened": False})
                 room -= extra
         return BeatLore(index=index, text=beat, lore=kept, dropped=dropped + below)
-
-_VERBISH = re.compile(r"(?:s|ed|ing)$")
-_TWO_NOUNS = re.compile(r"\s+([a-z][a-z-]+)\s+([a-z][a-z-]+)(?=\s*[,.;:!?—]|\s*$|\s+(?:%s)\b)" % "|".join(sorted(STOP_WORDS)))
-
-
-def _part_of_a_phrase(m: Mention, beat: str) -> bool:
-    """A lower-case description ("the spring", "the board") that is not the entry, as a reader sees:
-    followed by two more nouns it only modifies ("the spring tally book: …"), or naming again a thing
-    the beat has just called by a compound ending in it ("the theatre whiteboard … the top of the board")."""
-    said = beat[m.start : m.end]
-    if not said.startswith(("the ", "The ")) or said[4:] != said[4:].lower():
-        return False
-    nxt = _TWO_NOUNS.match(beat, m.end)
-    if nxt and not any(w in STOP_WORDS or _VERBISH.search(w) for w in nxt.groups()):
-        return True
-    word = re.sub(r"['’]s?$", "", said[4:].split()[-1])
-    return len(word) >= 3 and bool(re.search(rf"\b[a-z]+{re.escape(word)}\b", beat[: m.start]))
-
-
-_SUBORDINATE = re.compile(r"\b(?:because|although|though|since|whether|if|unless)\b[^;:.]*$", re.IGNORECASE)
-
-
-def _bystanders(beat: str, picks: list[LorePick]) -> set[str]:
-    """People a beat mentions without being about them: a possessor of something ("his mother's key")
-    or someone in a clause that gives a reason ("because Cole swore …"). 'They' in the next beat is
-    the others."""
-    out = set()
-    for p in picks:
-        said = (p.match or "").split(" (")[0]
-        at = beat.find(said) if said else -1
-        if at < 0:
-            continue
-        owns = said.endswith(("'s", "’s")) or re.match(r"['’]s\b", beat[at + len(said) :])  # "Wes's hands", "his mother's key"
-        if owns or _SUBORDINATE.search(beat[:at]):
-            out.add(p.id)
-    return out
-
-
-def _position(beat: str, pick: LorePick) -> int:
-    """Where in the beat a pick was found (its match), for the order of the stage; unknown ones last."""
-    said = (pick.match or "").split(" (")[0].lower()
-    at = beat.lower().find(said) if said and pick.reason in ("named", "scene") else -1
-    return at if at >= 0 else 10**6
-
 
 _QUALIFIER = re.compile(r"\s+(?:with|of|from|against|at|in|on)\s+(?:the\s+)?((?:[A-Z][\w'’-]*\s*)+)")
 

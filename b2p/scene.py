@@ -324,6 +324,8 @@ def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people
     age = next((AGE_WORDS[m] for m in cue.mods if m in AGE_WORDS), None)
     if not found and gender and age is not None:
         found = _by_age(age, gender, people, entries, here, ages)
+        if found:
+            phrase = f"the {' '.join(cue.mods)} {noun} ({'oldest' if age > 0 else 'youngest'} by the ages the lore gives: {ages[found[0][0]]})"
     if not found and noun in describers.roles:
         found = [(i, d) for i, d in people if _says(entries[i], noun)]
     if not found and gender:
