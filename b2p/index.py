@@ -76,6 +76,17 @@ class Source:
     def matcher(self) -> NameMatcher:
         return NameMatcher(self.enabled)
 
+    @cached_property
+    def find(self) -> Callable[[str], list[Any]]:
+        """The matcher's ``find``, remembered per sentence: relations, parts and descriptions read the same lore."""
+        from functools import lru_cache
+
+        return lru_cache(maxsize=None)(self.matcher.find)
+
+    @cached_property
+    def texts(self) -> dict[str, str]:
+        return {e.id: e.text for e in self.enabled}
+
 
 def _row(e: LoreEntry) -> dict[str, Any]:
     return e.model_dump(mode="json", exclude={"text"}) | {"text": ""}
@@ -91,9 +102,9 @@ TABLES: dict[str, tuple[type, Callable[[Source], Any]]] = {
     "case_words": (dict, lambda s: {w: sorted(ids) for w, ids in _case_words(s.enabled).items()}),
     "matcher": (dict, lambda s: s.matcher.to_data()),
     "describers": (dict, lambda s: Describers(s.enabled).to_data()),
-    "relations": (dict, lambda s: Relations.build(s.enabled, {e.id: e.text for e in s.enabled}, s.matcher.find, is_person).to_data()),
-    "parts": (dict, lambda s: Parts.build(s.enabled, {e.id: e.text for e in s.enabled}, s.matcher.find, is_person).to_data()),
-    "descriptions": (dict, lambda s: Descriptions.build(s.enabled, {e.id: e.text for e in s.enabled}, s.matcher.find, is_person).to_data()),
+    "relations": (dict, lambda s: Relations.build(s.enabled, s.texts, s.find, is_person).to_data()),
+    "parts": (dict, lambda s: Parts.build(s.enabled, s.texts, s.find, is_person).to_data()),
+    "descriptions": (dict, lambda s: Descriptions.build(s.enabled, s.texts, s.find, is_person).to_data()),
     "chunks": (dict, lambda s: {"entry": s.chunk_entry, "hash": s.chunk_hash, "snippet": s.chunk_snippet}),
 }
 
