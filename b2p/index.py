@@ -10,7 +10,8 @@ is ever unpickled, so a store folder handed over by someone else cannot run code
   entries' metadata (without their text), their texts, every entry record (disabled ones too)
   for ``b2p entries``, the ``always`` entries, the case-sensitive name words, the name matcher's
   keys (its automata are rebuilt from them), the scene's noun tables, the relation table read
-  from the lore and each chunk's entry, hash and snippet. Adding a table is one line in
+  from the lore, what each thing is and has (``parts``), the words and links that describe each
+  person (``descriptions``) and each chunk's entry, hash and snippet. Adding a table is one line in
   ``TABLES``; ``LoreIndex.table(name)`` reads it;
 - every current chunk's vector as one float32 matrix (``vectors.npy``, memory-mapped, loaded
   with ``allow_pickle=False``), so the similarity search is an exact cosine scan: a few
@@ -46,7 +47,9 @@ from typing import Any
 from b2p.errors import StoreError
 from b2p.matcher import NameMatcher
 from b2p.models import BibleMeta, LoreEntry
+from b2p.describe import Descriptions
 from b2p.nouns import Describers, is_person
+from b2p.parts import Parts
 from b2p.relations import Relations
 from b2p.settings import Settings
 from b2p.store import Store, StoredEntry, collection_name
@@ -55,7 +58,7 @@ INDEX_DIR = "b2p-index"  # inside an embedded store's folder
 HEAD = "index.json"
 VECTORS = "vectors.npy"
 _FORMAT = 2  # 1 was pickles: a folder of that format has another code key, so it is never opened
-_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py")  # what the saved tables are built by
+_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py", "parts.py", "describe.py", "phrases.py", "dates.py")  # what the saved tables are built by
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 
@@ -73,6 +76,17 @@ class Source:
     def matcher(self) -> NameMatcher:
         return NameMatcher(self.enabled)
 
+    @cached_property
+    def find(self) -> Callable[[str], list[Any]]:
+        """The matcher's ``find``, remembered per sentence: relations, parts and descriptions read the same lore."""
+        from functools import lru_cache
+
+        return lru_cache(maxsize=None)(self.matcher.find)
+
+    @cached_property
+    def texts(self) -> dict[str, str]:
+        return {e.id: e.text for e in self.enabled}
+
 
 def _row(e: LoreEntry) -> dict[str, Any]:
     return e.model_dump(mode="json", exclude={"text"}) | {"text": ""}
@@ -88,7 +102,9 @@ TABLES: dict[str, tuple[type, Callable[[Source], Any]]] = {
     "case_words": (dict, lambda s: {w: sorted(ids) for w, ids in _case_words(s.enabled).items()}),
     "matcher": (dict, lambda s: s.matcher.to_data()),
     "describers": (dict, lambda s: Describers(s.enabled).to_data()),
-    "relations": (dict, lambda s: Relations.build(s.enabled, {e.id: e.text for e in s.enabled}, s.matcher.find, is_person).to_data()),
+    "relations": (dict, lambda s: Relations.build(s.enabled, s.texts, s.find, is_person).to_data()),
+    "parts": (dict, lambda s: Parts.build(s.enabled, s.texts, s.find, is_person).to_data()),
+    "descriptions": (dict, lambda s: Descriptions.build(s.enabled, s.texts, s.find, is_person).to_data()),
     "chunks": (dict, lambda s: {"entry": s.chunk_entry, "hash": s.chunk_hash, "snippet": s.chunk_snippet}),
 }
 
@@ -309,6 +325,14 @@ class LoreIndex:
     @property
     def relations(self) -> Relations:
         return self._object("relations", Relations.from_data)
+
+    @property
+    def parts(self) -> Parts:
+        return self._object("parts", Parts.from_data)
+
+    @property
+    def descriptions(self) -> Descriptions:
+        return self._object("descriptions", Descriptions.from_data)
 
     def _chunk_lists(self, data: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
         lists = (data["entry"], data["hash"], data["snippet"])

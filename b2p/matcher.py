@@ -226,12 +226,16 @@ def _unique_name_words(entries: list[LoreEntry]) -> dict[str, str]:
     for e in entries:
         if e.kind not in THING_KINDS or e.case_sensitive:
             continue
-        words = re.findall(r"[A-Za-z][A-Za-z'-]+", e.name)
-        if len(words) < 2:
-            continue
-        low = words[-1].lower()  # the head noun: "Varro Crater" → "the crater" (not "the varro")
-        if len(low) >= 3 and low not in NAME_FILLERS and low not in NOT_REFERENCES and owners.get(low) == {e.id}:
-            out[low] = e.id
+        # The head noun of its name, and of each alias of two words or more: "Varro Crater" → "the
+        # crater" (not "the varro"); the alias "the Marra Queen" → "the Queen".
+        for key in (e.name, *e.aliases):
+            words = re.findall(r"[A-Za-z][A-Za-z'-]+", key)
+            words = words[1:] if words and words[0].lower() == "the" else words
+            if len(words) < 2:
+                continue
+            low = words[-1].lower()
+            if len(low) >= 3 and low not in NAME_FILLERS and low not in NOT_REFERENCES and owners.get(low) == {e.id}:
+                out[low] = e.id
     return out
 
 

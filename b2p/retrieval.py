@@ -16,8 +16,11 @@ from b2p.errors import BibleError, StoreError
 from b2p.index import open_index
 from b2p.lexicon import CLAUSE_BREAKS, EVENT_KINDS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, singular
 from b2p.matcher import Mention
+from b2p.mentions import bystanders, part_of_a_phrase, position
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
-from b2p.scene import covered_by, resolve
+from b2p.describe import describe
+from b2p.parts import resolve_parts
+from b2p.scene import covered_by, is_person, resolve
 from b2p.settings import Settings
 from b2p.store import Store
 
@@ -74,14 +77,17 @@ class Retriever:
         want_similar = (self.settings.top_k > 0 or explain) and any(q.strip() for q in queries)
         vectors = self._embed(queries) if want_similar else [None] * len(beats)
         history: list[list[str]] = []  # per earlier beat, the people/items on stage in order
+        last: tuple[str, list[LorePick]] | None = None  # the previous beat and what it took in
         out = []
         rows = zip(beats, mentions, vectors, ordinary, queries, strict=True)
         for index, (beat, ms, vec, (_, not_named), query) in enumerate(rows, start=1):
             on_stage = history[: -SHEET_MEMORY - 1 : -1]  # the latest beats, most recent first
             writer = self._overrides(index, getattr(beat, "overrides", ()))
-            lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query, writer)
+            lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query, writer, last)
+            last = (str(beat), considered)
             # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
-            history.append([p.id for p in considered if p.reason != "always"])
+            # In the order the beat mentions them: a pronoun in the next beat means its subject first.
+            history.append([p.id for p in sorted((p for p in considered if p.reason != "always"), key=lambda p: position(beat, p))])
             out.append(lore)
         return Ledger(bible=self.bible, beats=out)
 
@@ -96,6 +102,7 @@ class Retriever:
         not_named: set[str],
         query: str = "",
         writer: list[tuple[str, str, str]] = (),  # type: ignore[assignment]
+        last: tuple[str, list[LorePick]] | None = None,
     ) -> tuple[BeatLore, list[LorePick]]:
         """The beat's ledger line, and every pick considered before the budget. ``writer``: the
         beat's overrides, (sign, entry id, as written): forced in first, or kept out whatever finds them."""
@@ -115,7 +122,7 @@ class Retriever:
         for i in self.index.always:
             add(self.entries[i], "always", 1.0, None)
         named: list[tuple[str, int]] = []
-        mentions = [m for m in mentions if not (m.partial and self._qualified_elsewhere(m, beat))]
+        mentions = [m for m in mentions if not (m.partial and self._qualified_elsewhere(m, beat)) and not part_of_a_phrase(m, beat)]
         memo: dict[str, Any] = {}  # what _disambiguate reads of the whole beat, read once
         for m in mentions:
             ids = self._disambiguate(m, mentions, beat, stage, memo) if len(m.entry_ids) > 1 else list(m.entry_ids)
@@ -124,12 +131,27 @@ class Retriever:
                 score = 0.8 if m.partial else 1.0 if len(ids) == 1 else 0.9
                 add(self.entries[i], "named", score, m.text)
         masked = [(m.start, m.end) for m in mentions]
+        spans = [(m.start, m.end, m.entry_ids) for m in mentions]
+        people_stage = {i: d for d, cast in reversed(list(enumerate(on_stage[: self.settings.scene_depth], start=1))) for i in cast}
+        blocked: list[tuple[int, int]] = []
+        described = describe(beat, spans, taken, people_stage, self.entries, self.index.descriptions,
+                             lambda noun: self.index.describers.find(noun, people=True), self.index.describers.roles,
+                             lambda i: self.entries[i].keys(), blocked)
+        masked += blocked
+        for i, start, end, cue in described:
+            add(self.entries[i], "scene", 0.9, cue)
+            named.append((i, start))
+            masked.append((start, end))
         possessives = [(i, m.start, m.end) for m in mentions if m.text.endswith(("'s", "’s", "'", "’"))
                        for i in ([m.entry_ids[0]] if len(m.entry_ids) == 1 else [])]
         refused: list[tuple[str, list[str]]] = []
         for c in resolve(beat, named, masked, on_stage, self.entries, self.settings.scene_depth, self.index.describers,  # type: ignore[arg-type]
-                         self.index.relations, possessives, refused):
+                         self.index.relations, possessives, refused, self.index.descriptions.ages, self.index.descriptions.tagged,
+                         bystanders(*last) if last else frozenset()):
             add(self.entries[c.entry_id], "scene", max(0.5, 0.95 - 0.1 * c.distance), c.cue)
+        for i, cue, d in resolve_parts(beat, spans, taken, on_stage, self.entries, self.index.parts, self.index.describers.roles, is_person,
+                                         self.index.describers.name_words, self.settings.scene_depth, refused):
+            add(self.entries[i], "scene", max(0.5, 0.95 - 0.1 * d), cue)
         below: list[Dropped] = [Dropped(name=self.entries[i].name, reason=f"ambiguous: {phrase}", score=0.0)
                                 for phrase, ids in refused for i in ids if i not in taken]
         if vector is not None:
