@@ -40,16 +40,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from b2p import gating
 from b2p.matcher import NameMatcher
 from b2p.models import BibleMeta, LoreEntry
 from b2p.relations import Relations
 from b2p.scene import Describers, is_person
 from b2p.settings import Settings
-from b2p.store import Store, StoredEntry, collection_name, parse_chunk_id
+from b2p.store import Store, StoredEntry, chunk_header, collection_name, parse_chunk_id
 
 INDEX_DIR = "b2p-index"  # inside an embedded store's folder
 _FORMAT = 1
-_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py")  # what the saved objects are built by
+_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py", "gating.py")  # what the saved objects are built by
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 
@@ -111,6 +112,7 @@ class LoreIndex:
         self.matcher: NameMatcher = data["matcher"]
         self.describers: Describers = data["describers"]
         self.relations = Relations.from_data(data.get("relations") or {})
+        self.gating: dict[str, Any] = data.get("gating") or {}  # b2p.gating.gating_table: what unlocks by chapter
         self.chunk_entry: list[str] = data["chunk_entry"]
         self.chunk_hash: list[str] = data["chunk_hash"]
         self.chunk_snippet: list[str] = data["chunk_snippet"]
@@ -133,7 +135,7 @@ class LoreIndex:
         for i, e in entries.items():
             texts[i] = e.text
             rows[i] = e.model_dump(exclude={"text"}) | {"text": ""}
-        chunk_entry, chunk_hash, snippets, vecs = [], [], [], []
+        chunk_entry, chunk_hash, snippets, vecs, chunk_from = [], [], [], [], []
         page = 5000
         offset = 0
         while True:
@@ -146,6 +148,7 @@ class LoreIndex:
                 chunk_entry.append(entry_id)
                 chunk_hash.append(h16)
                 snippets.append(snippet(got["documents"][n] or "", e))
+                chunk_from.append(gating.chunk_chapter(got["documents"][n] or "", chunk_header(e)))
                 vecs.append(np.asarray(got["embeddings"][n], dtype=np.float32))
             if len(got["ids"]) < page:
                 break
@@ -167,6 +170,7 @@ class LoreIndex:
             "chunk_entry": chunk_entry,
             "chunk_hash": chunk_hash,
             "chunk_snippet": snippets,
+            "gating": gating.gating_table(entries.values(), texts, chunk_entry, chunk_from),
         }
         listing = [(s.entry.model_dump(exclude={"text"}), s.chunks) for s in scan.entries.values()]
         return cls(data, vectors, None, {"texts": texts, "entries": listing})
@@ -229,6 +233,11 @@ class LoreIndex:
         return cls(data, vectors, folder)
 
     # -- reading -------------------------------------------------------------------------------
+
+    def at_chapter(self, chapter: int | None) -> Any:
+        """The index as the story stands at ``chapter`` (``from``/``until``/``## From chapter N``/
+        ``aliases_from``): itself when nothing is gated or no chapter is given. See ``b2p/gating.py``."""
+        return gating.at_chapter(self, chapter)
 
     def texts(self) -> dict[str, str]:
         """Every enabled entry's full text, by id."""

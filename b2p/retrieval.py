@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from b2p.errors import BibleError, StoreError
+from b2p.gating import held_back, held_mentions
 from b2p.index import open_index
 from b2p.lexicon import CLAUSE_BREAKS, EVENT_KINDS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, singular
 from b2p.matcher import Mention
@@ -28,10 +29,13 @@ CLAUSE_MARGIN = 1.5  # a clause is shorter than its beat, so it must win by this
 class Retriever:
     """The lore index of one bible: its entries, one name matcher, and the store for similarity."""
 
-    def __init__(self, settings: Settings, store: Store, bible: str) -> None:
+    def __init__(self, settings: Settings, store: Store, bible: str, chapter: int | None = None) -> None:
         self.settings = settings
         self.store = store
         self.index, _ = open_index(settings, store, bible)
+        # book (issue 15): everything below reads the bible as it stands at ``chapter`` (b2p.gating).
+        self.chapter, self.whole = chapter, self.index
+        self.index = self.index.at_chapter(chapter)
         self.bible = self.index.bible
         self.embed_model = self.index.embed_model
         self.entries = self.index.entries
@@ -63,8 +67,9 @@ class Retriever:
 
     # -- the ledger ----------------------------------------------------------------------------
 
-    def ledger(self, beats: Sequence[str], explain: bool = False) -> Ledger:
-        """The lore of every beat of one sheet (scene carry runs across the sheet in order)."""
+    def ledger(self, beats: Sequence[str], explain: bool = False, carried: Sequence[Sequence[str]] = ()) -> Ledger:
+        """The lore of every beat of one sheet (scene carry runs across the sheet in order). ``carried``:
+        the cast of the beats before the sheet's first (the end of the previous chapter), oldest first."""
         common: list[list[Mention]] = [[] for _ in beats]
         mentions = [self.matcher.find(b, c) for b, c in zip(beats, common, strict=True)]
         ordinary = [self._ordinary_words(b, ms, c) for b, ms, c in zip(beats, mentions, common, strict=True)]
@@ -72,7 +77,7 @@ class Retriever:
         # With --explain and top-k 0 the candidates are still ranked, to say what was left out.
         want_similar = (self.settings.top_k > 0 or explain) and any(q.strip() for q in queries)
         vectors = self._embed(queries) if want_similar else [None] * len(beats)
-        history: list[list[str]] = []  # per earlier beat, the people/items on stage in order
+        history: list[list[str]] = [list(c) for c in carried]  # per earlier beat, the people/items on stage in order
         out = []
         rows = zip(beats, mentions, vectors, ordinary, queries, strict=True)
         for index, (beat, ms, vec, (_, not_named), query) in enumerate(rows, start=1):
@@ -82,7 +87,10 @@ class Retriever:
             # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
             history.append([p.id for p in considered if p.reason != "always"])
             out.append(lore)
-        return Ledger(bible=self.bible, beats=out)
+        if explain:  # book (issue 15): names and aliases the beat uses that are not true yet at this chapter
+            for lore in out:
+                lore.dropped += [Dropped(name=h.name, reason=h.reason, score=0.0) for h in held_mentions(self.whole, self.index, lore.text)]
+        return Ledger(bible=self.bible, chapter=self.chapter, held_back=held_back(self.index), beats=out)
 
     def _beat(
         self,

@@ -4,7 +4,7 @@ Record layout (everything retrieval needs lives in Chroma itself, so a Chroma se
 
 - entry record  id ``e:<entry id>``  — document: the entry's full text; metadata: name, kind,
   aliases (JSON), tags (JSON), always, case_sensitive, enabled, hash, chunks, tokens, pronouns,
-  path; embedding: the normalised mean of its chunks.
+  path, gating (JSON: ``{"gating", "chapter_sizes"}``, see ``b2p/gating.py``; "" when ungated); embedding: the normalised mean of its chunks.
 - chunk record  id ``c:<hash16>:<n>:<entry id>`` — document: the chunk text; metadata: entry_id,
   hash, index, enabled.
 
@@ -102,6 +102,7 @@ def entry_metadata(e: LoreEntry, chunks: int) -> dict[str, Any]:
         "lead_tokens": e.lead_tokens,
         "pronouns": e.pronouns or "",
         "path": e.path,
+        "gating": json.dumps({"gating": e.gating, "chapter_sizes": e.chapter_sizes}) if e.gating or e.chapter_sizes else "",
     }
 
 
@@ -123,6 +124,7 @@ def entry_from_record(meta: dict[str, Any], document: str | None) -> StoredEntry
         lead=meta.get("lead", ""),
         lead_tokens=int(meta.get("lead_tokens", 0)),
         pronouns=meta.get("pronouns") or None,
+        **(json.loads(meta["gating"]) if meta.get("gating") else {}),  # b2p.gating: from/until/aliases_from, sizes
     )
     return StoredEntry(entry=entry, chunks=int(meta.get("chunks", 0)))
 

@@ -18,6 +18,7 @@ from b2p.settings import Settings
 from b2p.store import Store, chunk_id, collection_name, entry_metadata
 from ingest.bible import Bible, bible_fingerprint, bible_name, read_bible
 from ingest.chunking import chunk_entry, chunk_signature, lead_of, make_splitter
+from ingest.gating import chapter_sizes, is_gated
 
 Progress = Callable[[int, int], None]  # (done, total) chunks embedded
 
@@ -25,6 +26,8 @@ Progress = Callable[[int, int], None]  # (done, total) chunks embedded
 def content_hash(e: LoreEntry) -> str:
     """Hash of everything about an entry that reaches the store."""
     payload = e.model_dump(include={"id", "name", "aliases", "kind", "tags", "always", "case_sensitive", "enabled", "imported", "text", "path"})
+    if is_gated(e):  # only then: an ungated entry keeps the hash (and the vectors) it had before gating existed
+        payload["gating"] = e.gating or {}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -161,6 +164,7 @@ def _write_entries(store: Store, col: Any, todo: list[LoreEntry], scan, embedder
         chunks[e.id] = chunk_entry(e, splitter)
         e.lead = lead_of(e.text, tokenize)
         e.lead_tokens = len(tokenize(f"{e.name}: {e.lead}"))
+        e.chapter_sizes = chapter_sizes(e, tokenize, lead_of)  # each version of a '## From chapter N' body (b2p.gating)
         have = scan.chunk_ids.get(e.id, {}).get(e.hash[:16], set())
         if have != set(range(len(chunks[e.id]))):  # a crash after writing chunks: reuse them
             need += [(e, i, t) for i, t in enumerate(chunks[e.id])]
