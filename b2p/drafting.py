@@ -145,7 +145,9 @@ def beat_trace(ctx: ChapterContext, i: int, text: str, mode: str, prompt: Prompt
     return BeatTrace(
         index=i, beat=ctx.beats[i - 1], lore=ctx.plan.picks(i), dropped=ctx.plan.ledger.beats[i - 1].dropped, text=text, mode=mode,
         prompt_tokens=bill.prompt_tokens, completion_tokens=bill.completion_tokens, seconds=bill.seconds, requests=bill.requests,
-        lore_cut=prompt.lore_cut, story={"verbatim": prompt.verbatim, "summarised": prompt.summarised, "left_out": prompt.left_out},
+        lore_cut=prompt.lore_cut, story={"verbatim": prompt.verbatim, "summarised": prompt.summarised, "left_out": prompt.left_out,
+                                         "chapters": prompt.chapters},
+        prompt=[dict(m) for m in prompt.messages],  # what was sent, exactly (issue 15 checks every prompt for gated lore)
         cost=ctx.llm.cost(bill.prompt_tokens, bill.completion_tokens),
         **extra,  # type: ignore[arg-type]
     )
@@ -200,7 +202,8 @@ class Sequential(Strategy):
             if reply.quit:
                 return False
             chosen, text, edited = reply.chosen, reply.text, reply.edited
-        ctx.writer.finish(beat_trace(ctx, i, text, mode or s.mode, prompt, bill, finish_reason=chosen.finish_reason,
+        sent = prompt if chosen.instruction is None else prompt_for(chosen.instruction)  # the prompt of the draft kept
+        ctx.writer.finish(beat_trace(ctx, i, text, mode or s.mode, sent, bill, finish_reason=chosen.finish_reason,
                                      edited=edited, candidates=cands if len(cands) > 1 else []))
         return True
 

@@ -25,9 +25,10 @@ from b2p.events import Events
 from b2p.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from b2p.book import BookStatus, Place
     from b2p.interactive import Interaction
     from b2p.llm import LLM
-    from b2p.models import IngestReport, Ledger
+    from b2p.models import BibleMeta, IngestReport, Ledger
     from b2p.plan import DryRun
     from b2p.trace import ChapterTrace
 
@@ -58,11 +59,13 @@ def open_bible(bible: str | Path, settings: Settings, events: Events | None = No
 
 
 def lore_for(bible: str | Path, beats: Sequence[str] | Path, settings: Settings | None = None, explain: bool = False, *,
-             events: Events | None = None) -> Ledger:
+             events: Events | None = None, chapter: int | None = None) -> Ledger:
     """The lore ledger of ``beats``: for each, the entries its prompt gets and why, and what was left out.
 
     ``beats`` is a list of beat texts (a str is one beat) or the Path of a beat sheet. ``explain`` also
-    lists the similar candidates that fell below the threshold."""
+    lists the similar candidates that fell below the threshold. In a book, the bible is read as it stands
+    at ``chapter`` (default: the sheet's own chapter, if it is one), with the previous chapter's closing
+    cast on stage; the ledger lists what is held back (``held_back``)."""
     from b2p.beats import Beat, parse_beat, read_beats
     from b2p.retrieval import Retriever
     from b2p.store import Store
@@ -70,15 +73,22 @@ def lore_for(bible: str | Path, beats: Sequence[str] | Path, settings: Settings 
     settings = settings or load_settings()
     given = read_beats(beats) if isinstance(beats, Path) else [beats] if isinstance(beats, str) else list(beats)
     texts = [b if isinstance(b, Beat) else parse_beat(b) for b in given]  # a beat line may end with +Name / -Name
+    place = chapter_place(bible, settings, beats if isinstance(beats, Path) else None, chapter)
     name = open_bible(bible, settings, events)
     with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
-        return Retriever(settings, st, name).ledger(texts, explain=explain)
+        r = Retriever(settings, st, name, chapter=place.number if place is not None else None)
+        return r.ledger(texts, explain=explain, carried=place.carried(settings.scene_depth) if place is not None else ())
 
 
 def write_chapter(beats_file: Path | str, bible: str | Path, settings: Settings | None = None, *, out: Path | str | None = None,
                   resume: bool = False, only: Sequence[int] | None = None, events: Events | None = None,
-                  interaction: Interaction | None = None, llm: LLM | None = None) -> ChapterTrace:
+                  interaction: Interaction | None = None, llm: LLM | None = None, strict: bool = False) -> ChapterTrace:
     """Write a chapter from a beat sheet, each beat prompted with only the lore it needs; returns its trace.
+
+    A sheet that is a chapter of its bible's book (``b2p.book``) is written to the book's chapter file
+    unless ``out`` says otherwise, reads the bible as it stands at its chapter, carries the previous
+    chapter's closing cast and a summary of each earlier chapter; an earlier chapter not written is
+    noted and skipped, or refused with ``strict``. The trace's ``book`` records what it was written from.
 
     With ``out`` the chapter is written there and its trace beside it (``chapter.trace.json``), each
     finished beat saved at once; ``resume`` continues from the first unfinished beat, ``only`` rewrites
@@ -97,11 +107,14 @@ def write_chapter(beats_file: Path | str, bible: str | Path, settings: Settings 
     settings = settings or load_settings()
     sheet_file = Path(beats_file)
     beats = read_beats(sheet_file)
+    place = chapter_place(bible, settings, sheet_file, strict=strict)
+    if out is None and place is not None:
+        out = place.chapter.out  # a chapter of the book is written where the book keeps it
     state = ResumeState.load(beats, sheet_file, Path(out) if out is not None else None, resume=resume, only=only)
     check_mode(settings, interaction)
     if llm is None:
         check_llm(settings)
-    plan = plan_chapter(settings, open_bible(bible, settings, events), beats)
+    plan = plan_chapter(settings, open_bible(bible, settings, events), beats, place)
     if llm is not None:
         return generate_chapter(settings, plan, llm, state, events=events, interaction=interaction)
     with load_llm(settings) as model:
@@ -112,20 +125,67 @@ def chapter_prompts(beats_file: Path | str, bible: str | Path, settings: Setting
                     events: Events | None = None, llm: LLM | None = None) -> DryRun:
     """Every prompt ``write_chapter`` would send for this sheet (``--dry-run``), without calling the model.
 
-    The story so far is a placeholder (it does not exist yet); the model is loaded only to count tokens."""
+    The story so far is a placeholder (it does not exist yet), the earlier chapters' summaries those
+    already made; the model is loaded only to count tokens."""
     from b2p.beats import read_beats
     from b2p.llm import check_llm, load_llm
     from b2p.plan import DryRun, dry_run, plan_chapter
+    from b2p.story import cached_book
 
     settings = settings or load_settings()
     beats = read_beats(Path(beats_file))
     if llm is None:
         check_llm(settings)
-    plan = plan_chapter(settings, open_bible(bible, settings, events), beats)
+    place = chapter_place(bible, settings, Path(beats_file))
+    plan = plan_chapter(settings, open_bible(bible, settings, events), beats, place)
+    plan.book_lines = cached_book(plan, settings.cache_dir)
     if llm is not None:
         return DryRun(plan, dry_run(settings, plan, beats, llm), llm.name, llm.context_window)
     with load_llm(settings) as model:
         return DryRun(plan, dry_run(settings, plan, beats, model), model.name, model.context_window)
+
+
+def chapter_place(bible: str | Path, settings: Settings, sheet: Path | None = None, chapter: int | None = None,
+                  strict: bool = False) -> Place | None:
+    """Where a sheet (or ``chapter``) sits in the book of ``bible`` (``b2p.book``): None when the sheet is
+    no chapter of it. ``strict``: an earlier chapter not written in full is an error."""
+    from b2p.book import find_book, place_of
+    from b2p.errors import ConfigError, StoreError
+
+    try:
+        book = find_book(bible, settings, _read_meta)
+    except StoreError:
+        book = None  # an unknown bible name: opening it says so
+    if book is None:
+        if chapter is not None:
+            raise ConfigError(f"--chapter {chapter}: no book to read it in: pass --bible as the bible's folder")
+        return None
+    found = book.chapter(chapter) if chapter is not None else book.chapter_of(sheet) if sheet is not None else None
+    return place_of(book, found, strict, sheet) if found is not None else None
+
+
+def _read_meta(folder: Path) -> BibleMeta:
+    from ingest.bible import parse_meta
+
+    return parse_meta(folder)
+
+
+def book_status(bible: str | Path, settings: Settings | None = None, *, events: Events | None = None) -> BookStatus:
+    """The chapters of ``bible``'s book (``b2p book``): which are written, their words, and which are stale
+    because the bible, their beat sheet or an earlier chapter changed since they were written."""
+    from b2p.book import find_book, status
+    from b2p.errors import ConfigError
+    from b2p.index import current_state
+    from b2p.store import Store
+
+    settings = settings or load_settings()
+    book = find_book(bible, settings, _read_meta)
+    name = open_bible(bible, settings, events)
+    if book is None:
+        raise ConfigError(f"bible '{name}': its folder is unknown; pass --bible as the bible's folder")
+    with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
+        state, _ = current_state(settings, st, name)
+    return status(book, name, state)
 
 
 # evaluate(chapter, ...) -> the eval report: issue 14 (`b2p eval`) adds it here, and to b2p.__all__.

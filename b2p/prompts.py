@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from b2p.errors import ConfigError
-from b2p.lexicon import STOP_WORDS
+from b2p.lexicon import STOP_WORDS, sentences
 from b2p.llm import LLM, Message
 from b2p.models import BibleMeta, LorePick
 
@@ -27,8 +27,9 @@ CHAPTER_LORE_HEADING = "Lore for this chapter"
 OUTLINE_HEADING = "Chapter outline"
 STORY_HEADING = "The story so far"
 EARLIER_HEADING = "Earlier, in brief"
+BOOK_HEADING = "Earlier chapters"
 TASK_HEADING = "Your task"
-HEADINGS = (ALWAYS_HEADING, LORE_HEADING, CHAPTER_LORE_HEADING, OUTLINE_HEADING, STORY_HEADING, EARLIER_HEADING, TASK_HEADING)
+HEADINGS = (ALWAYS_HEADING, LORE_HEADING, CHAPTER_LORE_HEADING, OUTLINE_HEADING, STORY_HEADING, EARLIER_HEADING, BOOK_HEADING, TASK_HEADING)
 OPENING = "(Nothing yet: this beat opens the chapter.)"
 MARGIN = 16  # tokens kept free: remote backends estimate prompt size
 # A model that starts echoing scaffolding after its prose is stopped there rather than edited afterwards
@@ -53,12 +54,14 @@ class Story:
     """The prose already written before the beats being written, oldest first.
 
     ``summarise(i)`` returns a short summary of ``texts[i]`` (the caller makes and caches it);
-    ``placeholder`` is for dry runs, where there is no prose yet.
+    ``placeholder`` is for dry runs, where there is no prose yet. ``book``: a summary of each earlier
+    chapter of the book ("Chapter 2: …"), oldest first; they come first, and shrink first, oldest first.
     """
 
     texts: list[str] = field(default_factory=list)
     summarise: Callable[[int], str] | None = None
     placeholder: str | None = None
+    book: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Prompt:
     summarised: int = 0  # earlier beats given as summaries
     left_out: int = 0  # earlier beats given not at all
     lore_cut: list[str] = field(default_factory=list)  # pick names left out to fit
+    chapters: int = 0  # earlier chapters of the book summarised (some cut to their first sentence when tight)
     outline: str = "full"  # full | near | none
     stop: list[str] = field(default_factory=lambda: list(STOP_BEAT))
 
@@ -129,12 +133,13 @@ def outline_text(beats: Sequence[str], targets: Sequence[int], near: int | None 
     return "\n".join(lines)
 
 
-def story_text(story: Story, verbatim: int, summaries: list[str]) -> str:
+def story_text(story: Story, verbatim: int, summaries: list[str], book: Sequence[str] = ()) -> str:
+    head = f"{STORY_HEADING}:" + (f"\n({BOOK_HEADING}) " + " ".join(book) + "\n" if book else "")
     if story.placeholder is not None:
-        return f"{STORY_HEADING}:\n{story.placeholder}"
+        return f"{head}\n{story.placeholder}"
     if not story.texts:
-        return f"{STORY_HEADING}:\n{OPENING}"
-    parts = [f"{STORY_HEADING}:"]
+        return f"{head}\n{OPENING}"
+    parts = [head]
     if summaries:
         parts.append(f"({EARLIER_HEADING}) " + " ".join(summaries))
     if verbatim:
@@ -251,17 +256,29 @@ def _fit(
             )
     outline = {None: "full", 2: "near", -1: "none"}[near]
     n = len(story.texts)
+
+    def fits(used: int) -> bool:
+        return used <= room(max_tokens)
+
+    def finish(p: Prompt, verbatim: int = 0, summaries: Sequence[str] = ()) -> Prompt:
+        """The earlier chapters' summaries in the room the rest left: all of them, else the oldest cut to
+        their first sentence, then left out, oldest first."""
+        for lines in _book_levels(story.book):
+            m = render(own_kept, always_kept, near, story_text(story, verbatim, list(summaries), lines))
+            used_b = llm.count_tokens(m)
+            if fits(used_b):
+                p.messages, p.prompt_tokens, p.chapters = m, used_b, len(lines)
+                break
+        return p
+
     if story.placeholder is not None or not n:
-        return Prompt(msgs, used, max_tokens, lore_cut=cut, outline=outline)
+        return finish(Prompt(msgs, used, max_tokens, lore_cut=cut, outline=outline))
 
     # 2. The story so far in the room left: the most recent beats verbatim (at most a quarter of the
     # window, so long chapters stay focused), older ones as summaries, the oldest dropped last.
     def attempt(v: int, summaries: list[str]) -> tuple[list[Message], int]:
         m = render(own_kept, always_kept, near, story_text(story, v, summaries))
         return m, llm.count_tokens(m)
-
-    def fits(used: int) -> bool:
-        return used <= room(max_tokens)
 
     cap = llm.context_window // 4
     sizes = [llm.count_tokens([{"role": "user", "content": t}]) for t in story.texts]
@@ -273,21 +290,41 @@ def _fit(
     if verbatim == n or story.summarise is None:
         m, used_s = attempt(verbatim, [])
         if fits(used_s):
-            return Prompt(m, used_s, max_tokens, verbatim=verbatim, left_out=n - verbatim, lore_cut=cut, outline=outline)
-        return Prompt(msgs, used, max_tokens, left_out=n, lore_cut=cut, outline=outline)
+            return finish(Prompt(m, used_s, max_tokens, verbatim=verbatim, left_out=n - verbatim, lore_cut=cut, outline=outline), verbatim)
+        return finish(Prompt(msgs, used, max_tokens, left_out=n, lore_cut=cut, outline=outline))
     summaries = [story.summarise(i) for i in range(n - verbatim)]
     first = 0  # summaries before this one are dropped
     while True:
         m, used_s = attempt(verbatim, summaries[first:])
         if fits(used_s):
-            return Prompt(m, used_s, max_tokens, verbatim=verbatim, summarised=len(summaries) - first, left_out=first, lore_cut=cut, outline=outline)
+            return finish(Prompt(m, used_s, max_tokens, verbatim=verbatim, summarised=len(summaries) - first, left_out=first, lore_cut=cut,
+                                 outline=outline), verbatim, summaries[first:])
         if verbatim > 0:  # the oldest verbatim beat gives way to its summary
             verbatim -= 1
             summaries.append(story.summarise(n - verbatim - 1))
         elif first < len(summaries):
             first += 1
         else:
-            return Prompt(msgs, used, max_tokens, left_out=n, lore_cut=cut, outline=outline)
+            return finish(Prompt(msgs, used, max_tokens, left_out=n, lore_cut=cut, outline=outline))
+
+
+def _book_levels(book: Sequence[str]) -> list[list[str]]:
+    """The earlier chapters' summaries from fullest to none: the oldest shrink to their first sentence
+    first, then the oldest go, one at a time."""
+    if not book:
+        return []
+    cur: list[str | None] = list(book)
+    levels = [list(book)]
+    for k, line in enumerate(book):
+        label, _, text = line.partition(": ")
+        short = f"{label}: {next(iter(sentences(text)), text)}" if text else line
+        if short != line:
+            cur[k] = short
+            levels.append([c for c in cur if c])
+    for k in range(len(book)):
+        cur[k] = None
+        levels.append([c for c in cur if c])
+    return levels
 
 
 def summary_messages(text: str) -> list[Message]:
@@ -299,6 +336,15 @@ def summary_messages(text: str) -> list[Message]:
 
 
 SUMMARY_TOKENS = 80
+
+
+def chapter_summary_messages(text: str, words: int) -> list[Message]:
+    """Ask for a short summary of a whole earlier chapter (the story so far of the chapters after it)."""
+    return [
+        {"role": "system", "content": "You summarise chapters of fiction briefly and plainly, keeping every name."},
+        {"role": "user", "content": f"Summarise this chapter in two or three sentences (at most {words} words): who does what, "
+                                    f"and how it ends.\n\n{text.strip()}"},
+    ]
 
 
 # -- judging ------------------------------------------------------------------------------------
