@@ -139,6 +139,8 @@ def chapter_prompts(beats_file: Path | str, bible: str | Path, settings: Setting
     place = chapter_place(bible, settings, Path(beats_file))
     plan = plan_chapter(settings, open_bible(bible, settings, events), beats, place)
     plan.book_lines = cached_book(plan, settings.cache_dir)
+    for message in place.notes() if place is not None else ():
+        (events or Events()).note(message)
     if llm is not None:
         return DryRun(plan, dry_run(settings, plan, beats, llm), llm.name, llm.context_window)
     with load_llm(settings) as model:
