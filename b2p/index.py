@@ -14,6 +14,8 @@ So the index keeps, per collection *state*, what retrieval reads:
   during a write can leave records that ``get`` returns but a query never finds again, even after
   reopening (6 of 12 kills in our stress run; chroma#7758 reports the same after deletes and
   upserts). The vectors read back from Chroma's SQLite are always whole;
+- the ``gating`` table (``b2p.gating.gating_table``): the entries whose lore unfolds by chapter and
+  the chunk rows that unlock after chapter 1, read by ``at_chapter(n)``, the view at a chapter;
 - the entries' full texts, loaded only when a prompt or a shared alias needs them (``texts.pkl``),
   and every entry record, disabled ones too, for ``b2p entries`` (``entries.pkl``).
 
