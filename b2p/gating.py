@@ -269,7 +269,8 @@ class ChapterView:
         self.case_words = _case_words(entries.values())
         self.matcher = NameMatcher(entries.values())
         self.describers = Describers(entries.values())
-        self.relations = Relations.build(entries.values(), texts, self.matcher.find, is_person)
+        self.relations = _relations(base.relations, entries, {i for i in gated if i in entries and texts[i] != full.get(i)},
+                                    texts, self.matcher.find, is_person, Relations)
         locked = {int(r) for r, c in table.get("chunks") or () if int(c) > chapter}
         chunk_entry = base.chunk_entry
         self._rows = [r for r, i in enumerate(chunk_entry) if i in entries and r not in locked]
@@ -299,6 +300,24 @@ class ChapterView:
             top = top[np.argsort(-row[top], kind="stable")]
             out.append([(self.chunk_entry[r], float(row[r]), self.chunk_snippet[r]) for r in top])
         return out
+
+
+def _relations(base: Any, entries: dict[str, LoreEntry], changed: set[str], texts: dict[str, str], find: Any, is_person: Any,
+               relations: Any) -> Any:
+    """The relation table at a chapter: the whole bible's, without what hidden entries state or are
+    party to, and with the entries whose text reads differently now read again (their gated sections
+    may state relations, which are not true yet). Reading only those keeps a view cheap."""
+    links: dict[str, list[tuple[str, str, str]]] = {}
+    for owner, ts in base.links.items():
+        kept = [t for t in ts if t[1] in entries and t[2] in entries and t[2] not in changed] if owner in entries else []
+        if kept:
+            links[owner] = kept
+    if changed:
+        readers = [e if i in changed else e.model_copy(update={"text": ""}) for i, e in entries.items()]
+        for owner, ts in relations.build(readers, {i: texts[i] for i in changed}, find, is_person).links.items():
+            have = links.setdefault(owner, [])
+            have += [t for t in ts if all((x[0], x[1]) != (t[0], t[1]) for x in have)]
+    return relations(links)
 
 
 def _table(index: Any) -> dict[str, Any]:
