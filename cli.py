@@ -195,7 +195,7 @@ def entries(
         settings = _settings(config, store=store, chroma_url=chroma_url)
         name = _bible(bible, settings)
         with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
-            index, _ = open_index(settings, st, name)
+            index = open_index(settings, st, name)
             listing = index.listing()
         rows = sorted(listing, key=lambda s: (s.entry.kind, s.entry.name))
         if as_json:
@@ -253,6 +253,37 @@ def lore(
             _render_ledger(ledger)
             if ledger.chapter is not None:
                 _render_held_back(ledger, explain)
+
+
+@app.command()
+def lint(
+    bible_dir: Annotated[Path, typer.Argument(help="The bible folder; the sheets under its beats/ folder are read too.", show_default=False, readable=False)],
+    beats_files: Annotated[Optional[list[Path]], typer.Argument(help="More beat sheets to check.", show_default=False, readable=False)] = None,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Flag what a careful editor would: unknown names in beats, clashing or too-common aliases, unused entries, ….
+
+    Exit 1 when there are errors (warnings alone exit 0)."""
+    with _user_errors():
+        from ingest.lint import lint_bible
+
+        settings = _settings(config, store=store, chroma_url=chroma_url)
+        with _Terminal() as events:
+            events.start_bar("linting")  # on a terminal: progress as a new or changed bible is embedded
+            report = lint_bible(bible_dir, beats_files or [], settings, progress=events.ingest_progress)
+        if as_json:
+            typer.echo(report.model_dump_json())
+        else:
+            for f in report.findings:
+                _echo(f.line_text())
+            for s in report.skipped:
+                _err(f"note: not checked: {s}")
+            _err(f"{report.bible}: {report.errors} errors, {report.warnings} warnings ({len(report.sheets)} beat sheets, {report.beats} beats)")
+        if report.errors:
+            raise typer.Exit(1)
 
 
 @app.command("import")
@@ -361,6 +392,63 @@ def generate(
 
             _echo(render_chapter(trace), nl=False)
         _render_summary(events, output, time.perf_counter() - started)
+
+
+@app.command("eval")
+def eval_(
+    chapter: Annotated[Path, typer.Argument(help="A chapter written by 'b2p generate -o' (its trace is read from beside it).", show_default=False, readable=False)],
+    judge: Annotated[bool, typer.Option("--judge", help="Also have the model grade each beat (follows the beat, lore, prose); grades are kept in the trace.")] = False,
+    fail_under: Annotated[Optional[str], typer.Option("--fail-under", help="Exit 1 when a figure fails, e.g. coverage=0.5,repeat=0.2 (see README).", show_default=False)] = None,
+    bible: Annotated[Optional[str], typer.Option("--bible", help="Bible to read names from [default: the trace's]", show_default=False)] = None,
+    llm: Annotated[Optional[str], typer.Option("--llm", help="Judge backend: local | openai [default local]", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Judge model for --llm openai", show_default=False)] = None,
+    model_path: Annotated[Optional[Path], typer.Option("--model-path", help="Judge GGUF for --llm local", show_default=False, readable=False)] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server for the judge", show_default=False)] = None,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure a generated chapter: beat coverage, similarity, repetition, debris, lore use, judge, writer feedback."""
+    with _user_errors():
+        from b2p.eval_report import failures, parse_checks
+        from b2p.jobs import evaluate
+
+        checks = parse_checks(fail_under) if fail_under is not None else {}
+        if "judge" in checks and not judge:
+            from b2p.errors import ConfigError
+
+            raise ConfigError("--fail-under judge=… needs --judge")
+        settings = _settings(config, store=store, chroma_url=chroma_url, llm=llm, model=model, model_path=model_path, base_url=base_url)
+        with _Terminal() as term:
+            report = evaluate(chapter, settings, bible=bible, judge=judge, events=term)
+        report.failed = failures(report, checks)
+        if as_json:
+            typer.echo(report.model_dump_json())
+        else:
+            _render_eval(report)
+        if report.failed:
+            raise typer.Exit(1)
+
+
+def _render_eval(report) -> None:  # noqa: ANN001
+    """The per-beat table, then the notes worth a look, then the chapter's figures and any FAIL lines."""
+    from b2p import eval_report as er
+
+    table = _Table(er.title(report), er.COLUMNS, numeric=er.NUMERIC)
+    for b in report.beats:
+        table.row(*er.row(b))
+    table.print()
+    noted = [(b, er.notes(b, report.words_per_beat)) for b in report.beats]
+    if any(n for _, n in noted):
+        _echo()
+    for b, notes in noted:
+        for k, note in enumerate(notes):
+            _echo(f"{'beat ' + str(b.index) + ':' if k == 0 else '':<9} {note}")
+    _echo()
+    _echo("chapter: " + ", ".join(er.summary(report)))
+    for line in report.failed:
+        _echo(f"FAIL {line}")
 
 
 @app.command()
@@ -474,6 +562,13 @@ class _Terminal(Events):
     def ingested(self, report) -> None:  # noqa: ANN001
         self._stop_bar()
         _print_ingest(report, quiet_if_unchanged=True)
+
+    def judged(self, done: int, total: int) -> None:
+        if self._bar is None and done < total:
+            self.start_bar("judging")
+        self.ingest_progress(done, total)
+        if done >= total:
+            self._stop_bar()
 
     def chapter_started(self, trace, targets) -> None:  # noqa: ANN001
         self.trace, self.saved = trace, len(trace.beats)

@@ -7,6 +7,7 @@ The jobs (``b2p.jobs``; the ``b2p`` command is one client of them)::
     b2p.ingest_bible("story_bibles/lunar_mining")                     # -> IngestReport
     ledger = b2p.lore_for("lunar_mining", ["Jack radios Dr. Thorne."])  # -> Ledger
     trace = b2p.write_chapter("beats.txt", "lunar_mining", out="chapter.md")  # -> ChapterTrace
+    report = b2p.evaluate("chapter.md")                                    # -> ChapterEval
 
 Each takes ``settings=b2p.load_settings(...)`` (default: ``./b2p.toml`` and env ``B2P_*``) and an
 optional ``b2p.Events`` for progress. Importing ``b2p`` is light: every name below is imported when
@@ -54,7 +55,7 @@ _EXPORTS = {
     "write_chapter": "b2p.jobs",
     "chapter_prompts": "b2p.jobs",
     "book_status": "b2p.jobs",
-    # "evaluate": "b2p.jobs",  — issue 14 (`b2p eval`) lands here
+    "evaluate": "b2p.jobs",
     "Events": "b2p.events",
     "Interaction": "b2p.interactive",
     "Settings": "b2p.settings",
@@ -73,7 +74,7 @@ if TYPE_CHECKING:
     from b2p.errors import B2PError
     from b2p.events import Events
     from b2p.interactive import Interaction
-    from b2p.jobs import book_status, chapter_prompts, ingest_bible, lore_for, write_chapter
+    from b2p.jobs import book_status, chapter_prompts, evaluate, ingest_bible, lore_for, write_chapter
     from b2p.llm import LLM, BackendOptions
     from b2p.models import IngestReport, Ledger
     from b2p.settings import Settings, load_settings

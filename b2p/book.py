@@ -203,7 +203,7 @@ def find_book(bible: str | Path, settings: object, read_meta: object = None) -> 
     have = (catalog or {}).get(collection_name(str(bible)))
     if have is None:
         with Store.open(settings, bible=str(bible)) as st:  # type: ignore[arg-type]
-            have = st.b2p_meta(st.collection(str(bible)))
+            have = st.meta(str(bible))
     source, meta = have.get("source"), have.get("bible_meta")
     if not source or not Path(source).is_dir():
         return None

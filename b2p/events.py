@@ -53,3 +53,7 @@ class Events:
 
     def note(self, message: str) -> None:
         """Something the writer should know (one line)."""
+
+    # -- evaluating a chapter --
+    def judged(self, done: int, total: int) -> None:
+        """The judge has graded ``done`` of ``total`` beats (``evaluate(..., judge=True)``)."""

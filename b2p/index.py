@@ -3,57 +3,99 @@
 Chroma is the store of record: ingest writes there, crash-safely. But answering "what lore does
 this beat pull in?" from Chroma alone means, in every new process, importing chromadb (~1.2 s),
 reading every entry record (seconds at 10k entries) and rebuilding the name matcher (~1 s).
-So the index keeps, per collection *state*, what retrieval reads:
+So the index keeps, per collection *state*, what retrieval reads, as data only — nothing in it
+is ever unpickled, so a store folder handed over by someone else cannot run code:
 
-- the enabled entries' metadata (without their text), the name matcher's automaton, the scene's
-  noun tables, the relation table read from the lore (``relations.Relations.to_data()``, plain
-  data) and the case-sensitive name words, in ``index.pkl``;
-- every current chunk's vector as one float32 matrix (``vectors.npy``, memory-mapped), so the
-  similarity search is an exact cosine scan: a few milliseconds at 10k entries (17k chunks), no
-  HNSW approximation. It does not use Chroma's HNSW index at all: in chromadb 1.5.9 a ``kill -9``
-  during a write can leave records that ``get`` returns but a query never finds again, even after
-  reopening (6 of 12 kills in our stress run; chroma#7758 reports the same after deletes and
-  upserts). The vectors read back from Chroma's SQLite are always whole;
-- the ``gating`` table (``b2p.gating.gating_table``): the entries whose lore unfolds by chapter and
-  the chunk rows that unlock after chapter 1, read by ``at_chapter(n)``, the view at a chapter;
-- the entries' full texts, loaded only when a prompt or a shared alias needs them (``texts.pkl``),
-  and every entry record, disabled ones too, for ``b2p entries`` (``entries.pkl``).
+- named plain-data tables (``TABLES``), one JSON file each, read on first use: the enabled
+  entries' metadata (without their text), their texts, every entry record (disabled ones too)
+  for ``b2p entries``, the ``always`` entries, the case-sensitive name words, the name matcher's
+  keys (its automata are rebuilt from them), the scene's noun tables, the relation table read
+  from the lore, each chunk's entry, hash and snippet, and the ``gating`` table (the entries whose
+  lore unfolds by chapter, the chunk rows that unlock later: ``b2p.gating``, read by
+  ``at_chapter(n)``, the view at a chapter). Adding a table is one line in
+  ``TABLES``; ``LoreIndex.table(name)`` reads it;
+- every current chunk's vector as one float32 matrix (``vectors.npy``, memory-mapped, loaded
+  with ``allow_pickle=False``), so the similarity search is an exact cosine scan: a few
+  milliseconds at 10k entries (17k chunks), no HNSW approximation. It does not use Chroma's HNSW
+  index at all: in chromadb 1.5.9 a ``kill -9`` during a write can leave records that ``get``
+  returns but a query never finds again, even after reopening (6 of 12 kills in our stress run;
+  chroma#7758 reports the same after deletes and upserts). The vectors read back from Chroma's
+  SQLite are always whole;
+- ``index.json``: which bible, state, model and engine the rest belongs to.
 
 The state is a hash of the collection's entries (ids and content hashes), how they were embedded
 and the bible's notes; ingest blanks it before writing and sets it when done, so an interrupted
 ingest never leaves an index that looks current. An index is saved only for a clean state and is
-keyed by it and by the code that built it, so editing the bible or upgrading b2p makes a new one.
-Anything unreadable is rebuilt from the store; deleting the folder loses nothing.
+keyed by it and by the code that built it, so editing the bible or upgrading b2p makes a new one
+(and an index of an older format is never opened, only deleted). Anything unreadable is rebuilt
+from the store; deleting the folder loses nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import json
-import os
-import pickle
 import re
 import shutil
 import time
-import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from b2p.errors import StoreError
 from b2p import gating
 from b2p.matcher import NameMatcher
 from b2p.models import BibleMeta, LoreEntry
+from b2p.nouns import Describers, is_person
 from b2p.relations import Relations
-from b2p.scene import Describers, is_person
 from b2p.settings import Settings
-from b2p.store import Store, StoredEntry, chunk_header, collection_name, parse_chunk_id
+from b2p.store import Store, StoredEntry, chunk_header, collection_name
 
 INDEX_DIR = "b2p-index"  # inside an embedded store's folder
-_FORMAT = 1
-_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py", "gating.py")  # what the saved objects are built by
+HEAD = "index.json"
+VECTORS = "vectors.npy"
+_FORMAT = 2  # 1 was pickles: a folder of that format has another code key, so it is never opened
+_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py", "gating.py")  # what the saved tables are built by
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+
+
+@dataclass
+class Source:
+    """What the tables are built from: one read of the collection."""
+
+    enabled: list[LoreEntry]  # with their texts
+    stored: list[StoredEntry]  # every entry record, disabled ones too
+    chunk_entry: list[str]  # per current chunk of an enabled entry, in the order of the vectors
+    chunk_hash: list[str]
+    chunk_snippet: list[str]
+    chunk_from: list[int] = field(default_factory=list)  # the chapter each chunk unlocks at (b2p.gating; 0: always)
+
+    @cached_property
+    def matcher(self) -> NameMatcher:
+        return NameMatcher(self.enabled)
+
+
+def _row(e: LoreEntry) -> dict[str, Any]:
+    return e.model_dump(mode="json", exclude={"text"}) | {"text": ""}
+
+
+# The index's tables: name → (the type of its plain data, how it is built from the collection).
+# The data is JSON: dicts, lists, strings, numbers. Adding a table is one line here.
+TABLES: dict[str, tuple[type, Callable[[Source], Any]]] = {
+    "entries": (dict, lambda s: {e.id: _row(e) for e in s.enabled}),
+    "texts": (dict, lambda s: {e.id: e.text for e in s.enabled}),
+    "listing": (list, lambda s: [[_row(x.entry), x.chunks] for x in s.stored]),
+    "always": (list, lambda s: [e.id for e in s.enabled if e.always]),
+    "case_words": (dict, lambda s: {w: sorted(ids) for w, ids in _case_words(s.enabled).items()}),
+    "matcher": (dict, lambda s: s.matcher.to_data()),
+    "describers": (dict, lambda s: Describers(s.enabled).to_data()),
+    "relations": (dict, lambda s: Relations.build(s.enabled, {e.id: e.text for e in s.enabled}, s.matcher.find, is_person).to_data()),
+    "chunks": (dict, lambda s: {"entry": s.chunk_entry, "hash": s.chunk_hash, "snippet": s.chunk_snippet}),
+    "gating": (dict, lambda s: gating.gating_table(s.enabled, {e.id: e.text for e in s.enabled}, s.chunk_entry, s.chunk_from)),
+}
 
 
 def collection_state(entries: Iterable[tuple[str, str]], built_with: dict[str, str], bible_meta: str) -> str:
@@ -101,81 +143,54 @@ class EntryTable(Mapping[str, LoreEntry]):
 
 
 class LoreIndex:
-    """One bible's entries, matcher, noun tables and chunk vectors, as retrieval reads them."""
+    """One bible's entries, matcher, noun tables and chunk vectors, as retrieval reads them.
 
-    def __init__(self, data: dict[str, Any], vectors: Any, folder: Path | None, side: dict[str, Any] | None = None) -> None:
-        self.bible: str = data["bible"]
-        self.state: str = data["state"]
-        self.embed_model: str = data["embed_model"]
-        self.bible_meta = BibleMeta(**json.loads(data["bible_meta"])) if data["bible_meta"] else BibleMeta()
-        self.entries = EntryTable(data["entries"])
-        self.always: list[str] = data["always"]
-        self.case_words: dict[str, set[str]] = data["case_words"]
-        self.matcher: NameMatcher = data["matcher"]
-        self.describers: Describers = data["describers"]
-        self.relations = Relations.from_data(data.get("relations") or {})
-        self.gating: dict[str, Any] = data.get("gating") or {}  # b2p.gating.gating_table: what unlocks by chapter
-        self.chunk_entry: list[str] = data["chunk_entry"]
-        self.chunk_hash: list[str] = data["chunk_hash"]
-        self.chunk_snippet: list[str] = data["chunk_snippet"]
-        self.vectors = vectors  # (chunks, dim) float32, L2-normalised
-        self._data = data
+    Tables and vectors are read from the saved folder on first use. One that cannot be read
+    (damaged, or not ours) is rebuilt from the store through ``recover``, set by ``open_index``."""
+
+    def __init__(self, head: dict[str, Any], tables: dict[str, Any], vectors: Any, folder: Path | None) -> None:
+        self.bible: str = head["bible"]
+        self.state: str = head["state"]
+        self.embed_model: str = head["embed_model"]
+        self._head = head
+        self._tables = tables
+        self._vectors = vectors  # (chunks, dim) float32, L2-normalised; None until read
         self._folder = folder
-        self._side: dict[str, Any] = side or {}  # texts, entries: read from the folder on first use
+        self._made: dict[str, Any] = {}
+        self.recover: Callable[[], LoreIndex] | None = None
 
     # -- building ------------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, store: Store, col: Any, settings: Settings) -> LoreIndex:
+    def build(cls, store: Store, bible: str, settings: Settings) -> LoreIndex:
         """Read the collection once: entry records, then every chunk's text and vector."""
         import numpy as np
 
-        meta = store.b2p_meta(col)
-        scan = store.scan(col, with_text=True, chunks=False)
-        entries = {i: s.entry for i, s in scan.entries.items() if s.entry.enabled}
-        rows, texts = {}, {}
-        for i, e in entries.items():
-            texts[i] = e.text
-            rows[i] = e.model_dump(exclude={"text"}) | {"text": ""}
-        chunk_entry, chunk_hash, snippets, vecs, chunk_from = [], [], [], [], []
-        page = 5000
-        offset = 0
-        while True:
-            got = col.get(where={"type": "chunk"}, include=["documents", "embeddings"], limit=page, offset=offset)
-            for n, cid in enumerate(got["ids"]):
-                entry_id, h16, _ = parse_chunk_id(cid)
-                e = entries.get(entry_id)
-                if e is None or e.hash[:16] != h16:
-                    continue  # a disabled entry's chunk, or a stale one an interrupted ingest left
-                chunk_entry.append(entry_id)
-                chunk_hash.append(h16)
-                snippets.append(snippet(got["documents"][n] or "", e))
-                chunk_from.append(gating.chunk_chapter(got["documents"][n] or "", chunk_header(e)))
-                vecs.append(np.asarray(got["embeddings"][n], dtype=np.float32))
-            if len(got["ids"]) < page:
-                break
-            offset += page
+        meta = store.meta(bible)
+        scan = store.scan(bible, with_text=True, chunks=False)
+        enabled = {i: s.entry for i, s in scan.entries.items() if s.entry.enabled}
+        src = Source(list(enabled.values()), list(scan.entries.values()), [], [], [])
+        vecs = []
+        for c in store.chunk_vectors(bible):
+            e = enabled.get(c.entry_id)
+            if e is None or e.hash[:16] != c.hash16:
+                continue  # a disabled entry's chunk, or a stale one an interrupted ingest left
+            src.chunk_entry.append(c.entry_id)
+            src.chunk_hash.append(c.hash16)
+            src.chunk_snippet.append(snippet(c.text, e))
+            src.chunk_from.append(gating.chunk_chapter(c.text, chunk_header(e)))
+            vecs.append(np.asarray(c.vector, dtype=np.float32))
         vectors = np.vstack(vecs) if vecs else np.zeros((0, 1), dtype=np.float32)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        matcher = NameMatcher(entries.values())
-        data = {
-            "bible": col.name,
+        head = {
+            "format": _FORMAT,
+            "bible": collection_name(bible),
             "state": meta.get("state") or "",
             "embed_model": meta.get("embed_model") or settings.embed_model,
             "bible_meta": meta.get("bible_meta") or "",
-            "entries": rows,
-            "always": [i for i, e in entries.items() if e.always],
-            "case_words": _case_words(entries.values()),
-            "matcher": matcher,
-            "describers": Describers(entries.values()),
-            "relations": Relations.build(entries.values(), texts, matcher.find, is_person).to_data(),
-            "chunk_entry": chunk_entry,
-            "chunk_hash": chunk_hash,
-            "chunk_snippet": snippets,
-            "gating": gating.gating_table(entries.values(), texts, chunk_entry, chunk_from),
+            "chunks": len(vectors),
         }
-        listing = [(s.entry.model_dump(exclude={"text"}), s.chunks) for s in scan.entries.values()]
-        return cls(data, vectors, None, {"texts": texts, "entries": listing})
+        return cls(head, {name: build(src) for name, (_, build) in TABLES.items()}, vectors, None)
 
     def save(self, root: Path, replace: bool = False) -> Path | None:
         """Write the index under ``root`` atomically (a temporary folder renamed into place).
@@ -185,31 +200,24 @@ class LoreIndex:
             return None
         import numpy as np
 
+        from b2p.atomic import atomic_folder
+
         target = _folder(root, self.bible, self.state)
         if target.is_dir() and not replace:
             return target
-        tmp = target.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
-            if target.is_dir():
-                os.rename(target, tmp.with_name(tmp.name + "-damaged"))
-            tmp.mkdir(parents=True)
-            with open(tmp / "index.pkl", "wb") as fh:
-                pickle.dump(self._data, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            np.save(tmp / "vectors.npy", np.ascontiguousarray(self.vectors, dtype=np.float32))
-            for name in ("texts", "entries"):
-                with open(tmp / f"{name}.pkl", "wb") as fh:
-                    pickle.dump(self._load(name), fh, protocol=pickle.HIGHEST_PROTOCOL)
-            for f in tmp.iterdir():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
-            os.rename(tmp, target)
+            with atomic_folder(target, replace=replace) as tmp:
+                tmp.chmod(0o755)  # as readable as the store around it
+                for name in TABLES:
+                    _write_json(tmp / f"{name}.json", self.table(name))
+                np.save(tmp / VECTORS, np.ascontiguousarray(self.vectors, dtype=np.float32), allow_pickle=False)
+                _write_json(tmp / HEAD, self._head)
         except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            return None if not target.is_dir() else target  # read-only store, or another process won
-        for old in target.parent.iterdir():  # earlier states of this collection, leftovers of killed saves
+            return target if target.is_dir() else None  # a read-only store
+        for old in target.parent.iterdir():  # earlier states or formats of this collection, leftovers of killed saves
             with contextlib.suppress(OSError):
-                busy = old.name.startswith(".tmp-") and not old.name.endswith("-damaged") and time.time() - old.stat().st_mtime < 3600
-                if old != target and not busy:
+                saving = old.name.endswith(".tmp") and time.time() - old.stat().st_mtime < 3600  # another process's, now
+                if old != target and not saving:
                     shutil.rmtree(old, ignore_errors=True)
         self._folder = target
         return target
@@ -218,23 +226,118 @@ class LoreIndex:
 
     @classmethod
     def load(cls, root: Path, bible: str, state: str) -> LoreIndex | None:
-        """The saved index of this collection state, or None (missing, from other code, unreadable)."""
+        """The saved index of this collection state, or None (missing, from other code, unreadable).
+        Only its head is read here; tables and vectors are read when first used."""
         folder = _folder(root, bible, state)
         try:
-            with open(folder / "index.pkl", "rb") as fh:
-                data = _unpickle(fh)
-            import numpy as np
-
-            vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-            if data["state"] != state or len(vectors) != len(data["chunk_entry"]):
-                return None
-        except FileNotFoundError:
+            head = _read_json(folder / HEAD)
+            ok = (isinstance(head, dict) and head.get("format") == _FORMAT and head.get("state") == state
+                  and all(isinstance(head.get(k), str) for k in ("bible", "embed_model", "bible_meta"))
+                  and isinstance(head.get("chunks"), int))
+        except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested to no end
             return None
-        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
-            return None
-        return cls(data, vectors, folder)
+        return cls(head, {}, None, folder) if ok else None
 
     # -- reading -------------------------------------------------------------------------------
+
+    def table(self, name: str) -> Any:
+        """One of ``TABLES``, as plain data."""
+        if name not in self._tables:
+            try:
+                data = _read_json(self._folder / f"{name}.json")  # type: ignore[operator]
+                _check(name, data)
+            except (OSError, ValueError, RecursionError):
+                self._recover()
+                return self._tables[name]
+            self._tables[name] = data
+        return self._tables[name]
+
+    @property
+    def vectors(self) -> Any:
+        """Every current chunk's vector, L2-normalised: a (chunks, dim) float32 matrix."""
+        if self._vectors is None:
+            import numpy as np
+
+            try:
+                v = np.load(self._folder / VECTORS, mmap_mode="r", allow_pickle=False)  # type: ignore[operator]
+                if v.dtype != np.float32 or v.ndim != 2 or len(v) != self._head["chunks"]:
+                    raise ValueError("vectors do not fit the index")
+            except (OSError, ValueError, EOFError):
+                self._recover()
+            else:
+                self._vectors = v
+        return self._vectors
+
+    def _recover(self) -> None:
+        """A table or the vectors could not be read: take everything from a fresh build."""
+        if self.recover is None:
+            raise StoreError(f"the lore index of '{self.bible}' is damaged; delete {self._folder} and run again")
+        fresh = self.recover()
+        self._head, self._tables, self._vectors, self._folder = fresh._head, fresh._tables, fresh.vectors, None
+
+    def _object(self, name: str, make: Callable[[Any], Any]) -> Any:
+        """A table made into the object retrieval uses (once); data it cannot be made from is rebuilt."""
+        if name not in self._made:
+            try:
+                self._made[name] = make(self.table(name))
+            except Exception:  # noqa: BLE001 - a damaged or foreign table is rebuilt, never trusted
+                if self._folder is None:
+                    raise  # built from the store just now: a real error
+                self._recover()
+                self._made[name] = make(self.table(name))
+        return self._made[name]
+
+    @property
+    def bible_meta(self) -> BibleMeta:
+        raw = self._head["bible_meta"]
+        return BibleMeta(**json.loads(raw)) if raw else BibleMeta()
+
+    @property
+    def entries(self) -> EntryTable:
+        return self._object("entries", _entry_table)
+
+    @property
+    def always(self) -> list[str]:
+        return self.table("always")
+
+    @property
+    def case_words(self) -> dict[str, set[str]]:
+        return self._object("case_words", lambda d: {w: set(ids) for w, ids in d.items()})
+
+    @property
+    def matcher(self) -> NameMatcher:
+        return self._object("matcher", NameMatcher.from_data)
+
+    @property
+    def describers(self) -> Describers:
+        return self._object("describers", Describers.from_data)
+
+    @property
+    def relations(self) -> Relations:
+        return self._object("relations", Relations.from_data)
+
+    def _chunk_lists(self, data: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+        lists = (data["entry"], data["hash"], data["snippet"])
+        if not all(isinstance(x, list) and len(x) == self._head["chunks"] for x in lists):
+            raise ValueError("chunks: do not fit the index")
+        return lists
+
+    @property
+    def chunk_entry(self) -> list[str]:
+        return self._object("chunks", self._chunk_lists)[0]
+
+    @property
+    def chunk_hash(self) -> list[str]:
+        return self._object("chunks", self._chunk_lists)[1]
+
+    @property
+    def chunk_snippet(self) -> list[str]:
+        return self._object("chunks", self._chunk_lists)[2]
+
+    @property
+    def gating(self) -> dict[str, Any]:
+        """The ``gating`` table: which entries' lore unfolds by chapter, which chunk rows unlock later."""
+        return self.table("gating")
 
     def at_chapter(self, chapter: int | None) -> Any:
         """The index as the story stands at ``chapter`` (``from``/``until``/``## From chapter N``/
@@ -243,17 +346,11 @@ class LoreIndex:
 
     def texts(self) -> dict[str, str]:
         """Every enabled entry's full text, by id."""
-        return self._load("texts")
+        return self._object("texts", _texts)
 
     def listing(self) -> list[StoredEntry]:
         """Every entry record, disabled ones too (without their text), with its chunk count."""
-        return [StoredEntry(LoreEntry.model_construct(**row), chunks) for row, chunks in self._load("entries")]
-
-    def _load(self, name: str) -> Any:
-        if name not in self._side:
-            with open(self._folder / f"{name}.pkl", "rb") as fh:  # type: ignore[operator]
-                self._side[name] = _unpickle(fh)
-        return self._side[name]
+        return self._object("listing", lambda rows: [StoredEntry(LoreEntry.model_construct(**row), int(n)) for row, n in rows])
 
     def nearest(self, vectors: Any, n: int) -> list[list[tuple[str, float, str]]]:
         """For each query vector (one matrix product for all), the ``n`` most similar chunks:
@@ -265,24 +362,43 @@ class LoreIndex:
             return [[] for _ in queries]
         sims = np.asarray(self.vectors @ queries.T).T  # (queries, chunks)
         n = min(n, sims.shape[1])
+        chunk_entry, chunk_snippet = self.chunk_entry, self.chunk_snippet
         out = []
         for row in sims:
             top = np.argpartition(-row, n - 1)[:n]
             top = top[np.argsort(-row[top], kind="stable")]
-            out.append([(self.chunk_entry[r], float(row[r]), self.chunk_snippet[r]) for r in top])
+            out.append([(chunk_entry[r], float(row[r]), chunk_snippet[r]) for r in top])
         return out
 
 
-def _unpickle(fh: Any) -> Any:
-    """pickle.load without the cyclic GC: it would sweep again and again over the ~10^5 objects
-    being created (2–3× the load time at 10k entries); they hold no cycles to collect."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return pickle.load(fh)
-    finally:
-        if enabled:
-            gc.enable()
+def _check(name: str, data: Any) -> None:
+    """A table file of the wrong shape (damaged, or not ours) fails here and the index is rebuilt,
+    rather than failing later inside retrieval."""
+    kind = TABLES[name][0]
+    if not isinstance(data, kind):
+        raise ValueError(f"{name}: not a {kind.__name__}")
+
+
+def _entry_table(rows: dict[str, Any]) -> EntryTable:
+    if not all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in rows.values()):
+        raise ValueError("entries: not entry rows")
+    return EntryTable(rows)
+
+
+def _texts(texts: dict[str, Any]) -> dict[str, str]:
+    if not all(isinstance(t, str) for t in texts.values()):
+        raise ValueError("texts: not texts")
+    return texts
+
+
+def _read_json(path: Path) -> Any:
+    with open(path, "rb") as fh:
+        return json.loads(fh.read())
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
 
 
 def _folder(root: Path, bible: str, state: str) -> Path:
@@ -307,29 +423,21 @@ def snippet(doc: str, e: LoreEntry) -> str:
     return body[:60].rsplit(" ", 1)[0] + "…" if len(body) > 60 else body
 
 
-def current_state(settings: Settings, store: Store, bible: str) -> tuple[str, Any]:
-    """The collection's state ("" while an ingest is unfinished) and, when it had to be opened, the
-    collection. An embedded store's state is read from Chroma's catalog without importing chromadb."""
-    catalog = Store.catalog(settings)
-    name = collection_name(bible)
-    if catalog is not None and name in catalog:
-        return catalog[name].get("state") or "", None
-    col = store.collection(bible)
-    return store.b2p_meta(col).get("state") or "", col
-
-
-def open_index(settings: Settings, store: Store, bible: str) -> tuple[LoreIndex, Any]:
+def open_index(settings: Settings, store: Store, bible: str) -> LoreIndex:
     """The bible's index: loaded when saved for its current state, else built from the store (and
-    saved when the state is clean). Returns the collection too when it was opened on the way."""
-    state, col = current_state(settings, store, bible)
+    saved when the state is clean). A saved table found unreadable later is rebuilt the same way."""
     root = index_root(settings)
-    if state and (index := LoreIndex.load(root, collection_name(bible), state)) is not None:
-        return index, col
-    if col is None:
-        col = store.collection(bible)
-    store.check_space(col)
-    index = LoreIndex.build(store, col, settings)
-    with contextlib.suppress(OSError):
-        index.save(root, replace=True)  # missing, or there but unreadable
-    return index, col
 
+    def rebuild() -> LoreIndex:
+        store.check_space(bible)
+        index = LoreIndex.build(store, bible, settings)
+        with contextlib.suppress(OSError):
+            index.save(root, replace=True)  # missing, or there but unreadable
+        return index
+
+    state = store.state(bible)
+    index = LoreIndex.load(root, collection_name(bible), state) if state else None
+    if index is None:
+        index = rebuild()
+    index.recover = rebuild
+    return index

@@ -26,6 +26,7 @@ from b2p.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from b2p.book import BookStatus, Place
+    from b2p.evaluate import ChapterEval
     from b2p.interactive import Interaction
     from b2p.llm import LLM
     from b2p.models import BibleMeta, IngestReport, Ledger
@@ -177,7 +178,6 @@ def book_status(bible: str | Path, settings: Settings | None = None, *, events: 
     because the bible, their beat sheet or an earlier chapter changed since they were written."""
     from b2p.book import find_book, status
     from b2p.errors import ConfigError
-    from b2p.index import current_state
     from b2p.store import Store
 
     settings = settings or load_settings()
@@ -186,8 +186,27 @@ def book_status(bible: str | Path, settings: Settings | None = None, *, events: 
     if book is None:
         raise ConfigError(f"bible '{name}': its folder is unknown; pass --bible as the bible's folder")
     with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
-        state, _ = current_state(settings, st, name)
+        state = st.state(name)
     return status(book, name, state)
 
 
-# evaluate(chapter, ...) -> the eval report: issue 14 (`b2p eval`) adds it here, and to b2p.__all__.
+def evaluate(chapter: Path | str, settings: Settings | None = None, *, bible: str | Path | None = None, judge: bool = False,
+             events: Events | None = None) -> ChapterEval:
+    """Measure a written chapter (coverage, similarity, repetition, debris, lore use; with ``judge``
+    the configured model grades every beat too) and keep the figures in its trace. ``bible`` names
+    the ingested bible (or folder) to read entry names from; default: the trace's own bible. A
+    chapter without a trace, a trace from another chapter, or a chapter edited since its trace is
+    refused before any store or model is opened."""
+    from b2p.evaluate import evaluate_chapter, load_chapter
+    from b2p.llm import check_llm, load_llm
+
+    settings = settings or load_settings()
+    events = events or Events()
+    chapter = Path(chapter)
+    load_chapter(chapter)
+    name = open_bible(bible, settings, events) if bible is not None else None
+    if not judge:
+        return evaluate_chapter(chapter, settings, bible=name)
+    check_llm(settings)
+    with load_llm(settings) as model:
+        return evaluate_chapter(chapter, settings, bible=name, judge=model, on_judged=events.judged)

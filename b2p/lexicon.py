@@ -167,6 +167,52 @@ def kin_noun(word: str) -> str | None:
     return s if s in KINSHIP else None
 
 
+# -- endings ------------------------------------------------------------------------------------
+
+# What may follow a name and leave it the same name: possessive, plural, plural possessive.
+NAME_ENDINGS = ("'s", "’s", "s'", "s’", "es'", "es’", "es", "s", "'", "’")
+# Endings a word takes and stays the same word: "emphasizing", "portrayed", "hints", "briskly".
+INFLECTIONS = ("ing", "ed", "es", "s", "ly")
+
+
+def stem(word: str) -> str:
+    """A crude stem: enough to see that "Emphasize" and "emphasizing", "Hint" and "hints" are one word
+    (b2p lint's test of whether a capitalised word is an ordinary one)."""
+    w = re.sub(r"['’]s$", "", word).lower()
+    for ending in INFLECTIONS:
+        if w.endswith(ending) and len(w) - len(ending) >= 3:
+            w = w[: -len(ending)]
+            break
+    if len(w) > 3 and w[-1] == w[-2]:
+        w = w[:-1]  # "stopp(ed)"
+    return w.removesuffix("e") if len(w) > 3 else w
+
+
+# -- the text itself: what b2p eval reads a draft with (b2p.measures) ------------------------------
+
+# Beat-sheet words that ask for craft rather than say what happens, beyond INSTRUCTION_WORDS: "Use
+# vivid and descriptive language…", "…leaving the reader eager", "Foreshadow the secrets…". Compared
+# by stem, so one form of each is enough.
+CRAFT_WORDS = INSTRUCTION_WORDS | frozenset(
+    "start continue showcase hint foreshadow reinforce immerse establish introduce depict evoke reader chapter "
+    "scene vivid descriptive language detail sensory dialogue cliffhanger future implication significance "
+    "importance".split()
+)
+# Nouns for the text rather than the story. The first set names parts of a document and is rare in a
+# story's prose; the rest are common there too ("the story he told", "the scene at the dig").
+DOCUMENT_NOUNS = frozenset("paragraph passage chapter beat prose draft outline excerpt section".split())
+TEXT_NOUNS = DOCUMENT_NOUNS | frozenset("scene story narrative summary sentence text word".split())
+# What a writer (not a character) does to the text: "I have added a new paragraph…".
+WRITER_VERBS = frozenset(
+    "add write wrote written continue include expand revise rewrite rewrote rewritten describe summarize summarise "
+    "focus edit shorten lengthen".split()
+)
+# Words that point at the text from outside it: "In this scene:", "Here is the next part", "The following passage".
+POINTERS = frozenset("this these following next previous above below here here's".split())
+# The writer speaking as the writer: "I have added…", "Let me continue…".
+FIRST_PERSON = frozenset("i i'm i've i'll i'd we we've we'll let".split())
+
+
 # -- sentences -----------------------------------------------------------------------------------
 
 ABBREVIATIONS = frozenset({"dr", "mr", "mrs", "ms", "st", "mt", "jr", "sr", "vs", "e.g", "i.e", "no", "prof", "capt",

@@ -169,6 +169,30 @@ class NameMatcher:
             out.append(Mention(s, e, text[s:e], ids, partial=all(k.partial for k in ks)))
         return out
 
+    # -- plain data, for the lore index (JSON: no pickle) ----------------------------------------
+
+    def to_data(self) -> dict:
+        """The keys and which automaton holds each, as JSON-able lists; ``from_data`` rebuilds the automata."""
+        return {
+            "keys": [[list(v) if isinstance(v, tuple) else v for v in k] for k in self._keys],
+            "automata": {str(int(sensitive)): [slot for _, slot in auto.items()] for sensitive, auto in self._automata.items()},
+        }
+
+    @classmethod
+    def from_data(cls, data: dict) -> NameMatcher:
+        import ahocorasick
+
+        self = cls.__new__(cls)
+        self._keys = [_Key(row[0], tuple(row[1]), *row[2:]) for row in data["keys"]]  # (key, ids, flags…)
+        self._automata = {}
+        for sensitive, slots in data["automata"].items():
+            auto = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+            for slot in slots:
+                auto.add_word(self._keys[slot].key, slot)
+            auto.make_automaton()
+            self._automata[sensitive == "1"] = auto
+        return self
+
 
 # What the lore says people call an entry: 'he is simply "the Chief"', 'refer to it as "the Code"'.
 _CALLED = re.compile(r"(?:\b(?:call|calls|called)\s+(?:him|her|it|them)\s+|\bknown\s+as\s+|\bsimply\s+|"

@@ -183,6 +183,19 @@ class Describers:
         tables = [self.people] + ([self.people_tags] if noun in self.roles else []) if people else [self.items]
         return {i for t in tables for f in forms for i in t.get(f, ())}
 
+    # -- plain data, for the lore index (JSON: no pickle) ----------------------------------------
+
+    def to_data(self) -> dict[str, dict[str, list[str]] | list[str]]:
+        """Every word table (word → entry ids) and word set, as JSON-able dicts and lists."""
+        return {name: {w: sorted(ids) for w, ids in v.items()} if isinstance(v, dict) else sorted(v) for name, v in vars(self).items()}
+
+    @classmethod
+    def from_data(cls, data: dict[str, dict[str, list[str]] | list[str]]) -> Describers:
+        self = cls.__new__(cls)
+        for name, v in data.items():
+            setattr(self, name, {w: set(ids) for w, ids in v.items()} if isinstance(v, dict) else frozenset(v))
+        return self
+
 
 _PIECES = re.compile(r"\w+")  # the words between the \b boundaries _says matches at
 

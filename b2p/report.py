@@ -106,14 +106,15 @@ def _load_names(settings: Settings, bible: str) -> _Names | None:
 
     try:
         with Store.open(settings, bible=bible) as st, st.lock(exclusive=False):
-            index, _ = open_index(settings, st, bible)
+            index = open_index(settings, st, bible)
+            table, matcher = index.entries, index.matcher  # read under the lock
     except B2PError:
         return None
     entries = {}
-    for i in index.entries:
-        e = index.entries[i]
+    for i in table:
+        e = table[i]
         entries[i] = EntryInfo(id=e.id, name=e.name, kind=e.kind, lead=e.lead or "")
-    return _Names(entries, index.matcher)
+    return _Names(entries, matcher)
 
 
 def _figures(b: BeatTrace) -> list[tuple[str, str]]:

@@ -31,8 +31,7 @@ class Retriever:
 
     def __init__(self, settings: Settings, store: Store, bible: str, chapter: int | None = None) -> None:
         self.settings = settings
-        self.store = store
-        self.index, _ = open_index(settings, store, bible)
+        self.index = open_index(settings, store, bible)
         # book (issue 15): everything below reads the bible as it stands at ``chapter`` (b2p.gating).
         self.chapter, self.whole = chapter, self.index
         self.index = self.index.at_chapter(chapter)

@@ -1,16 +1,23 @@
-"""The Chroma store: one collection per bible, holding chunk records and one entry record per entry.
+"""The Chroma store, and the only module that talks to Chroma: one collection per bible.
 
-Record layout (everything retrieval needs lives in Chroma itself, so a Chroma server works too):
+Everything else asks ``Store`` by bible name (entries, chunk vectors, state, catalog, writes) and
+never holds a collection or imports chromadb. Record layout (everything the lore index is built
+from lives in Chroma itself, so a Chroma server works too):
 
-- entry record  id ``e:<entry id>``  — document: the entry's full text; metadata: name, kind,
-  aliases (JSON), tags (JSON), always, case_sensitive, enabled, hash, chunks, tokens, pronouns,
-  path, gating (JSON: ``{"gating", "chapter_sizes"}``, see ``b2p/gating.py``; "" when ungated); embedding: the normalised mean of its chunks.
+- entry record  id ``e:<entry id>`` — document: the entry's full text; metadata: name, kind,
+  aliases (JSON), tags (JSON), always, case_sensitive, enabled, imported (JSON), hash, chunks,
+  tokens, lead, lead_tokens, pronouns, path, gating (JSON ``{"gating", "chapter_sizes"}``, see
+  ``b2p/gating.py``; "" when ungated); embedding: its first chunk's vector (Chroma wants one per
+  record; nothing reads it).
 - chunk record  id ``c:<hash16>:<n>:<entry id>`` — document: the chunk text; metadata: entry_id,
-  hash, index, enabled.
+  hash, index, enabled; embedding: the chunk's vector.
+- collection metadata, keys ``b2p_*``: what built it (model, engine, chunking), the bible's
+  ``bible.yaml``, its state (see ``b2p/index.py``), source folder, file fingerprint, counts.
 
-Ingest writes an entry's chunks first, then its entry record (the commit marker), then deletes the
-old chunks; a ``kill -9`` anywhere in between leaves state the next ingest can repair without
-duplicates, and retrieval ignores chunks whose hash is not their entry record's.
+``write_entries`` writes chunks first, then the entry records (the commit markers);
+``delete_stale`` then removes old chunks and removed entries. A ``kill -9`` anywhere in between
+leaves state the next ingest repairs without duplicates, and readers ignore chunks whose hash is
+not their entry record's.
 
 The embedded store is not process-safe, so writers hold an exclusive ``flock`` and readers a shared one.
 """
@@ -35,6 +42,8 @@ from b2p.settings import Settings
 LOCK_FILE = ".b2p.lock"
 META_PREFIX = "b2p_"
 LOCK_WAIT_SECONDS = 600.0
+ENTRY_PREFIX = "e:"
+PAGE = 5000  # records per read
 
 
 def collection_name(bible: str) -> str:
@@ -60,10 +69,6 @@ def parse_chunk_id(cid: str) -> tuple[str, str, int]:
     return entry_id, h, int(n)
 
 
-def entry_id_of(record_id: str) -> str:
-    return record_id[2:]
-
-
 @dataclass
 class StoredEntry:
     """An entry record as read back from the store."""
@@ -83,7 +88,28 @@ class StoreScan:
         return sum(len(ix) for by_hash in self.chunk_ids.values() for ix in by_hash.values())
 
 
-def entry_metadata(e: LoreEntry, chunks: int) -> dict[str, Any]:
+@dataclass
+class StoredChunk:
+    """A chunk record as read back from the store."""
+
+    entry_id: str
+    hash16: str
+    index: int
+    text: str
+    vector: Any  # the embedding, as Chroma returns it
+
+
+@dataclass
+class EntryChunks:
+    """What ingest writes for one entry: the entry, its chunk texts in order, their vectors (one
+    row per chunk; None when the store already holds these chunks)."""
+
+    entry: LoreEntry
+    chunks: list[str]
+    vectors: Any = None
+
+
+def _entry_metadata(e: LoreEntry, chunks: int) -> dict[str, Any]:
     return {
         "type": "entry",
         "entry_id": e.id,
@@ -106,7 +132,7 @@ def entry_metadata(e: LoreEntry, chunks: int) -> dict[str, Any]:
     }
 
 
-def entry_from_record(meta: dict[str, Any], document: str | None) -> StoredEntry:
+def _entry_from_record(meta: dict[str, Any], document: str | None) -> StoredEntry:
     entry = LoreEntry(
         id=meta["entry_id"],
         name=meta["name"],
@@ -153,6 +179,7 @@ class Store:
         self.settings = settings
         self._client = client
         self.lock_path = lock_path
+        self._cols: dict[str, Any] = {}  # collection name → Chroma collection, fetched once
 
     @property
     def client(self) -> Any:
@@ -291,85 +318,185 @@ class Store:
         return sorted(names)
 
     def collection(self, bible: str) -> Any:
-        """An existing bible's collection, or a StoreError listing what the store holds."""
-        name = collection_name(bible)
-        try:
-            return self.client.get_collection(name, embedding_function=None)
-        except Exception:  # noqa: BLE001 - NotFoundError's module moved between chromadb releases
-            raise _no_bible(bible, self.bibles(), self.settings.chroma_url or str(self.settings.store)) from None
+        """An existing bible's raw Chroma collection, or a StoreError listing what the store holds.
 
-    def create_collection(self, bible: str, metadata: dict[str, Any]) -> Any:
-        return self.client.create_collection(
-            collection_name(bible),
+        Only this module's methods use it (tests also reach for it to inspect or damage records)."""
+        col = self._get(collection_name(bible))
+        if col is None:
+            raise _no_bible(bible, self.bibles(), self.settings.chroma_url or str(self.settings.store))
+        return col
+
+    def _get(self, name: str) -> Any:
+        if name not in self._cols:
+            try:
+                self._cols[name] = self.client.get_collection(name, embedding_function=None)
+            except Exception:  # noqa: BLE001 - NotFoundError's module moved between chromadb releases
+                return None
+        return self._cols[name]
+
+    def has(self, bible: str) -> bool:
+        return self._get(collection_name(bible)) is not None
+
+    def create(self, bible: str, meta: dict[str, Any]) -> None:
+        """A new, empty collection for the bible, recording ``meta`` (e.g. what builds its vectors)."""
+        name = collection_name(bible)
+        self._cols[name] = self.client.create_collection(
+            name,
             embedding_function=None,
-            metadata={"hnsw:space": "cosine", **metadata},
+            metadata={"hnsw:space": "cosine", **{META_PREFIX + k: v for k, v in meta.items()}},
         )
 
-    def delete_collection(self, bible: str) -> None:
+    def drop(self, bible: str) -> None:
+        name = collection_name(bible)
+        self._cols.pop(name, None)
         with contextlib.suppress(Exception):
-            self.client.delete_collection(collection_name(bible))
+            self.client.delete_collection(name)
 
-    @staticmethod
-    def b2p_meta(col: Any) -> dict[str, Any]:
+    def meta(self, bible: str) -> dict[str, Any]:
+        """The bible's b2p metadata (what built it, its state, its bible.yaml, counts)."""
+        col = self.collection(bible)
         return {k[len(META_PREFIX) :]: v for k, v in (col.metadata or {}).items() if k.startswith(META_PREFIX)}
 
-    @staticmethod
-    def check_space(col: Any) -> None:
+    def state(self, bible: str) -> str:
+        """The bible's state ("" while an ingest is unfinished). An embedded store's is read from
+        Chroma's catalog, without importing chromadb."""
+        catalog = self.catalog(self.settings)
+        name = collection_name(bible)
+        if catalog is not None and name in catalog:
+            return catalog[name].get("state") or ""
+        return self.meta(bible).get("state") or ""
+
+    def check_space(self, bible: str) -> None:
         """Scores assume cosine distance; refuse a collection built with another space."""
+        col = self.collection(bible)
         space = (col.metadata or {}).get("hnsw:space")
         conf = getattr(col, "configuration_json", None) or {}
         space = (conf.get("hnsw") or {}).get("space") or space
         if space not in (None, "cosine"):
             raise StoreError(f"collection '{col.name}' uses '{space}' distance, not cosine; re-ingest with --rebuild")
 
-    @staticmethod
-    def bible_meta(col: Any) -> BibleMeta:
-        raw = Store.b2p_meta(col).get("bible_meta")
+    def bible_meta(self, bible: str) -> BibleMeta:
+        raw = self.meta(bible).get("bible_meta")
         return BibleMeta(**json.loads(raw)) if raw else BibleMeta()
 
-    def set_meta(self, col: Any, values: dict[str, Any]) -> None:
+    def set_meta(self, bible: str, values: dict[str, Any]) -> None:
+        col = self.collection(bible)
         meta = {k: v for k, v in (col.metadata or {}).items() if not k.startswith("hnsw:")}
         meta.update({META_PREFIX + k: v for k, v in values.items()})
         col.modify(metadata=meta)
 
     # -- reading ------------------------------------------------------------------------------
 
-    def scan(self, col: Any, with_text: bool = False, chunks: bool = True) -> StoreScan:
-        """Every entry record's metadata and (``chunks``) every chunk id, paged (no vectors)."""
-        out = StoreScan()
-        page = 5000
-        include = ["metadatas", "documents"] if with_text else ["metadatas"]
+    def _pages(self, bible: str, kind: str, include: list[str]) -> Iterator[dict[str, Any]]:
+        """Every record of one type ("entry" or "chunk"), a page at a time."""
+        col = self.collection(bible)
         offset = 0
         while True:
-            got = col.get(where={"type": "entry"}, include=include, limit=page, offset=offset)
+            got = col.get(where={"type": kind}, include=include, limit=PAGE, offset=offset)
+            yield got
+            if len(got["ids"]) < PAGE:
+                return
+            offset += PAGE
+
+    def scan(self, bible: str, with_text: bool = False, chunks: bool = True) -> StoreScan:
+        """Every entry record's metadata and (``chunks``) every chunk id, paged (no vectors)."""
+        out = StoreScan()
+        for got in self._pages(bible, "entry", ["metadatas", "documents"] if with_text else ["metadatas"]):
             docs = got.get("documents") or [None] * len(got["ids"])
             for meta, doc in zip(got["metadatas"], docs, strict=True):
-                stored = entry_from_record(meta, doc)
+                stored = _entry_from_record(meta, doc)
                 out.entries[stored.entry.id] = stored
-            if len(got["ids"]) < page:
-                break
-            offset += page
-        offset = 0
-        while chunks:
-            got = col.get(where={"type": "chunk"}, include=[], limit=page, offset=offset)
+        for got in self._pages(bible, "chunk", []) if chunks else ():
             for cid in got["ids"]:
                 entry_id, h, n = parse_chunk_id(cid)
                 out.chunk_ids.setdefault(entry_id, {}).setdefault(h, set()).add(n)
-            if len(got["ids"]) < page:
-                break
-            offset += page
         return out
+
+    def chunk_vectors(self, bible: str) -> Iterator[StoredChunk]:
+        """Every chunk record with its text and vector (stale ones too: callers compare the hash)."""
+        for got in self._pages(bible, "chunk", ["documents", "embeddings"]):
+            for cid, doc, vec in zip(got["ids"], got["documents"], got["embeddings"], strict=True):
+                entry_id, h16, n = parse_chunk_id(cid)
+                yield StoredChunk(entry_id, h16, n, doc or "", vec)
 
     # -- writing (callers hold lock(exclusive=True)) -----------------------------------------
 
-    def max_batch(self) -> int:
+    def write_entries(self, bible: str, items: list[EntryChunks]) -> None:
+        """Each entry's chunk records, then (the commit markers) its entry record, in store-sized batches.
+
+        An item without vectors has its chunks in the store already (an ingest killed after writing
+        them): only its entry record is written."""
+        import numpy as np
+
+        fresh = [it for it in items if it.vectors is not None]
+        ids, vecs, docs, metas = [], [], [], []
+        for it in fresh:
+            e = it.entry
+            ids += [chunk_id(e.id, e.hash, n) for n in range(len(it.chunks))]
+            vecs.append(np.asarray(it.vectors, dtype=np.float32))
+            docs += it.chunks
+            metas += [{"type": "chunk", "entry_id": e.id, "hash": e.hash[:16], "index": n, "enabled": e.enabled} for n in range(len(it.chunks))]
+        if fresh:
+            self._upsert(bible, ids, np.concatenate(vecs), docs, metas)
+        firsts = {it.entry.id: np.asarray(it.vectors[0], dtype=np.float32) for it in fresh if len(it.chunks)}
+        firsts |= self._first_vectors(bible, [it.entry for it in items if it.entry.id not in firsts])
+        missing = [it.entry.id for it in items if it.entry.id not in firsts]
+        if missing:
+            raise StoreError(f"no chunks stored for {', '.join(missing[:3])}; re-ingest with --rebuild")
+        self._upsert(
+            bible,
+            [ENTRY_PREFIX + it.entry.id for it in items],
+            np.stack([firsts[it.entry.id] for it in items]) if items else np.zeros((0, 1), dtype=np.float32),
+            [it.entry.text for it in items],
+            [_entry_metadata(it.entry, len(it.chunks)) for it in items],
+        )
+
+    def _first_vectors(self, bible: str, entries: list[LoreEntry]) -> dict[str, Any]:
+        import numpy as np
+
+        if not entries:
+            return {}
+        got = self.collection(bible).get(ids=[chunk_id(e.id, e.hash, 0) for e in entries], include=["embeddings"])
+        return {parse_chunk_id(cid)[0]: np.asarray(v, dtype=np.float32) for cid, v in zip(got["ids"], got["embeddings"], strict=True)}
+
+    def chunk_texts(self, bible: str, entries: dict[str, tuple[str, int]]) -> dict[str, list[str]]:
+        """The stored chunk texts of each entry (id → (content hash, chunk count)), in order; an
+        entry missing any of its chunks is left out."""
+        ids = [chunk_id(i, h, n) for i, (h, count) in entries.items() for n in range(count)]
+        col = self.collection(bible)
+        found: dict[str, str] = {}
+        step = self._max_batch()
+        for s in range(0, len(ids), step):
+            got = col.get(ids=ids[s : s + step], include=["documents"])
+            found.update(zip(got["ids"], got["documents"], strict=True))
+        out = {}
+        for i, (h, count) in entries.items():
+            texts = [found.get(chunk_id(i, h, n)) for n in range(count)]
+            if all(t is not None for t in texts):
+                out[i] = texts
+        return out
+
+    def delete_stale(self, bible: str, scan: StoreScan, current: dict[str, tuple[str, int]]) -> None:
+        """Delete what ``scan`` saw that is not ``current`` (entry id → (content hash, chunk count)):
+        records of removed entries, chunks of an older content, chunks past an entry's count."""
+        ids = [ENTRY_PREFIX + i for i in scan.entries if i not in current]
+        for entry_id, by_hash in scan.chunk_ids.items():
+            keep, count = current.get(entry_id, ("", 0))
+            ids += [chunk_id(entry_id, h, n) for h, ix in by_hash.items() for n in sorted(ix) if h != keep[:16] or n >= count]
+        col = self.collection(bible)
+        step = self._max_batch()
+        for s in range(0, len(ids), step):
+            col.delete(ids=ids[s : s + step])
+
+    def _max_batch(self) -> int:
         try:
             return int(self.client.get_max_batch_size())
         except Exception:  # noqa: BLE001 - older servers lack the call
             return 1000
 
-    def upsert(self, col: Any, ids: list[str], embeddings: Any, documents: list[str], metadatas: list[dict[str, Any]]) -> None:
-        step = self.max_batch()
+    def _upsert(self, bible: str, ids: list[str], embeddings: Any, documents: list[str], metadatas: list[dict[str, Any]]) -> None:
+        col = self.collection(bible)
+        step = self._max_batch()
         for s in range(0, len(ids), step):
             col.upsert(
                 ids=ids[s : s + step],
@@ -377,8 +504,3 @@ class Store:
                 documents=documents[s : s + step],
                 metadatas=metadatas[s : s + step],
             )
-
-    def delete(self, col: Any, ids: list[str]) -> None:
-        step = self.max_batch()
-        for s in range(0, len(ids), step):
-            col.delete(ids=ids[s : s + step])

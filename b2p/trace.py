@@ -57,6 +57,45 @@ class Candidate(BaseModel):
     seconds: float = 0.0
 
 
+class Figures(BaseModel):
+    """A beat's eval figures (``b2p eval``, ``b2p.evaluate``): what ``b2p report`` shows beside its prose."""
+
+    coverage: float | None = Field(None, description="Share of the beat's content words its prose uses.")
+    similarity: float | None = Field(None, description="Beat ↔ prose cosine similarity.")
+    repeat: float = Field(0.0, description="Share of its word 6-grams already in earlier beats.")
+    loops: float = Field(0.0, description="Share of its word 6-grams repeated within it.")
+    debris: int = Field(0, description="Scaffolding or markup lines.")
+    mid_sentence: bool = False
+    length: float | None = Field(None, description="Words / words_per_beat.")
+    lore: float | None = Field(None, description="Share of its lore picks the prose names.")
+    judge: float | None = Field(None, description="Mean judge grade, 1–5, when judged.")
+
+
+class Judgement(BaseModel):
+    """``b2p eval --judge``: a model's 1–5 grades of a beat's prose, kept so a re-run does not ask again."""
+
+    follows: float | None = Field(None, description="Does the prose do what the beat asks? 1–5.")
+    lore: float | None = Field(None, description="Is it consistent with the lore it was given? 1–5.")
+    prose: float | None = Field(None, description="Prose quality. 1–5.")
+    score: float | None = Field(None, description="Mean of the grades given; None when the answer had none.")
+    reason: str | None = None
+    parsed: bool = Field(False, description="All three grades were found in the answer.")
+    answer: str = Field("", description="The judge's answer as written (first 500 characters).")
+    model: str = ""
+    of: str = Field("", description="sha256 of the text judged.")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+class Feedback(BaseModel):
+    """One decision of the writer on a draft (interactive mode), with an optional 1–5 rating."""
+
+    decision: Literal["accept", "regenerate", "edit"]
+    rating: int | None = Field(None, ge=1, le=5)
+    note: str | None = None
+
+
 class BeatTrace(BaseModel):
     """One finished beat. Tokens and seconds cover everything spent on it (drafts, judge, continuation)."""
 
@@ -80,6 +119,9 @@ class BeatTrace(BaseModel):
     summary: str | None = Field(None, description="Model-made summary used as story-so-far for later beats.")
     summary_of: str | None = Field(None, description="sha256 of the text the summary was made from.")
     summary_usage: Usage | None = None
+    eval: Figures | None = Field(None, description="The latest 'b2p eval' figures of this beat's text.")
+    judge: Judgement | None = Field(None, description="The latest 'b2p eval --judge' grades.")
+    feedback: list[Feedback] = Field(default_factory=list, description="The writer's decisions on this beat's drafts, in order.")
     prompt: list[dict[str, str]] | None = Field(None, description="The exact messages sent for the draft kept (role, content).")
 
 

@@ -126,7 +126,7 @@ def retrieval_figures(bible: SyntheticBible, store: Path, beats: list[str]) -> d
     settings = load_settings(None, store=store)
     with Store.open(settings) as st:
         t = time.perf_counter()
-        index = LoreIndex.build(st, st.collection(bible.name), settings)
+        index = LoreIndex.build(st, bible.name, settings)
         index_build_s = time.perf_counter() - t
         index.save(index_root(settings))  # as ingest does: the open below reads it
     with Store.open(settings) as st:

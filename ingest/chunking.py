@@ -15,6 +15,15 @@ def chunk_signature(chunk_size: int, chunk_overlap: int) -> str:
     return f"sentence:{chunk_size}/{chunk_overlap}"
 
 
+def chunker_version() -> str:
+    """Recorded in the store beside the chunking: the splitter that made the chunks. A release of
+    llama-index may split the same text differently, so after an upgrade ingest splits every entry
+    again and embeds those whose chunks changed."""
+    from importlib.metadata import version
+
+    return f"llama-index-core {version('llama-index-core')}"
+
+
 def make_splitter(chunk_size: int, chunk_overlap: int, tokenize: Callable[[str], list[int]]):  # noqa: ANN201
     """llama-index's sentence splitter, counting with our tokenizer (its default would be tiktoken)."""
     from llama_index.core.node_parser import SentenceSplitter

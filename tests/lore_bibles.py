@@ -148,17 +148,17 @@ def copy_ingested(factory, dst: Path, name: str = "harbour") -> tuple[Path, Path
 def assert_index_matches_store(settings: Settings, bible: str) -> None:
     """The saved index of the store's current state (if any) holds exactly the store's current
     enabled entries and chunks: what a reader trusting it would see is what Chroma holds."""
-    from b2p.index import LoreIndex, current_state, index_root
+    from b2p.index import LoreIndex, index_root
     from b2p.store import Store, collection_name
 
     if collection_name(bible) not in (Store.catalog(settings) or {}):
         return  # killed before the collection was made
     with Store.open(settings) as st:
-        state, _ = current_state(settings, st, bible)
+        state = st.state(bible)
         saved = LoreIndex.load(index_root(settings), bible, state) if state else None
         if saved is None:
             return
-        fresh = LoreIndex.build(st, st.collection(bible), settings)
+        fresh = LoreIndex.build(st, bible, settings)
     assert {i: e.hash for i, e in saved.entries.items()} == {i: e.hash for i, e in fresh.entries.items()}
     assert sorted(zip(saved.chunk_entry, saved.chunk_hash)) == sorted(zip(fresh.chunk_entry, fresh.chunk_hash))
     assert saved.texts() == fresh.texts()

@@ -112,9 +112,9 @@ def test_ingest_through_the_server(server_settings: Settings, tmp_path: Path) ->
     with Store.open(server_settings) as store:
         assert store.lock_path is None
         col = store.collection("server_bible")
-        scan = store.scan(col, with_text=True)
+        scan = store.scan("server_bible", with_text=True)
         chunks = col.get(where={"type": "chunk"}, include=[])
-        meta = store.b2p_meta(col)
+        meta = store.meta("server_bible")
     assert sorted(e.entry.name for e in scan.entries.values()) == ["Jack Halloran", "Outpost Meridian"]
     assert scan.entries["characters/jack"].entry.aliases == ["Jack", "Dusty"]
     assert scan.entries["places/meridian"].entry.text == "A warren of modules under regolith."

@@ -131,7 +131,7 @@ def assert_exact(settings: Settings, bible: str, root: Path) -> None:
         col = store.collection(bible)
         got = col.get(include=["metadatas", "documents", "embeddings"])
         total = col.count()
-        index, _ = open_index(settings, store, bible)
+        index = open_index(settings, store, bible)
     ids = got["ids"]
     assert len(ids) == len(set(ids)) == total
     entries = {m["entry_id"]: m for m, t in ((m, m["type"]) for m in got["metadatas"]) if t == "entry"}

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from b2p.index import LoreIndex, current_state, index_root, open_index
+from b2p.index import LoreIndex, index_root, open_index
 from b2p.retrieval import Retriever
 from b2p.settings import Settings, load_settings
 from b2p.store import Store, parse_chunk_id
@@ -26,6 +29,11 @@ from tests.lore_bibles import assert_index_matches_store, copy_ingested
 
 REPO = Path(__file__).resolve().parent.parent
 SHEETS = [REPO / "story_bibles" / b / "beats" / f"chapter{n}.txt" for b in ("lunar_mining", "drowned_archive") for n in (1, 2)]
+
+
+def b2p_command() -> list[str]:
+    exe = shutil.which("b2p")
+    return [exe] if exe else [sys.executable, "-c", "import cli; cli.main()"]
 
 
 def saved_indexes(settings: Settings, bible: str) -> list[Path]:
@@ -82,7 +90,7 @@ def test_the_index_search_equals_a_scan_of_every_vector_chroma_holds(sample_stor
     for sheet in SHEETS:
         bible = sheet.parent.parent.name
         with Store.open(sample_store) as st, st.lock(exclusive=False):
-            index, _ = open_index(sample_store, st, bible)
+            index = open_index(sample_store, st, bible)
             got = st.collection(bible).get(where={"type": "chunk"}, include=["embeddings"])
         owners = [parse_chunk_id(c)[0] for c in got["ids"]]
         matrix = np.asarray(got["embeddings"], dtype=np.float64)
@@ -115,13 +123,14 @@ def test_a_damaged_or_missing_index_is_rebuilt_from_the_store(harbour_copy: tupl
     beats = ["Nell swims down to the flooded shelves.", "The old monk lifts his lamp; she gasps."]
     want = ledger_json(settings, "harbour", beats)
     (folder,) = saved_indexes(settings, "harbour")
-    (folder / "index.pkl").write_bytes(b"not a pickle")
+    (folder / "index.json").write_bytes(b"not json")
     assert ledger_json(settings, "harbour", beats) == want
     with Store.open(settings) as st:
-        assert LoreIndex.load(index_root(settings), "harbour", current_state(settings, st, "harbour")[0]) is not None  # repaired on disk
+        assert LoreIndex.load(index_root(settings), "harbour", st.state("harbour")) is not None  # repaired on disk
     assert saved_indexes(settings, "harbour") == [folder]
-    import shutil
-
+    for table, junk in (("matcher.json", "[" * 100_000), ("entries.json", "[]"), ("vectors.npy", "")):  # past the recursion limit; wrong shape; empty
+        (folder / table).write_text(junk)
+        assert ledger_json(settings, "harbour", beats) == want
     shutil.rmtree(index_root(settings))
     assert ledger_json(settings, "harbour", beats) == want
     assert len(saved_indexes(settings, "harbour")) == 1  # and saved again for the next run
@@ -146,13 +155,13 @@ def test_an_interrupted_ingest_leaves_no_index_that_looks_current(harbour_copy: 
         ingest_bible(root, settings)
     monkeypatch.undo()
     with Store.open(settings) as st:
-        assert current_state(settings, st, "harbour")[0] == ""  # blanked before the first write
+        assert st.state("harbour") == ""  # blanked before the first write
     (beat,) = ledger_json(settings, "harbour", ["Minnow surfaces with a grin."])
     assert {p["name"]: p["reason"] for p in beat["lore"]}.get("Nell Farrow") == "named"  # what Chroma now holds
     report = ingest_bible(root, settings)
     assert (report.added, report.updated, report.removed) == (0, 0, 0)
     with Store.open(settings) as st:
-        assert current_state(settings, st, "harbour")[0]
+        assert st.state("harbour")
     assert len(saved_indexes(settings, "harbour")) == 1
     assert_index_matches_store(settings, "harbour")
 
@@ -161,7 +170,7 @@ def test_an_unchanged_bible_is_not_even_read_again(harbour_copy: tuple[Path, Set
     root, settings = harbour_copy
     age(root)
     first = ingest_bible(root, settings)  # records the files' fingerprint
-    monkeypatch.setattr(pipeline, "read_bible", lambda *_: pytest.fail("an unchanged bible was parsed again"))
+    monkeypatch.setattr("ingest.bible.read_bible", lambda *_: pytest.fail("an unchanged bible was parsed again"))
     again = ingest_bible(root, settings)
     assert (again.entries, again.unchanged, again.chunks) == (first.entries, first.entries, first.chunks)
     assert (again.added, again.updated, again.removed) == (0, 0, 0)
@@ -203,8 +212,56 @@ def test_entries_lists_every_record_the_store_holds_disabled_ones_too(harbour_co
     assert result.exit_code == 0, result.output
     listed = {e["name"]: e for e in json.loads(result.stdout)["entries"]}
     with Store.open(settings) as st:
-        scan = st.scan(st.collection("harbour"))
+        scan = st.scan("harbour")
     assert {s.entry.name: (s.entry.enabled, s.chunks, s.entry.tokens) for s in scan.entries.values()} == {
         n: (e["enabled"], e["chunks"], e["tokens"]) for n, e in listed.items()
     }
     assert any(not e["enabled"] for e in listed.values())  # the disabled entry is listed, not hidden
+
+
+class _RunsCode:
+    """Unpickling this runs a shell command that leaves a marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        return (os.system, (f"touch {shlex.quote(str(self.marker))}",))
+
+
+def test_a_crafted_pickle_in_the_index_folder_never_runs(harbour_copy: tuple[Path, Settings], tmp_path: Path) -> None:
+    """A store folder handed over by someone else (a co-author, a downloaded sample) runs no code:
+    pickles where the old index kept its files, in a folder of the old format and under the new
+    names, are never unpickled; `b2p lore` and `b2p entries` still answer from the store."""
+    root, settings = harbour_copy
+    ingest_bible(root, settings)
+    probe, marker = tmp_path / "probe", tmp_path / "pwned"
+    pickle.loads(pickle.dumps(_RunsCode(probe)))
+    assert probe.exists()  # the payload is live: unpickled, it runs
+    payload = pickle.dumps(_RunsCode(marker))
+    store = ["--bible", "harbour", "--store", str(settings.store), "--json"]
+    commands = {
+        "lore": [*b2p_command(), "lore", "--beat", "Nell dives under the Kittiwake and she finds the warm stone.", *store],
+        "entries": [*b2p_command(), "entries", *store],
+    }
+
+    def run(cmd: list[str]) -> dict:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    want = {name: run(cmd) for name, cmd in commands.items()}
+    for keep_head in (False, True):  # everything replaced; or the head left valid, so the tables are read
+        for name, cmd in commands.items():
+            (folder,) = saved_indexes(settings, "harbour")
+            old = folder.with_name(folder.name.rsplit("-", 1)[0] + "-000000000000")  # as an older b2p names it
+            old.mkdir()
+            for target in (old, folder):
+                for f in ("index.pkl", "entries.pkl", "texts.pkl", "vectors.npy"):
+                    (target / f).write_bytes(payload)
+            for f in folder.iterdir():
+                if not (keep_head and f.name == "index.json"):
+                    f.write_bytes(payload)
+            assert run(cmd) == want[name]
+            assert not marker.exists(), f"b2p {name} unpickled a file of the store"
+            assert not any(p.suffix == ".pkl" for p in index_root(settings).rglob("*"))  # replaced, not kept

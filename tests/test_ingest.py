@@ -8,8 +8,11 @@ leaves an existing store byte-for-byte as it was.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,11 +20,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from b2p.embeddings import DEFAULT_EMBED_MODEL, Embedder, OnnxEmbedder, model_identity, query_embedder, resolve_model_path
+from b2p.embeddings import DEFAULT_EMBED_MODEL, ENGINE, Embedder, OnnxEmbedder, model_identity, onnx_file, query_embedder, resolve_model_path
 from b2p.errors import BibleError, ModelError, StoreError
 from b2p.settings import Settings, load_settings
 from b2p.store import Store, chunk_id, collection_name, parse_chunk_id
 from ingest.bible import read_bible
+from ingest import pipeline
+from ingest.chunking import chunker_version
 from ingest.pipeline import content_hash, ingest_bible
 
 BIBLES = Path(__file__).resolve().parent.parent / "story_bibles"
@@ -238,9 +243,9 @@ def test_metadata_readable_from_the_store_alone(sample_store: Settings) -> None:
             assert index < per_entry[entry_id]
     # the flags the samples rely on really made it in
     with Store.open(sample_store) as store:
-        lunar = store.scan(store.collection("lunar_mining")).entries
-        drowned = store.scan(store.collection("drowned_archive")).entries
-        title = store.bible_meta(store.collection("lunar_mining")).title
+        lunar = store.scan("lunar_mining").entries
+        drowned = store.scan("drowned_archive").entries
+        title = store.bible_meta("lunar_mining").title
     assert {e.entry.name for e in lunar.values() if e.entry.always} == {"Genre", "Style"}
     assert any(e.entry.case_sensitive for e in drowned.values())
     assert title == read_bible(BIBLES / "lunar_mining").meta.title
@@ -249,10 +254,12 @@ def test_metadata_readable_from_the_store_alone(sample_store: Settings) -> None:
 def test_store_records_model_and_chunking(sample_store: Settings) -> None:
     with Store.open(sample_store) as store:
         col = store.collection("lunar_mining")
-        meta = store.b2p_meta(col)
+        meta = store.meta("lunar_mining")
         assert meta["embed_model"] == "all-MiniLM-L6-v2"
         assert meta["chunking"] == f"sentence:{sample_store.chunk_size}/{sample_store.chunk_overlap}"
-        store.check_space(col)  # cosine: a chunk's own vector scores ~1.0 against itself
+        assert meta["chunker"] == f"llama-index-core {importlib.metadata.version('llama-index-core')}"
+        assert meta["embed_engine"] == ENGINE
+        store.check_space("lunar_mining")  # cosine: a chunk's own vector scores ~1.0 against itself
         one = col.get(where={"type": "chunk"}, limit=1, include=["embeddings"])
         got = col.query(query_embeddings=[one["embeddings"][0]], n_results=1, include=["distances"])
     assert 1.0 - got["distances"][0][0] == pytest.approx(1.0, abs=1e-4)
@@ -261,7 +268,7 @@ def test_store_records_model_and_chunking(sample_store: Settings) -> None:
 def test_two_bibles_share_a_store(sample_store: Settings) -> None:
     with Store.open(sample_store) as store:
         assert store.bibles() == ["drowned_archive", "lunar_mining"]
-        counts = {b: store.scan(store.collection(b)) for b in store.bibles()}
+        counts = {b: store.scan(b) for b in store.bibles()}
     assert len(counts["lunar_mining"].entries) == 17
     assert len(counts["drowned_archive"].entries) == len(read_bible(BIBLES / "drowned_archive").entries)
 
@@ -357,7 +364,7 @@ def test_model_mismatch_refused_until_rebuild(tmp_path: Path, bible: Path, setti
     assert (report.added, report.updated, report.removed, report.unchanged) == (5, 0, 0, 0)
     assert report.chunks == first.chunks
     with Store.open(settings) as store:
-        assert store.b2p_meta(store.collection("moonbase"))["embed_model"] == model_identity(str(other))
+        assert store.meta("moonbase")["embed_model"] == model_identity(str(other))
     assert_consistent(records(settings, "moonbase"), bible)
     # and the way back needs --rebuild too
     with pytest.raises(StoreError, match="--rebuild"):
@@ -381,7 +388,7 @@ def test_model_that_will_not_load_writes_nothing(tmp_path: Path, bible: Path, se
     assert tree_hash(settings.store) == before
     with Store.open(settings) as store:
         assert store.bibles() == ["moonbase"]
-        assert len(store.scan(store.collection("moonbase")).entries) == 5
+        assert len(store.scan("moonbase").entries) == 5
 
 
 def test_relative_model_path_identity_is_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -399,6 +406,68 @@ def test_chunking_mismatch_refused(bible: Path, settings: Settings) -> None:
     with pytest.raises(StoreError, match="--rebuild"):
         ingest_bible(bible, settings.model_copy(update={"chunk_size": 100}))
     assert tree_hash(settings.store) == before
+
+
+def set_recorded(settings: Settings, bible: str, **values: str | None) -> None:
+    """Rewrite what the store records as having built a collection (None: not recorded at all)."""
+    with Store.open(settings) as store, store.lock(exclusive=True):
+        col = store.collection(bible)
+        meta = {k: v for k, v in col.metadata.items() if not k.startswith("hnsw:")}
+        for key, value in values.items():
+            meta.pop(f"b2p_{key}", None)
+            if value is not None:
+                meta[f"b2p_{key}"] = value
+        col.modify(metadata=meta)
+
+
+def test_another_engine_is_refused(bible: Path, settings: Settings) -> None:
+    ingest_bible(bible, settings)
+    set_recorded(settings, "moonbase", embed_engine="int8")
+    before = tree_hash(settings.store)
+    with pytest.raises(StoreError, match="embedding engine 'int8'.*--rebuild"):
+        ingest_bible(bible, settings)
+    assert tree_hash(settings.store) == before
+    assert ingest_bible(bible, settings, rebuild=True).added == 5
+
+
+def test_a_store_from_before_engines_and_chunkers_were_recorded_needs_no_rebuild(bible: Path, settings: Settings) -> None:
+    """Its vectors were made by sentence-transformers (full precision) with this chunking: the next
+    ingest splits every entry again, finds the same chunks, embeds nothing and records both."""
+    first = ingest_bible(bible, settings)
+    set_recorded(settings, "moonbase", embed_engine=None, chunker=None)
+    calls: list[tuple[int, int]] = []
+    report = ingest_bible(bible, settings, progress=lambda d, t: calls.append((d, t)))
+    assert (report.unchanged, report.chunks, calls) == (5, first.chunks, [])
+    with Store.open(settings) as store:
+        meta = store.meta("moonbase")
+    assert (meta["embed_engine"], meta["chunker"]) == (ENGINE, chunker_version())
+
+
+def test_a_new_chunker_embeds_only_the_entries_it_splits_differently(bible: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a llama-index upgrade that splits one entry otherwise, only that entry is embedded
+    again, and none of its old chunks is left behind."""
+    ingest_bible(bible, settings)
+    before = records(settings, "moonbase")
+    set_recorded(settings, "moonbase", chunker="llama-index-core 0.0.1")
+    real = pipeline.chunk_entry
+
+    def split_meridian_finer(entry, splitter):  # noqa: ANN001, ANN202
+        chunks = real(entry, splitter)
+        if entry.id != "places/meridian":
+            return chunks
+        return [half for c in chunks for half in (c[: len(c) // 2], c[len(c) // 2 :])]
+
+    monkeypatch.setattr(pipeline, "chunk_entry", split_meridian_finer)
+    calls: list[tuple[int, int]] = []
+    report = ingest_bible(bible, settings, progress=lambda d, t: calls.append((d, t)))
+    assert (report.updated, report.unchanged) == (1, 4)
+    after = records(settings, "moonbase")
+    meridian = {k: v for k, v in chunk_records(after).items() if parse_chunk_id(k)[0] == "places/meridian"}
+    assert calls[-1][0] == calls[-1][1] == len(meridian) == 2 * len([k for k in chunk_records(before) if parse_chunk_id(k)[0] == "places/meridian"])
+    assert entry_records(after)["e:places/meridian"]["meta"]["chunks"] == len(meridian)
+    assert_consistent(after, bible)
+    others = {k: v["doc"] for k, v in chunk_records(before).items() if parse_chunk_id(k)[0] != "places/meridian"}
+    assert {k: after[k]["doc"] for k in others} == others  # the other entries' chunks untouched
 
 
 @pytest.mark.parametrize(
@@ -459,7 +528,7 @@ def test_onnx_twin_matches_sentence_transformers(sample_store: Settings) -> None
         textwrap.fill("A very long beat that keeps going past the model's window. " * 80),  # truncated by both
     ]
     ours = twin.encode(texts)
-    theirs = Embedder(DEFAULT_EMBED_MODEL).encode(texts)
+    theirs = Embedder(DEFAULT_EMBED_MODEL).torch_encode(texts)
     assert ours.shape == theirs.shape == (len(texts), 384)
     cos = np.sum(ours * theirs, axis=1)
     assert np.all(np.abs(cos - 1.0) < 1e-3), cos
@@ -469,9 +538,79 @@ def test_onnx_twin_matches_sentence_transformers(sample_store: Settings) -> None
 
 def test_onnx_export_happens_once(sample_store: Settings, tmp_path: Path) -> None:
     """Later ingests with the same model reuse the exported twin instead of exporting again."""
-    files = list((sample_store.cache_dir / "onnx").glob("*.onnx"))
-    assert files
+    files = list((sample_store.cache_dir / "onnx").rglob("*"))
+    assert any(f.name == "model.onnx" for f in files)
     stamp = {f: f.stat().st_mtime_ns for f in files}
     root = make_bible(tmp_path / "tiny", {"a.md": "---\nname: A\n---\nA body.\n"})
     ingest_bible(root, load_settings(None, store=tmp_path / "s", cache_dir=sample_store.cache_dir))
-    assert {f: f.stat().st_mtime_ns for f in (sample_store.cache_dir / "onnx").glob("*.onnx")} == stamp
+    assert {f: f.stat().st_mtime_ns for f in (sample_store.cache_dir / "onnx").rglob("*")} == stamp
+
+
+def test_ingest_embeds_with_the_twin_not_torch(sample_store: Settings, tmp_path: Path) -> None:
+    """Once the twin exists, a fresh ingest embeds with it (one engine for ingest and queries): it
+    never imports torch or sentence-transformers, and its vectors are the ones a query gets."""
+    root = make_bible(tmp_path / "moonbase")
+    code = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from b2p.settings import load_settings\nfrom ingest.pipeline import ingest_bible\n"
+        f"s = load_settings(None, store=Path({str(tmp_path / 'store')!r}), cache_dir=Path({str(sample_store.cache_dir)!r}))\n"
+        f"r = ingest_bible(Path({str(root)!r}), s)\n"
+        "print(json.dumps({'added': r.added, 'heavy': [m for m in ('torch', 'sentence_transformers') if m in sys.modules]}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"added": 5, "heavy": []}
+    recs = chunk_records(records(load_settings(None, store=tmp_path / "store"), "moonbase"))
+    twin = query_embedder(DEFAULT_EMBED_MODEL, sample_store.cache_dir)
+    stored = np.stack([r["vec"] for r in recs.values()])
+    assert np.allclose(twin.encode([r["doc"] for r in recs.values()]), stored, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_twin_whose_weights_file_was_deleted_is_made_again(sample_store: Settings, tmp_path: Path) -> None:
+    """Part of the model cache deleted by hand: queries still embed (with sentence-transformers,
+    the same vectors), and the next ingest makes the twin whole again."""
+    import shutil
+
+    cache = tmp_path / "cache"
+    src = onnx_file(sample_store.cache_dir, resolve_model_path(DEFAULT_EMBED_MODEL))
+    assert src.with_suffix(".data").is_file()  # the weights live beside the model file
+    mine = onnx_file(cache, resolve_model_path(DEFAULT_EMBED_MODEL))
+    mine.parent.mkdir(parents=True)
+    shutil.copy(src, mine)  # the model file alone
+    fallback = query_embedder(DEFAULT_EMBED_MODEL, cache)
+    assert not isinstance(fallback, OnnxEmbedder)
+    texts = ["Jack cuts regolith out of Varro Crater.", "The old monk lifts his lamp."]
+    assert np.allclose(fallback.encode(texts), query_embedder(DEFAULT_EMBED_MODEL, sample_store.cache_dir).encode(texts), atol=2e-3)
+    ingest_bible(make_bible(tmp_path / "moonbase"), load_settings(None, store=tmp_path / "store", cache_dir=cache))
+    assert mine.with_suffix(".data").is_file()
+    assert isinstance(query_embedder(DEFAULT_EMBED_MODEL, cache), OnnxEmbedder)
+
+
+def test_a_twin_exported_by_an_older_b2p_is_used_and_converted_without_torch(sample_store: Settings, tmp_path: Path) -> None:
+    """Older releases kept the twin as one file with its weights inside: queries use it as it is,
+    and the next ingest moves its weights beside it without loading torch."""
+    import onnx
+
+    cache = tmp_path / "cache"
+    twin = onnx_file(cache, resolve_model_path(DEFAULT_EMBED_MODEL))
+    legacy = twin.parent.with_suffix(".onnx")
+    legacy.parent.mkdir(parents=True)
+    onnx.save_model(onnx.load(str(onnx_file(sample_store.cache_dir, resolve_model_path(DEFAULT_EMBED_MODEL)))), str(legacy))
+    texts = ["Jack cuts regolith out of Varro Crater.", "The old monk lifts his lamp."]
+    want = query_embedder(DEFAULT_EMBED_MODEL, sample_store.cache_dir).encode(texts)
+    old = query_embedder(DEFAULT_EMBED_MODEL, cache)
+    assert isinstance(old, OnnxEmbedder) and np.allclose(old.encode(texts), want, atol=1e-5)
+    root = make_bible(tmp_path / "moonbase")
+    code = (
+        "import json, sys\nfrom pathlib import Path\n"
+        "from b2p.settings import load_settings\nfrom ingest.pipeline import ingest_bible\n"
+        f"ingest_bible(Path({str(root)!r}), load_settings(None, store=Path({str(tmp_path / 'store')!r}), cache_dir=Path({str(cache)!r})))\n"
+        "print(json.dumps([m for m in ('torch', 'sentence_transformers') if m in sys.modules]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+    assert twin.is_file() and twin.with_suffix(".data").is_file() and not legacy.exists()
+    assert np.allclose(query_embedder(DEFAULT_EMBED_MODEL, cache).encode(texts), want, atol=1e-5)

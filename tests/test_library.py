@@ -47,11 +47,14 @@ def test_the_readme_library_example_runs_as_written(tmp_path: Path) -> None:
     # One llama.cpp thread: on a busy 2-core machine two threads spin against each other.
     proc = run_python(readme_example(), tmp_path, B2P_STORE=str(tmp_path / "store"), B2P_N_THREADS="1", B2P_SEED="3")
     assert proc.returncode == 0, proc.stderr
-    *ledger, summary = proc.stdout.strip().splitlines()
+    *ledger, summary, evaluated = proc.stdout.strip().splitlines()
     picks = [ast.literal_eval(line.split(" ", 1)[1]) for line in ledger]
     assert ("Jack Halloran", "named") in picks[0] and ("Xander Voss", "named") in picks[0] and ("The Lantern", "named") in picks[1]
     assert re.fullmatch(r"2 beats, \d+ tokens", summary)
+    coverage, debris = evaluated.split(" ", 1)
+    assert 0.0 <= float(coverage) <= 1.0 and len(ast.literal_eval(debris)) == 2  # b2p.evaluate measured both beats
     trace = json.loads((tmp_path / "two_beats.trace.json").read_text(encoding="utf-8"))
     assert [[(p["name"], p["reason"]) for p in b["lore"]] for b in trace["beats"]] == picks  # the chapter used lore_for's lore
     chapter = (tmp_path / "two_beats.md").read_text(encoding="utf-8")
     assert trace["complete"] and all(b["text"] in chapter for b in trace["beats"])
+    assert all(b["eval"]["coverage"] is not None for b in trace["beats"])  # and kept its figures in the trace
