@@ -54,6 +54,31 @@ def test_a_from_heading_gates_its_section_up_to_the_next_heading_of_the_same_or_
     assert gating.text_at("No gates here.\n\n\n\nAt all.", 1) == "No gates here.\n\n\n\nAt all."  # an ungated body is untouched
 
 
+def test_earlier_chapters_take_the_room_left_the_oldest_shrinking_first() -> None:
+    from tests.test_prompts import BEATS, META, PICKS, TEXTS, WordLLM
+
+    book = ["Chapter 1: Alpha rowed out. " + "word " * 30 + "end.", "Chapter 2: Beta came home. " + "word " * 30 + "end."]
+    own = ["Jack dug all day."]  # this chapter's story so far comes first; the earlier chapters take what is left
+
+    def fit(window: int) -> prompts.Prompt:
+        return prompts.build_prompt(WordLLM(window), META, BEATS, [2], PICKS, TEXTS, 50, prompts.Story(own, book=book))
+
+    roomy = fit(4096)
+    assert roomy.chapters == 2 and all(line in roomy.user for line in book) and own[0] in roomy.user
+    assert roomy.user.index(f"({prompts.BOOK_HEADING}) Chapter 1:") < roomy.user.index(own[0])
+    bare = prompts.build_prompt(WordLLM(), META, BEATS, [2], PICKS, TEXTS, 50, prompts.Story(own))
+    room = bare.prompt_tokens + bare.max_tokens + prompts.MARGIN + 2  # + "(Earlier chapters)"
+    tight = fit(room + len(book[1].split()) + len("Chapter 1: Alpha rowed out.".split()))
+    assert tight.chapters == 2 and book[1] in tight.user and "Chapter 1: Alpha rowed out. Chapter 2:" in tight.user  # the oldest, cut first
+    short = [len(f"Chapter {n}: {w} {v} {x}".split()) for n, w, v, x in ((1, "Alpha", "rowed", "out."), (2, "Beta", "came", "home."))]
+    tighter = fit(room + sum(short))
+    assert tighter.chapters == 2 and "Chapter 1: Alpha rowed out. Chapter 2: Beta came home.\n" in tighter.user  # then the newer
+    tightest = fit(room + short[1])
+    assert tightest.chapters == 1 and "Chapter 2: Beta came home." in tightest.user and "Chapter 1" not in tightest.user  # the oldest goes first
+    none = fit(room - 1)  # room for this chapter's own story, none for the earlier ones
+    assert none.chapters == 0 and prompts.BOOK_HEADING not in none.user and own[0] in none.user and none.verbatim == 1
+
+
 # -- the view at a chapter: b2p lore --chapter -------------------------------------------------------------
 
 
