@@ -226,6 +226,7 @@ def lore(
     margin: Annotated[Optional[float], typer.Option("--margin", help="How far a 'similar' entry must stand above the beat's other candidates [default 0.12].", show_default=False)] = None,
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="At most this many 'similar' entries per beat [default 3].", show_default=False)] = None,
     scene_depth: Annotated[Optional[int], typer.Option("--scene-depth", help="Earlier beats the scene cast is carried from [default 3].", show_default=False)] = None,
+    chapter: Annotated[Optional[int], typer.Option("--chapter", help="Read the bible as it stands at this chapter of its book [default: the sheet's own chapter].", show_default=False)] = None,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
@@ -244,7 +245,8 @@ def lore(
             raise ConfigError("--beat is empty: write the beat's text")
         settings = _settings(config, store=store, chroma_url=chroma_url, budget=budget, threshold=threshold, margin=margin, top_k=top_k, scene_depth=scene_depth)
         with _Terminal() as events:
-            ledger = lore_for(bible, beats_file if beats_file is not None else [beat.strip()], settings, explain, events=events)  # type: ignore[union-attr]
+            ledger = lore_for(bible, beats_file if beats_file is not None else [beat.strip()], settings, explain, events=events,  # type: ignore[union-attr]
+                              chapter=chapter)
         if as_json:
             typer.echo(ledger.model_dump_json())
         else:
@@ -252,6 +254,8 @@ def lore(
                 _echo(f"similar: threshold {settings.threshold}, margin {settings.margin}, top-k {settings.top_k}; "
                            f"budget {settings.budget} tokens; scene depth {settings.scene_depth}")
             _render_ledger(ledger)
+            if ledger.chapter is not None:
+                _render_held_back(ledger, explain)
 
 
 @app.command()
@@ -360,11 +364,14 @@ def generate(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each prompt and its token counts; call no model.")] = False,
     stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Show the prose on stderr as it is written [default stream]", show_default=False)] = None,
     prompt_shape: Annotated[Optional[str], typer.Option("--prompt-shape", help="full | short | auto: short for a small model [default auto]", show_default=False)] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="In a book: refuse to write a chapter while an earlier one is not written in full.")] = False,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Write a chapter from a beat sheet, each beat prompted with only the lore it needs."""
+    """Write a chapter from a beat sheet, each beat prompted with only the lore it needs.
+
+    A sheet that is a chapter of the bible's book is written to the book's chapter file unless -o says otherwise."""
     with _user_errors():
         import time
 
@@ -375,8 +382,7 @@ def generate(
                              base_url=base_url, temperature=temperature, seed=seed, words_per_beat=words_per_beat, n=n, stream=stream,
                              prompt_shape=prompt_shape)
         only_beats = parse_only(only) if only is not None else None
-        if output is not None and str(output) == "-":
-            output = None
+        to_stdout = output is not None and str(output) == "-"  # passed on as "-": in a book, no chapter file either
         with _Terminal(settings.stream) as events:
             if dry_run:
                 _render_dry_run(chapter_prompts(beats_file, bible, settings, events=events, only=only_beats))
@@ -386,11 +392,12 @@ def generate(
             try:
                 trace = write_chapter(beats_file, bible, settings, out=output, resume=resume, only=only_beats, force=force,
                                       confirm=_confirm if sys.stdin.isatty() and sys.stderr.isatty() else None,
-                                      events=events, interaction=interaction)
+                                      events=events, interaction=interaction, strict=strict)
             except (B2PError, KeyboardInterrupt) as err:
                 if events.trace is None:  # refused before writing began: one plain error line
                     raise
-                _generation_stopped(events, output, err)
+                _generation_stopped(events, None if to_stdout else output or _book_out(events.trace), err)
+        output = None if to_stdout else output or _book_out(trace)
         if output is None:
             from b2p.writer import render_chapter
 
@@ -453,6 +460,56 @@ def _render_eval(report) -> None:  # noqa: ANN001
     _echo("chapter: " + ", ".join(er.summary(report)))
     for line in report.failed:
         _echo(f"FAIL {line}")
+
+
+@app.command()
+def book(
+    bible: BibleOpt,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The book's chapters: which are written, their words, and which are stale (the bible or an earlier chapter changed)."""
+    with _user_errors():
+        from b2p.jobs import book_status
+
+        settings = _settings(config, store=store, chroma_url=chroma_url)
+        with _Terminal() as events:
+            status = book_status(bible, settings, events=events)
+        if as_json:
+            typer.echo(status.model_dump_json())
+            return
+        where = "bible.yaml" if status.declared else "beats/"
+        table = _Table(f"{status.bible}: {len(status.chapters)} chapters (from {where})", ["chapter", "beat sheet", "chapter file", "written", "words", "stale"],
+                       numeric=("chapter", "words"))
+        for c in status.chapters:
+            done = {"no": "no", "partly": f"{c.beats_done} of {c.beats} beats", "yes": "yes"}[c.written]
+            table.row(c.chapter, c.beats_file, c.out, done, c.words if c.written != "no" else "", "stale" if c.stale else "")
+        table.print()
+        for c in status.chapters:
+            if c.why:
+                _echo(f"  chapter {c.chapter}: " + "; ".join(c.why))
+
+
+def _book_out(trace) -> Path | None:  # noqa: ANN001
+    """Where a chapter of a book went when no -o was given (its trace's book record says)."""
+    return Path(trace.book.out) if trace is not None and trace.book is not None else None
+
+
+def _render_held_back(ledger, explain: bool) -> None:  # noqa: ANN001
+    """What the view at the ledger's chapter keeps out: a count, and with --explain each item and why."""
+    held = ledger.held_back
+    if not held:
+        _echo(f"chapter {ledger.chapter}: nothing in the bible is held back")
+        return
+    if not explain:
+        _echo(f"chapter {ledger.chapter}: {len(held)} held back (--explain lists them)")
+        return
+    table = _Table(f"held back at chapter {ledger.chapter}", ["entry", "what", "detail", "why"])
+    for h in held:
+        table.row(h.name, h.what, h.detail or "", h.reason)
+    table.print()
 
 
 @app.command()
@@ -702,6 +759,9 @@ def _render_dry_run(dry) -> None:  # noqa: ANN001
     table.print()
 
 
+_NOT_YET = ("held back", "no longer true")  # a left-out reason from the book's gating: no score to show
+
+
 def _render_ledger(ledger) -> None:  # noqa: ANN001
     for b in ledger.beats:
         total = sum(p.tokens for p in b.lore)
@@ -711,7 +771,7 @@ def _render_ledger(ledger) -> None:  # noqa: ANN001
         table.print()
         line = f"  {len(b.lore)} entries, {total} tokens"
         if b.dropped:
-            line += "; left out: " + ", ".join(f"{d.name} ({d.reason} {d.score:.2f})" for d in b.dropped)
+            line += "; left out: " + ", ".join(f"{d.name} ({d.reason}{'' if d.reason.startswith(_NOT_YET) else f' {d.score:.2f}'})" for d in b.dropped)
         _echo(line)
         _echo()
 

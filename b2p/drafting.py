@@ -268,7 +268,7 @@ def beat_trace(ctx: ChapterContext, i: int, text: str, mode: str, prompt: Prompt
                notes: Sequence[str] = (), **extra: object) -> BeatTrace:
     """A finished beat as the trace keeps it; ``bill`` is everything it cost; ``chosen``: the kept candidate
     (its guard record and the exact messages that drafted it)."""
-    story = {"verbatim": prompt.verbatim, "summarised": prompt.summarised, "left_out": prompt.left_out}
+    story = {"verbatim": prompt.verbatim, "summarised": prompt.summarised, "left_out": prompt.left_out, "chapters": prompt.chapters}
     if prompt.shape == "short":
         story["last_paragraph"] = prompt.last_paragraph
     sent = chosen.prompt if chosen is not None and chosen.prompt else [dict(m) for m in prompt.messages]

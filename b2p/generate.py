@@ -22,7 +22,7 @@ from b2p.llm import LLM
 from b2p.plan import Plan
 from b2p.resume import ResumeState
 from b2p.settings import Settings
-from b2p.story import StorySoFar
+from b2p.story import StorySoFar, book_story
 from b2p.trace import ChapterTrace, Totals
 from b2p.writer import ChapterWriter
 
@@ -62,8 +62,10 @@ def generate_chapter(settings: Settings, plan: Plan, llm: LLM, state: ResumeStat
     writer = ChapterWriter(chapter, state.out, events, doc=state.disk.doc, on_disk=dict(state.disk.hashes), fresh=state.fresh)
     story = StorySoFar(chapter, llm, settings.seed, on_summary=writer.save)
     strategy = strategy_for(ChapterContext(settings, plan, state.beats, llm, story, writer, events), interaction)
-    for message in state.notes():
+    for message in state.notes() + (plan.place.notes() if plan.place is not None else []):
         events.note(message)
+    if plan.place is not None:  # a chapter of a book: the earlier chapters' summaries, made once (b2p.story)
+        story.book, chapter.book = book_story(plan, llm, settings.cache_dir, settings.seed, events.note)
     events.chapter_started(chapter, state.targets)
     writer.start()
     listening, llm.on_note = llm.on_note, events.note  # retries and their waits, as they happen

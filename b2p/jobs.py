@@ -26,10 +26,11 @@ from b2p.events import Events
 from b2p.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from b2p.book import BookStatus, Place
     from b2p.evaluate import ChapterEval
     from b2p.interactive import Interaction
     from b2p.llm import LLM
-    from b2p.models import IngestReport, Ledger
+    from b2p.models import BibleMeta, IngestReport, Ledger
     from b2p.plan import DryRun
     from b2p.trace import ChapterTrace
 
@@ -58,6 +59,10 @@ def locate_bible(bible: str | Path | None, settings: Settings, flag: str = "--bi
     bible and opens no store."""
     from ingest.project import locate
 
+    if bible is not None and not str(bible).strip():
+        from b2p.errors import ConfigError
+
+        raise ConfigError("--bible is empty: give an ingested bible's name or a bible folder")
     return locate(bible, settings, flag)
 
 
@@ -68,10 +73,6 @@ def open_bible(bible: str | Path | None, settings: Settings, events: Events | No
     from ingest.project import mark_store
 
     events = events or Events()
-    if bible is not None and not str(bible).strip():
-        from b2p.errors import ConfigError
-
-        raise ConfigError("--bible is empty: give an ingested bible's name or a bible folder")
     ref, settings = locate_bible(bible, settings)
     if isinstance(ref, Path):
         events.ingesting(ref)
@@ -96,11 +97,13 @@ def chapter_settings(chapter: Path | str, settings: Settings) -> Settings:
 
 
 def lore_for(bible: str | Path | None, beats: Sequence[str] | Path, settings: Settings | None = None, explain: bool = False, *,
-             events: Events | None = None) -> Ledger:
+             events: Events | None = None, chapter: int | None = None) -> Ledger:
     """The lore ledger of ``beats``: for each, the entries its prompt gets and why, and what was left out.
 
     ``beats`` is a list of beat texts (a str is one beat) or the Path of a beat sheet. ``explain`` also
-    lists the similar candidates that fell below the threshold."""
+    lists the similar candidates that fell below the threshold. In a book, the bible is read as it stands
+    at ``chapter`` (default: the sheet's own chapter, if it is one), with the previous chapter's closing
+    cast on stage; the ledger lists what is held back (``held_back``)."""
     from b2p.beats import Beat, check_beats, parse_beat, read_beats
     from b2p.retrieval import Retriever
     from b2p.store import Store
@@ -112,16 +115,24 @@ def lore_for(bible: str | Path | None, beats: Sequence[str] | Path, settings: Se
         given = [beats] if isinstance(beats, str) else list(beats)
         check_beats(given, settings.max_beat_chars)
     texts = [b if isinstance(b, Beat) else parse_beat(b) for b in given]  # a beat line may end with +Name / -Name
-    name, settings = open_bible(bible, settings, events)
+    ref, settings = locate_bible(bible, settings)
+    place = chapter_place(ref, settings, beats if isinstance(beats, Path) else None, chapter)
+    name, settings = open_bible(ref, settings, events)
     with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
-        return Retriever(settings, st, name).ledger(texts, explain=explain)
+        r = Retriever(settings, st, name, chapter=place.number if place is not None else None)
+        return r.ledger(texts, explain=explain, carried=place.carried(settings.scene_depth) if place is not None else ())
 
 
 def write_chapter(beats_file: Path | str, bible: str | Path | None, settings: Settings | None = None, *,
                   out: Path | str | None = None, resume: bool = False, only: Sequence[int] | None = None, force: bool = False,
                   confirm: Callable[[str], bool] | None = None, events: Events | None = None,
-                  interaction: Interaction | None = None, llm: LLM | None = None) -> ChapterTrace:
+                  interaction: Interaction | None = None, llm: LLM | None = None, strict: bool = False) -> ChapterTrace:
     """Write a chapter from a beat sheet, each beat prompted with only the lore it needs; returns its trace.
+
+    A sheet that is a chapter of its bible's book (``b2p.book``) is written to the book's chapter file
+    unless ``out`` says otherwise, reads the bible as it stands at its chapter, carries the previous
+    chapter's closing cast and a summary of each earlier chapter; an earlier chapter not written is
+    noted and skipped, or refused with ``strict``. The trace's ``book`` records what it was written from.
 
     With ``out`` the chapter is written there and its trace beside it (``chapter.trace.json``), each
     finished beat saved at once; ``resume`` continues from the first unfinished beat, ``only`` rewrites
@@ -145,13 +156,16 @@ def write_chapter(beats_file: Path | str, bible: str | Path | None, settings: Se
     sheet_file = Path(beats_file)
     beats = read_beats(sheet_file, settings.max_beat_chars)
     ref, settings = locate_bible(bible, settings)
+    place = chapter_place(ref, settings, sheet_file, strict=strict)
+    if out is None and place is not None:
+        out = place.chapter.out  # a chapter of the book is written where the book keeps it ("-": nowhere)
     state = ResumeState.load(beats, sheet_file, output_path(out), resume=resume, only=only, force=force,
                              bible_dir=ref if isinstance(ref, Path) else None, confirm=confirm)
     check_mode(settings, interaction)
     if llm is None:
         check_llm(settings)
     name, settings = open_bible(ref, settings, events)
-    plan = plan_chapter(settings, name, beats)
+    plan = plan_chapter(settings, name, beats, place)
     if llm is not None:
         return generate_chapter(settings, plan, llm, state, events=events, interaction=interaction)
     with load_llm(settings) as model:
@@ -163,10 +177,12 @@ def chapter_prompts(beats_file: Path | str, bible: str | Path | None, settings: 
     """Every prompt ``write_chapter`` would send for this sheet (``--dry-run``), without calling the model;
     ``only``: just those beats' (1-based; a number past the sheet is one ConfigError line).
 
-    The story so far is a placeholder (it does not exist yet); the model is loaded only to count tokens."""
+    The story so far is a placeholder (it does not exist yet), the earlier chapters' summaries those
+    already made; the model is loaded only to count tokens."""
     from b2p.beats import read_beats
     from b2p.llm import check_llm, load_llm
     from b2p.plan import DryRun, dry_run, plan_chapter
+    from b2p.story import cached_book
 
     settings = settings or load_settings()
     from b2p.errors import ConfigError
@@ -177,12 +193,59 @@ def chapter_prompts(beats_file: Path | str, bible: str | Path | None, settings: 
             raise ConfigError(f"--only {i}: the beat sheet {beats_file} has {len(beats)} beats (1–{len(beats)})")
     if llm is None:
         check_llm(settings)
-    name, settings = open_bible(bible, settings, events)
-    plan = plan_chapter(settings, name, beats)
+    ref, settings = locate_bible(bible, settings)
+    place = chapter_place(ref, settings, Path(beats_file))
+    name, settings = open_bible(ref, settings, events)
+    plan = plan_chapter(settings, name, beats, place)
+    plan.book_lines = cached_book(plan, settings.cache_dir)
+    for message in place.notes() if place is not None else ():
+        (events or Events()).note(message)
     if llm is not None:
         return DryRun(plan, dry_run(settings, plan, beats, llm, only=only), llm.name, llm.context_window)
     with load_llm(settings) as model:
         return DryRun(plan, dry_run(settings, plan, beats, model, only=only), model.name, model.context_window)
+
+
+def chapter_place(bible: str | Path, settings: Settings, sheet: Path | None = None, chapter: int | None = None,
+                  strict: bool = False) -> Place | None:
+    """Where a sheet (or ``chapter``) sits in the book of ``bible`` (``b2p.book``): None when the sheet is
+    no chapter of it. ``strict``: an earlier chapter not written in full is an error."""
+    from b2p.book import find_book, place_of
+    from b2p.errors import ConfigError, StoreError
+
+    try:
+        book = find_book(bible, settings, _read_meta)
+    except StoreError:
+        book = None  # an unknown bible name: opening it says so
+    if book is None:
+        if chapter is not None:
+            raise ConfigError(f"--chapter {chapter}: no book to read it in: pass --bible as the bible's folder")
+        return None
+    found = book.chapter(chapter) if chapter is not None else book.chapter_of(sheet) if sheet is not None else None
+    return place_of(book, found, strict, sheet) if found is not None else None
+
+
+def _read_meta(folder: Path) -> BibleMeta:
+    from ingest.bible import parse_meta
+
+    return parse_meta(folder)
+
+
+def book_status(bible: str | Path | None, settings: Settings | None = None, *, events: Events | None = None) -> BookStatus:
+    """The chapters of ``bible``'s book (``b2p book``): which are written, their words, and which are stale
+    because the bible, their beat sheet or an earlier chapter changed since they were written."""
+    from b2p.book import find_book, status
+    from b2p.errors import ConfigError
+    from b2p.store import Store
+
+    ref, settings = locate_bible(bible, settings or load_settings())
+    book = find_book(ref, settings, _read_meta)
+    name, settings = open_bible(ref, settings, events)
+    if book is None:
+        raise ConfigError(f"bible '{name}': its folder is unknown; pass --bible as the bible's folder")
+    with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
+        state = st.state(name)
+    return status(book, name, state)
 
 
 def evaluate(chapter: Path | str, settings: Settings | None = None, *, bible: str | Path | None = None, judge: bool = False,

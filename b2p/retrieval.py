@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from b2p.errors import BibleError, StoreError
+from b2p.gating import held_back, held_mentions
 from b2p.index import open_index
 from b2p.lexicon import CLAUSE_BREAKS, EVENT_KINDS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, singular
 from b2p.matcher import Mention
@@ -33,9 +34,12 @@ SHEET_MEMORY = 200  # earlier beats the scene looks back through for an item ("t
 class Retriever:
     """The lore index of one bible: its entries, one name matcher, and the store for similarity."""
 
-    def __init__(self, settings: Settings, store: Store, bible: str) -> None:
+    def __init__(self, settings: Settings, store: Store, bible: str, chapter: int | None = None) -> None:
         self.settings = settings
         self.index = open_index(settings, store, bible)
+        # book (issue 15): everything below reads the bible as it stands at ``chapter`` (b2p.gating).
+        self.chapter, self.whole = chapter, self.index
+        self.index = self.index.at_chapter(chapter)
         self.bible = self.index.bible
         self.embed_model = self.index.embed_model
         self.entries = self.index.entries
@@ -67,8 +71,9 @@ class Retriever:
 
     # -- the ledger ----------------------------------------------------------------------------
 
-    def ledger(self, beats: Sequence[str], explain: bool = False) -> Ledger:
-        """The lore of every beat of one sheet (scene carry runs across the sheet in order)."""
+    def ledger(self, beats: Sequence[str], explain: bool = False, carried: Sequence[Sequence[str]] = ()) -> Ledger:
+        """The lore of every beat of one sheet (scene carry runs across the sheet in order). ``carried``:
+        the cast of the beats before the sheet's first (the end of the previous chapter), oldest first."""
         common: list[list[Mention]] = [[] for _ in beats]
         mentions = [self.matcher.find(b, c) for b, c in zip(beats, common, strict=True)]
         ordinary = [self._ordinary_words(b, ms, c) for b, ms, c in zip(beats, mentions, common, strict=True)]
@@ -76,7 +81,7 @@ class Retriever:
         # With --explain and top-k 0 the candidates are still ranked, to say what was left out.
         want_similar = (self.settings.top_k > 0 or explain) and any(q.strip() for q in queries)
         vectors = self._embed(queries) if want_similar else [None] * len(beats)
-        history: list[list[str]] = []  # per earlier beat, the people/items on stage in order
+        history: list[list[str]] = [list(c) for c in carried]  # per earlier beat, the people/items on stage in order
         last: tuple[str, list[LorePick]] | None = None  # the previous beat and what it took in
         out = []
         rows = zip(beats, mentions, vectors, ordinary, queries, strict=True)
@@ -89,7 +94,10 @@ class Retriever:
             # In the order the beat mentions them: a pronoun in the next beat means its subject first.
             history.append([p.id for p in sorted((p for p in considered if p.reason != "always"), key=lambda p: position(beat, p))])
             out.append(lore)
-        return Ledger(bible=self.bible, beats=out)
+        if explain:  # book (issue 15): names and aliases the beat uses that are not true yet at this chapter
+            for lore in out:
+                lore.dropped += [Dropped(name=h.name, reason=h.reason, score=0.0) for h in held_mentions(self.whole, self.index, lore.text)]
+        return Ledger(bible=self.bible, chapter=self.chapter, held_back=held_back(self.index), beats=out)
 
     def _beat(
         self,

@@ -139,7 +139,7 @@ class BeatTrace(BaseModel):
     finish_reason: str = "stop"
     requests: int = 0
     cost: float | None = None
-    story: dict[str, int] = Field(default_factory=dict, description="Earlier beats in the prompt: verbatim, summarised, left_out.")
+    story: dict[str, int] = Field(default_factory=dict, description="Earlier beats in the prompt: verbatim, summarised, left_out; chapters: earlier chapters summarised.")
     lore_cut: list[str] = Field(default_factory=list, description="Picks left out of the prompt to fit the context window.")
     dropped: list[Dropped] = Field(default_factory=list, description="Entries retrieval considered and left out, and why (as in 'b2p lore').")
     split: str | None = Field(None, description="oneshot: how the reply was split into beats (markers, paragraphs, sentences).")
@@ -158,6 +158,28 @@ class BeatTrace(BaseModel):
     guard: Guard | None = Field(None, description="The kept draft's guard record: drafts and why, cuts, flags.")
     notes: list[str] = Field(default_factory=list, description="What the writer was told about this beat on screen.")
     prompt: list[dict[str, str]] | None = Field(None, description="The exact messages sent for the draft kept (role, content).")
+
+
+class EarlierChapter(BaseModel):
+    """A chapter before this one, as this one was written: what its story so far said of it."""
+
+    chapter: int
+    beats_file: str
+    sha256: str | None = Field(None, description="sha256 of its prose then (b2p.book.prose_hash); None when it was not written.")
+    summary: str | None = Field(None, description="The summary this chapter's prompts carried.")
+    cached: bool = Field(False, description="The summary was made by an earlier run (else by this one).")
+
+
+class BookRecord(BaseModel):
+    """Where the chapter sits in its book, and what it was written from (``b2p book`` reads it for staleness)."""
+
+    chapter: int = Field(description="Its number in the book (1-based).")
+    out: str = Field(description="The chapter file.")
+    bible_state: str = Field(description="The bible's content state it was written with (b2p.index).")
+    earlier: list[EarlierChapter] = Field(default_factory=list)
+    scene: Literal["carried", "new", "none"] = Field("none", description="'carried': the previous chapter's closing cast was on "
+                                                     "stage at its start; 'new': its sheet opens a new scene ('# scene:'); 'none': nothing to carry.")
+    carried: list[str] = Field(default_factory=list, description="Names of the entries carried on stage.")
 
 
 class Totals(BaseModel):
@@ -188,6 +210,7 @@ class ChapterTrace(BaseModel):
     pending: dict[int, str] | None = Field(
         None, description="A save under way: beats whose text in the chapter file may still be the previous one, "
                           "with the sha256 of that text ('' when the file did not hold the beat). Cleared once the chapter is saved.")
+    book: BookRecord | None = Field(None, description="For a chapter of a book (b2p.book): its number and what it was written from.")
 
     def done(self) -> dict[int, BeatTrace]:
         return {b.index: b for b in self.beats}

@@ -249,6 +249,17 @@ def imported_bible(w: Path) -> None:
           "  key: [Mara]\n  selectiveLogic: {mode: any}\n---\nA captain.\n")
 
 
+def book(w: Path, front: str = "", body: str = "A keeper who reads the weather by feel.", chapters: bool = True, yaml: str = "") -> None:
+    """A two-chapter book (bible.yaml ``chapters:``, else none at all) with one entry, ``jack.md``:
+    ``front`` is added to its front matter (from line 3), ``body`` is its text (from line 5 when
+    ``front`` is one line)."""
+    write(w / "bible/characters/jack.md", f"---\nname: Jack Harlan\n{front}---\n{body}\n")
+    if chapters:
+        write(w / "bible/bible.yaml", "title: Two Nights\n" + (yaml or "chapters: [beats/one.txt, beats/two.txt]\n"))
+        write(w / "bible/beats/one.txt", "Jack climbs the tower.\n")
+        write(w / "bible/beats/two.txt", "Jack keeps the light.\n")
+
+
 # ----------------------------------------------------------------------------- the table
 
 
@@ -476,6 +487,30 @@ CASES = [
       r"error: beats\.txt: not a GGUF model file; pass --model-path with a llama\.cpp \.gguf file", code=1, beats="one_beat.txt"),
     C("resume_corrupt_trace", f"{GEN} -o chapter.md --resume",
       r"error: chapter\.trace\.json: not JSON; delete it to start the chapter over, or pick another -o", beats="one_beat.txt", make=corrupt_trace),
+    # ---- the book: chapters and lore that unfolds ------------------------------------------------------
+    C("from_unknown_chapter", "ingest bible --store {store}", rf"{B}:3: 'from: 3': chapter 3 is not in the book \(chapters 1–2\)",
+      make=lambda w: book(w, "from: 3\n")),
+    C("from_after_until", "ingest bible --store {store}", rf"{B}:3: 'from: 2' is after 'until: 1': the entry would never be true",
+      make=lambda w: book(w, "from: 2\nuntil: 1\n")),
+    C("section_never_unlocks", "ingest bible --store {store}",
+      rf"{B}:7: '## From chapter 2' never unlocks: the entry stops being true after chapter 1 \('until'\)",
+      make=lambda w: book(w, "until: 1\n", "A keeper.\n\n## From chapter 2\n\nHe is the lost heir.")),
+    C("alias_unknown_chapter", "ingest bible --store {store}", rf"{B}:4: 'aliases_from: 5': chapter 5 is not in the book \(chapters 1–2\)",
+      make=lambda w: book(w, "aliases_from:\n  5: [the heir]\n")),
+    C("gate_heading_without_number", "ingest bible --store {store}",
+      rf"{B}:6: '## From chapter two': write the chapter as a number, e.g. '## From chapter 12'",
+      make=lambda w: book(w, "", "A keeper.\n\n## From chapter two\n\nHe is the lost heir.")),
+    C("gating_without_a_book", "ingest bible --store {store}",
+      rf"{B}:3: 'from: 2': chapter 2: the book has no chapters; list them under 'chapters:' in bible\.yaml, or put beat sheets in beats/",
+      make=lambda w: book(w, "from: 2\n", chapters=False)),
+    C("chapter_file_read_as_entry", "ingest bible --store {store}",
+      r"bible/bible\.yaml:3: chapter 1: its chapter file drafts/one\.md would be read as a bible entry; put it under beats/ or outside the bible \('out:'\)",
+      make=lambda w: book(w, yaml="chapters:\n  - {beats: beats/one.txt, out: drafts/one.md}\n")),
+    C("strict_with_an_earlier_chapter_unwritten", "generate bible/beats/two.txt --bible bible --store {store} --strict",
+      r"error: chapter 1 \(beats/one\.txt\) is not written yet \(no .*/bible/beats/one\.md\); write it first \(b2p generate .*/bible/beats/one\.txt\), "
+      r"or leave out --strict to go on without it", make=book, absent=("bible/beats/two.md", "bible/beats/two.trace.json")),
+    C("lore_chapter_not_in_the_book", "lore --beat 'Jack climbs the tower.' --bible bible --store {store} --chapter 3",
+      r"error: --chapter 3: the book in .*/bible has chapters 1–2", make=book),
     # ---- generate: refusals that need no store come before it is opened ------------------------------
     C("model_path_a_folder", f"{GEN} --dry-run --model-path bible", r"error: bible: is a folder; pass --model-path with a \.gguf file", code=1,
       beats="one_beat.txt", make=empty_folder),

@@ -33,7 +33,7 @@ def runner() -> CliRunner:
         (["generate", "--bible", "b"], "b2p generate: missing argument 'beats_file'; see 'b2p generate --help'"),
         (["lore", "a.txt", "b.txt", "--bible", "b"], "b2p lore: got unexpected extra argument(s) (b.txt)"),
         (["lor"], "b2p: no such command 'lor' (did you mean 'lore'?)"),
-        (["frobnicate"], "b2p: no such command 'frobnicate'; commands: ingest, entries, lore, lint, import, export, generate, eval, report"),
+        (["frobnicate"], "b2p: no such command 'frobnicate'; commands: ingest, entries, lore, lint, import, export, generate, eval, book, report"),
         (["--verbose", "lore"], "b2p: no such option '--verbose'; see 'b2p --help'"),
     ],
     ids=["typo", "typo-secondary-flag", "unknown", "bad-int", "no-value", "value-for-a-switch", "missing-option",
