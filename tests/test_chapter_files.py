@@ -43,7 +43,7 @@ runner = CliRunner()
 def proj(tmp_path_factory: pytest.TempPathFactory, sample_store: Settings) -> Path:
     root = tmp_path_factory.mktemp("chapters")
     (root / "sheet.txt").write_text(SHEET, encoding="utf-8")
-    (root / "b2p.toml").write_text(f'store = "{sample_store.store}"\nbudget = 400\nretries = 0\ntimeout = 20\n', encoding="utf-8")
+    (root / "b2p.toml").write_text(f'store = "{sample_store.store}"\nbudget = 400\nretries = 0\ntimeout = 20\nredrafts = 0\n', encoding="utf-8")
     return root
 
 
@@ -396,7 +396,7 @@ def test_kill_9_during_a_rewrite_of_an_edited_chapter_never_loses_the_writers_te
     kills = []
     for k in range(10):
         fault_server.default = "slow"
-        fault_server.text = f"Draft {k} of the dig came in."
+        fault_server.text = f"Jack and Xander dug trench {k} at Varro Crater before the light went."
         before = saves()
         proc = subprocess.Popen(rewrite, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
