@@ -148,14 +148,6 @@ def _print_ingest(report, quiet_if_unchanged: bool = False, to_stdout: bool = Fa
     )
 
 
-def _bible(bible: str | None, settings):  # noqa: ANN001, ANN202
-    """The ingested bible's name and the settings whose store holds it."""
-    from b2p.jobs import open_bible
-
-    with _Terminal() as events:
-        return open_bible(bible, settings, events)
-
-
 @app.command()
 def ingest(
     bible_dir: Annotated[Optional[Path], typer.Argument(help="The bible folder (characters/, places/, …, bible.yaml) [default: the one b2p runs in]", show_default=False, readable=False)] = None,
@@ -192,22 +184,18 @@ def entries(
 ) -> None:
     """List the entries a bible holds in the store: name, kind, aliases, chunks."""
     with _user_errors():
-        from b2p.index import open_index
-        from b2p.store import Store
+        from b2p.jobs import list_entries
 
         settings = _settings(config, store=store, chroma_url=chroma_url)
-        name, settings = _bible(bible, settings)
-        with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
-            index = open_index(settings, st, name)
-            listing = index.listing()
-        rows = sorted(listing, key=lambda s: (s.entry.kind, s.entry.name))
+        with _Terminal() as events:
+            name, rows = list_entries(bible, settings, events=events)
         if as_json:
-            typer.echo(json.dumps({"bible": index.bible, "entries": [
+            typer.echo(json.dumps({"bible": name, "entries": [
                 {"name": s.entry.name, "id": s.entry.id, "kind": s.entry.kind, "aliases": s.entry.aliases, "tags": s.entry.tags,
                  "always": s.entry.always, "case_sensitive": s.entry.case_sensitive, "enabled": s.entry.enabled,
                  "chunks": s.chunks, "tokens": s.entry.tokens} for s in rows]}))
             return
-        table = _Table(f"{index.bible}: {len(rows)} entries", ["entry", "kind", "aliases", "chunks", "tokens", "flags"], numeric=("chunks", "tokens"))
+        table = _Table(f"{name}: {len(rows)} entries", ["entry", "kind", "aliases", "chunks", "tokens", "flags"], numeric=("chunks", "tokens"))
         for s in rows:
             e = s.entry
             flags = " ".join(f for f, on in (("always", e.always), ("case-sensitive", e.case_sensitive), ("disabled", not e.enabled)) if on)

@@ -57,6 +57,7 @@ _EXPORTS = {
     "write_chapter": "b2p.jobs",
     "chapter_prompts": "b2p.jobs",
     "book_status": "b2p.jobs",
+    "list_entries": "b2p.jobs",
     "evaluate": "b2p.jobs",
     "Events": "b2p.events",
     "Interaction": "b2p.interactive",
@@ -76,7 +77,7 @@ if TYPE_CHECKING:
     from b2p.errors import B2PError
     from b2p.events import Events
     from b2p.interactive import Interaction
-    from b2p.jobs import book_status, chapter_prompts, evaluate, ingest_bible, lore_for, write_chapter
+    from b2p.jobs import book_status, chapter_prompts, evaluate, ingest_bible, list_entries, lore_for, write_chapter
     from b2p.llm import LLM, BackendOptions
     from b2p.models import IngestReport, Ledger
     from b2p.settings import Settings, load_settings

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from b2p.llm import LLM
     from b2p.models import BibleMeta, IngestReport, Ledger
     from b2p.plan import DryRun
+    from b2p.store import StoredEntry
     from b2p.trace import ChapterTrace
 
 
@@ -121,6 +122,18 @@ def lore_for(bible: str | Path | None, beats: Sequence[str] | Path, settings: Se
     with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
         r = Retriever(settings, st, name, chapter=place.number if place is not None else None)
         return r.ledger(texts, explain=explain, carried=place.carried(settings.scene_depth) if place is not None else ())
+
+
+def list_entries(bible: str | Path | None, settings: Settings | None = None, *, events: Events | None = None) -> tuple[str, list[StoredEntry]]:
+    """What ``b2p entries`` lists: the bible's name and every entry record it holds (disabled ones too), by
+    kind then name. A folder is ingested first if new or changed."""
+    from b2p.index import open_index
+    from b2p.store import Store
+
+    name, settings = open_bible(bible, settings or load_settings(), events)
+    with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
+        index = open_index(settings, st, name)
+        return index.bible, sorted(index.listing(), key=lambda s: (s.entry.kind, s.entry.name))
 
 
 def write_chapter(beats_file: Path | str, bible: str | Path | None, settings: Settings | None = None, *,
