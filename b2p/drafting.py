@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from b2p import guards, measures, prompts, prose
+from b2p.chapterfile import normalise
 from b2p.errors import ConfigError, ModelError
 from b2p.events import Events
 from b2p.interactive import Interaction, ask_author
@@ -267,11 +268,12 @@ class Drafter:
 def beat_trace(ctx: ChapterContext, i: int, text: str, mode: str, prompt: Prompt, bill: Usage, chosen: Candidate | None = None,
                notes: Sequence[str] = (), **extra: object) -> BeatTrace:
     """A finished beat as the trace keeps it; ``bill`` is everything it cost; ``chosen``: the kept candidate
-    (its guard record and the exact messages that drafted it)."""
+    (its guard record and the exact messages that drafted it). The text is kept as the page holds it."""
     story = {"verbatim": prompt.verbatim, "summarised": prompt.summarised, "left_out": prompt.left_out, "chapters": prompt.chapters}
     if prompt.shape == "short":
         story["last_paragraph"] = prompt.last_paragraph
     sent = chosen.prompt if chosen is not None and chosen.prompt else [dict(m) for m in prompt.messages]
+    text = normalise(text)  # as the chapter file holds it: no trailing spaces, no blank lines around it
     return BeatTrace(
         index=i, beat=ctx.beats[i - 1], lore=ctx.plan.picks(i), dropped=ctx.plan.ledger.beats[i - 1].dropped, text=text, mode=mode,
         prompt_tokens=bill.prompt_tokens, completion_tokens=bill.completion_tokens, seconds=bill.seconds, requests=bill.requests,

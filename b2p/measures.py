@@ -235,6 +235,9 @@ def _line_kind(line: str, last: bool, follows_lower: bool, beat_grams: Sequence[
     return None
 
 
+_BOLD_STARS, _BOLD_UNDERSCORES = re.compile(r"(?<!\*)\*\*(?!\*)"), re.compile(r"(?<!_)__(?!_)")
+
+
 def debris(prose: str, beats: Sequence[str] = ()) -> list[Debris]:
     """Lines of ``prose`` that are scaffolding or markup, by their shape: headings and titles, labels
     ("Beat 3", "Story so far:"), markup (``<<…>>``, an unclosed ``**``, rules), list numbers, stage notes,
@@ -248,10 +251,10 @@ def debris(prose: str, beats: Sequence[str] = ()) -> list[Debris]:
         kind = _line_kind(lines[i], i == filled[-1], nxt[:1].islower(), beat_grams)
         if kind:
             out[i] = Debris(line=i + 1, kind=kind, text=lines[i].strip())
-    for mark in ("**", "__"):
+    for mark in (_BOLD_STARS, _BOLD_UNDERSCORES):  # a run of three or more ("***", a masked secret) is no bold mark
         open_line = None
         for i in filled:
-            if lines[i].count(mark) % 2:
+            if len(mark.findall(lines[i])) % 2:
                 open_line = None if open_line is not None else i
         if open_line is not None and open_line not in out:
             out[open_line] = Debris(line=open_line + 1, kind="markup", text=lines[open_line].strip())

@@ -218,7 +218,9 @@ def embedded_book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     root = tmp_path_factory.mktemp("book-embedded")
     cfg = root / "b2p.toml"
     # One llama.cpp thread: on a busy 2-core machine two threads spin against each other and run ~20x slower.
-    cfg.write_text(f'store = "{root / "store"}"\nbudget = 800\nn_threads = 1\n', encoding="utf-8")
+    # The full prompt shape: it gives each entry's lore whole, so a gated section's text can be seen arriving
+    # at its chapter (the short shape, 'auto' for this model, gives only each entry's opening sentences).
+    cfg.write_text(f'store = "{root / "store"}"\nbudget = 800\nn_threads = 1\nprompt_shape = "full"\n', encoding="utf-8")
     return write_book(root, cfg), cfg
 
 
@@ -228,7 +230,7 @@ def served_book(tmp_path_factory: pytest.TempPathFactory, llama_server: str) -> 
     root = tmp_path_factory.mktemp("book-served")
     cfg = root / "b2p.toml"
     cfg.write_text(f'store = "{root / "store"}"\nbudget = 800\nllm = "openai"\nbase_url = "{llama_server}"\n'
-                   'context_window = 2048\nretries = 1\ntimeout = 60\n', encoding="utf-8")
+                   'context_window = 2048\nretries = 1\ntimeout = 60\nprompt_shape = "full"\n', encoding="utf-8")
     return write_book(root, cfg), cfg
 
 

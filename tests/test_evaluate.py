@@ -114,6 +114,8 @@ def test_an_unclosed_bold_mark_and_a_beat_echoed_as_prose() -> None:
     assert ev.coverage == 0.0 and ev.words == 0 and [d.kind for d in ev.debris] == ["echo"]
     # The same words inside a longer sentence are prose.
     assert measures.debris("They uncover the Lantern, a strange artifact that hums, and Jack swears softly under his breath.", SHEET) == []
+    # A run of three stars (a secret masked in the prose) is not a bold mark left open.
+    assert measures.debris("Mara read the code PR*** aloud, twice, then burned the slip.", SHEET) == []
 
 
 def test_mid_sentence_ending_and_length() -> None:

@@ -261,7 +261,7 @@ def test_story_so_far_comes_from_the_saved_beats_and_summaries_are_cached(work: 
     assert llm.kinds().count("summary") == 1  # beat 1 summarised once, for beat 3
     saved = json.loads(trace_path(out).read_text())
     assert saved["beats"][0]["summary"] == "Jack and Xander worked the trench."
-    assert saved["beats"][2]["story"] == {"verbatim": 1, "summarised": 1, "left_out": 0}
+    assert saved["beats"][2]["story"] == {"verbatim": 1, "summarised": 1, "left_out": 0, "chapters": 0}  # no book: no earlier chapters
     beat3_prompt = [m for k, m, _ in llm.calls if k == "beat"][2][1]["content"]
     assert "Jack and Xander worked the trench." in beat3_prompt and "Dust rose over the second trench. " * 5 in beat3_prompt
 
