@@ -49,7 +49,7 @@ from b2p.models import BibleMeta, LoreEntry
 from b2p.nouns import Describers, is_person
 from b2p.relations import Relations
 from b2p.settings import Settings
-from b2p.store import Store, StoredEntry, collection_name
+from b2p.store import Store, StoredEntry
 
 INDEX_DIR = "b2p-index"  # inside an embedded store's folder
 HEAD = "index.json"
@@ -162,6 +162,7 @@ class LoreIndex:
         import numpy as np
 
         meta = store.meta(bible)
+        key = store.state(bible)  # read again below: an index read while an ingest wrote is never saved
         scan = store.scan(bible, with_text=True, chunks=False)
         enabled = {i: s.entry for i, s in scan.entries.items() if s.entry.enabled}
         src = Source(list(enabled.values()), list(scan.entries.values()), [], [], [])
@@ -178,8 +179,8 @@ class LoreIndex:
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         head = {
             "format": _FORMAT,
-            "bible": collection_name(bible),
-            "state": meta.get("state") or "",
+            "bible": store.name(bible),
+            "state": key if key == store.state(bible) else "",
             "embed_model": meta.get("embed_model") or settings.embed_model,
             "bible_meta": meta.get("bible_meta") or "",
             "chunks": len(vectors),
@@ -420,7 +421,7 @@ def open_index(settings: Settings, store: Store, bible: str) -> LoreIndex:
         return index
 
     state = store.state(bible)
-    index = LoreIndex.load(root, collection_name(bible), state) if state else None
+    index = LoreIndex.load(root, store.name(bible), state) if state else None
     if index is None:
         index = rebuild()
     index.recover = rebuild
