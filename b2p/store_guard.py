@@ -105,7 +105,9 @@ class Where:
                     f"lost the Chroma server at {self.url} ({err.__class__.__name__}); start it again and re-run "
                     "(an interrupted ingest is repaired by running it again)"
                 )
-        if "disk is full" in low or "no space left" in low:
+        if "disk is full" in low or "no space left" in low or (
+            self.url is None and err.__class__.__name__ == "InternalError" and _nearly_full(self.store)
+        ):
             return StoreError(
                 f"{self.where}: the disk is full; free some space and run the command again "
                 "(an interrupted ingest is repaired by running it again)"
@@ -119,6 +121,17 @@ class Where:
     @property
     def where(self) -> str:
         return self.url or str(self.store)
+
+
+def _nearly_full(store: Path) -> bool:
+    """Whether the disk under the store has (almost) no room left: Chroma sometimes reports a write that
+    failed for want of space only as "Error in compaction: Failed to apply logs to the metadata segment"."""
+    import shutil
+
+    try:
+        return shutil.disk_usage(store).free < 1 << 20
+    except OSError:
+        return False
 
 
 class ReadOnlyStore(StoreError):

@@ -45,8 +45,22 @@ def is_lock(name: str) -> bool:
 
 
 def _live(col: Any) -> bool:
+    """Whether a lock record's holder may still be at work: its lease has not run out, and when it
+    was taken on this machine, its process is still running (so a killed ingest does not keep the next
+    one waiting for its lease)."""
     meta = getattr(col, "metadata", None) or {}
-    return float(meta.get("b2p_expires", 0)) > time.time()
+    if float(meta.get("b2p_expires", 0)) <= time.time():
+        return False
+    host, _, rest = str(meta.get("b2p_owner", "")).partition(":")
+    pid = rest.partition(":")[0]
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+    return True
 
 
 class ServerLock:
