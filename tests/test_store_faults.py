@@ -183,3 +183,208 @@ def test_read_only_store_serves_reads_and_refuses_writes_in_one_line(tmp_path: P
         assert line == (f"error: {disk / 'st'}: the store is read-only; ingest needs to write to it "
                         "(b2p lore and b2p entries read it as it is)")
         assert one_line(b2p("lore", "--bible", "moon", "--store", str(disk / "st"), "--beat", "Jack walks in.", cwd=tmp_path)) == line
+
+
+# ----------------------------------------------------------------------------- a Chroma server
+
+
+class ChromaRun:
+    """A real ``chroma run`` on loopback that a test can kill and start again on the same data."""
+
+    def __init__(self, root: Path) -> None:
+        self.data, self.log, self.port = root / "data", root / "server.log", free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ChromaRun:
+        exe = shutil.which("chroma")
+        assert exe, "the 'chroma' CLI (installed with chromadb) is not on PATH"
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([exe, "run", "--path", str(self.data), "--host", "127.0.0.1", "--port", str(self.port)],
+                                         stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+        wait_for_heartbeat(self.url, self.proc, self.log)
+        return self
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def collections(self) -> list[str]:
+        path = "/api/v2/tenants/default_tenant/databases/default_database/collections"
+        with urllib.request.urlopen(self.url + path, timeout=10) as resp:
+            return [c["name"] for c in json.load(resp)]
+
+
+@pytest.fixture()
+def server(tmp_path: Path) -> Iterator[ChromaRun]:
+    run = ChromaRun(tmp_path).start()
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
+def wait_until(what, timeout: float = 120.0, step: float = 0.05) -> None:  # noqa: ANN001 - a predicate
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(step)
+
+
+def start_b2p(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(["b2p", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    out, err = proc.communicate(timeout=600)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def stored(url: str, bible: str) -> tuple[dict[str, str], int]:
+    """What the server holds for a bible, read through the library: entry name → text, and the
+    chunk records (every one must belong to a current entry's content: nothing stale left)."""
+    from b2p.settings import load_settings
+    from b2p.store import Store
+
+    with Store.open(load_settings(None, chroma_url=url)) as st:
+        scan = st.scan(bible, with_text=True)
+        for entry_id, by_hash in scan.chunk_ids.items():
+            rec = scan.entries[entry_id]
+            assert by_hash == {rec.entry.hash[:16]: set(range(rec.chunks))}, entry_id
+        return {s.entry.name: s.entry.text for s in scan.entries.values()}, scan.chunk_count()
+
+
+def test_server_killed_mid_ingest_is_one_line_and_a_rerun_repairs(server: ChromaRun, tmp_path: Path) -> None:
+    bible = tmp_path / "crew"
+    many_people(bible, 150)
+    proc = start_b2p("ingest", "crew", "--chroma-url", server.url, cwd=tmp_path)
+    wait_until(lambda: "crew" in server.collections() or proc.poll() is not None)  # made before embedding starts
+    server.kill()
+    line = one_line(finish(proc))
+    assert line == (f"error: lost the Chroma server at {server.url} (ConnectError); start it again and re-run "
+                    "(an interrupted ingest is repaired by running it again)")
+
+    server.start()  # the same data, the same port
+    report = json.loads(ok(b2p("ingest", "crew", "--chroma-url", server.url, "--json", cwd=tmp_path)).stdout)
+    assert report["entries"] == 150
+    names, chunks = stored(server.url, "crew")
+    assert sorted(names) == sorted(f"Worker {i}" for i in range(150)) and chunks == report["chunks"] == 150
+    assert not [c for c in server.collections() if c.startswith("b2plock-")]  # the lock was given back
+
+
+def test_two_first_ingests_at_once_both_finish(server: ChromaRun, tmp_path: Path) -> None:
+    many_people(tmp_path / "crew", 40)
+    procs = [start_b2p("ingest", "crew", "--chroma-url", server.url, "--json", cwd=tmp_path) for _ in range(2)]
+    reports = [json.loads(ok(finish(p)).stdout) for p in procs]
+    assert sorted(r["added"] for r in reports) == [0, 40]  # one wrote everything; the other, after it, nothing
+    names, chunks = stored(server.url, "crew")
+    assert len(names) == 40 and chunks == 40
+    assert [c for c in server.collections() if not c.startswith("b2plock-")] == ["crew"]
+
+
+def test_concurrent_ingests_of_different_edits_leave_one_version(server: ChromaRun, tmp_path: Path) -> None:
+    """Two ingests of one bible, each of a different edit, at once: the last to take the lock wins,
+    whole; the lore index cached for the server never serves the other's (or a deleted) entry."""
+    bible = tmp_path / "crew"
+    many_people(bible, 60)
+    ok(b2p("ingest", "crew", "--chroma-url", server.url, cwd=tmp_path))
+    # edit 1: Worker 0 is deleted, the rest rewritten
+    (bible / "characters/p0.md").unlink()
+    for i in range(1, 60):
+        (bible / f"characters/p{i}.md").write_text(f"---\nname: Worker {i}\n---\nWorker {i} drives a rover in the first edit.\n")
+    first = start_b2p("ingest", "crew", "--chroma-url", server.url, "--json", cwd=tmp_path)
+    wait_until(lambda: any(c.startswith("b2plock-") for c in server.collections()) or first.poll() is not None, step=0.02)
+    # edit 2, ingested while the first still writes: Worker 0 is back, Worker 1 is gone
+    (bible / "characters/p0.md").write_text("---\nname: Worker 0\n---\nWorker 0 returns in the second edit.\n")
+    (bible / "characters/p1.md").unlink()
+    second = start_b2p("ingest", "crew", "--chroma-url", server.url, "--json", cwd=tmp_path)
+    lore = start_b2p("lore", "--bible", "crew", "--chroma-url", server.url, "--json", "--beat", "Worker 1 and Worker 0 meet.", cwd=tmp_path / "..")
+    ok(finish(first))
+    ok(finish(second))
+    seen = {p["name"] for p in json.loads(ok(finish(lore)).stdout)["beats"][0]["lore"]}
+    assert seen in ({"Worker 1"}, {"Worker 0"}, {"Worker 0", "Worker 1"})  # before, between or after the writers: never a mix
+
+    names, chunks = stored(server.url, "crew")
+    assert sorted(names) == sorted(f"Worker {i}" for i in range(60) if i != 1) and chunks == 59
+    assert names["Worker 0"] == "Worker 0 returns in the second edit."
+    assert all(text.endswith("in the first edit.") for n, text in names.items() if n != "Worker 0")
+    after = json.loads(ok(b2p("lore", "--bible", "crew", "--chroma-url", server.url, "--json", "--beat", "Worker 1 and Worker 0 meet.",
+                               cwd=tmp_path / "..")).stdout)
+    assert {p["name"] for p in after["beats"][0]["lore"]} == {"Worker 0"}  # the deleted entry is never served
+
+
+@pytest.fixture()
+def half_silent() -> Iterator[str]:
+    """A server that answers Chroma's heartbeat and then never answers anything else (a wedged Chroma)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    release = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if self.path.endswith("/heartbeat"):
+                body = b'{"nanosecond heartbeat": 1}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            release.wait(120)  # hold the request; answer nothing
+
+        do_POST = do_PUT = do_DELETE = do_GET  # noqa: N815
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize("command", ["ingest", "entries", "lore"])
+def test_server_that_stops_answering_times_out_in_one_line(half_silent: str, tmp_path: Path, command: str) -> None:
+    small_bible(tmp_path / "moon")
+    args = {"ingest": ["ingest", "moon"], "entries": ["entries", "--bible", "moon"], "lore": ["lore", "--bible", "moon", "--beat", "Jack digs."]}[command]
+    started = time.monotonic()
+    line = one_line(b2p(*args, "--chroma-url", half_silent, cwd=tmp_path, env={"B2P_CHROMA_TIMEOUT": "3"}, timeout=120))
+    assert line == (f"error: the Chroma server at {half_silent} did not answer within 3 s; check that it is healthy, "
+                    "or raise chroma_timeout (B2P_CHROMA_TIMEOUT)")
+    assert time.monotonic() - started < 60
+
+
+def test_server_frozen_mid_ingest_times_out_and_a_rerun_repairs(server: ChromaRun, tmp_path: Path) -> None:
+    """SIGSTOP: the server's socket still accepts, nothing answers. Every call has a deadline."""
+    many_people(tmp_path / "crew", 150)
+    proc = subprocess.Popen(["b2p", "ingest", "crew", "--chroma-url", server.url], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "B2P_CHROMA_TIMEOUT": "3"})
+    wait_until(lambda: "crew" in server.collections() or proc.poll() is not None)
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGSTOP)
+    try:
+        line = one_line(finish(proc))
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+    assert line == (f"error: the Chroma server at {server.url} did not answer within 3 s; check that it is healthy, "
+                    "or raise chroma_timeout (B2P_CHROMA_TIMEOUT)")
+    report = json.loads(ok(b2p("ingest", "crew", "--chroma-url", server.url, "--json", cwd=tmp_path)).stdout)
+    names, chunks = stored(server.url, "crew")
+    assert len(names) == report["entries"] == 150 and chunks == 150
