@@ -388,3 +388,64 @@ def test_server_frozen_mid_ingest_times_out_and_a_rerun_repairs(server: ChromaRu
     report = json.loads(ok(b2p("ingest", "crew", "--chroma-url", server.url, "--json", cwd=tmp_path)).stdout)
     names, chunks = stored(server.url, "crew")
     assert len(names) == report["entries"] == 150 and chunks == 150
+
+
+# ----------------------------------------------------------------------------- names that would share a collection
+
+
+def test_non_latin_names_that_slug_alike_keep_their_own_collections(tmp_path: Path) -> None:
+    make_bible(tmp_path / "книга", {"characters/ivan.md": "---\nname: Ivan\n---\nIvan keeps the ferry.\n"})
+    make_bible(tmp_path / "日本の物語", {"characters/aiko.md": "---\nname: Aiko\n---\nAiko keeps the lighthouse.\n"})
+    for name in ("книга", "日本の物語"):
+        ok(b2p("ingest", name, "--store", "st", cwd=tmp_path))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert set(listing(["--store", "../st"], "книга", elsewhere)) == {"Ivan"}
+    assert set(listing(["--store", "../st"], "日本の物語", elsewhere)) == {"Aiko"}
+    lore = json.loads(ok(b2p("lore", "--bible", "книга", "--store", "../st", "--json", "--beat", "Ivan and Aiko meet.", cwd=elsewhere)).stdout)
+    assert [p["name"] for p in lore["beats"][0]["lore"]] == ["Ivan"]
+
+
+def test_two_folders_of_one_name_are_refused_in_one_line(tmp_path: Path) -> None:
+    small_bible(tmp_path / "a" / "moon")
+    make_bible(tmp_path / "b" / "moon", {"characters/ada.md": "---\nname: Ada Brenn\n---\nAda runs the ferry.\n"})
+    ok(b2p("ingest", "a/moon", "--store", "st", cwd=tmp_path))
+    before = listing(["--store", "st"], "moon", tmp_path)
+    line = one_line(b2p("ingest", "b/moon", "--store", "st", cwd=tmp_path))
+    assert line == (f"error: b/moon: the store already holds a bible 'moon' (collection 'moon') ingested from {tmp_path / 'a' / 'moon'}; "
+                    "rename one of the folders, use another --store, or replace it with --rebuild")
+    assert listing(["--store", "st"], "moon", tmp_path) == before  # nothing of b/moon went in
+    ok(b2p("ingest", "b/moon", "--store", "st", "--rebuild", cwd=tmp_path))  # asked for: replaced
+    assert set(listing(["--store", "st"], "moon", tmp_path)) == {"Ada Brenn"}
+    # a bible that moved is ingested from its new place (its old folder is gone)
+    shutil.rmtree(tmp_path / "b")
+    shutil.copytree(tmp_path / "a" / "moon", tmp_path / "c" / "moon")
+    ok(b2p("ingest", "c/moon", "--store", "st", cwd=tmp_path))
+    assert set(listing(["--store", "st"], "moon", tmp_path)) == {"Jack Harlan", "Outpost Meridian"}
+
+
+def test_a_store_named_the_old_way_stays_readable(tmp_path: Path) -> None:
+    """Stores made before collection names carried a hash: 'Lunar Tales' was the collection
+    'lunar-tales'. It is still found (its recorded folder has this name), never orphaned or re-embedded."""
+    import chromadb
+
+    from b2p.store import collection_name, legacy_name
+
+    small_bible(tmp_path / "Lunar Tales")
+    ok(b2p("ingest", "Lunar Tales", "--store", "st", cwd=tmp_path))
+    old = legacy_name("Lunar Tales")
+    assert (old, collection_name("Lunar Tales")[: len(old)]) == ("lunar-tales", "lunar-tales") and collection_name("Lunar Tales") != old
+    client = chromadb.PersistentClient(path=str(tmp_path / "st"))
+    client.get_collection(collection_name("Lunar Tales")).modify(name=old)  # as the older b2p named it
+    del client
+    shutil.rmtree(tmp_path / "st" / "b2p-index")
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert set(listing(["--store", "../st"], "Lunar Tales", elsewhere)) == {"Jack Harlan", "Outpost Meridian"}
+    (tmp_path / "Lunar Tales/characters/jack.md").write_text("---\nname: Jack Harlan\naliases: [Jack]\n---\nJack reads rock.\n")
+    report = json.loads(ok(b2p("ingest", "Lunar Tales", "--store", "st", "--json", cwd=tmp_path)).stdout)
+    assert (report["added"], report["updated"], report["unchanged"]) == (0, 1, 1)  # the old collection, updated in place
+    from b2p.store_names import catalog
+
+    assert sorted(catalog(tmp_path / "st")) == ["lunar-tales"]
