@@ -387,7 +387,8 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _folder(root: Path, bible: str, state: str) -> Path:
-    return root / bible / f"{state[:24]}-{_code_key()}"
+    content, _, generation = state.partition(".")  # see Store.state
+    return root / bible / f"{content[:24]}{'.' + generation if generation else ''}-{_code_key()}"
 
 
 def _case_words(entries: Iterable[LoreEntry]) -> dict[str, set[str]]:

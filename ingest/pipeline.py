@@ -72,15 +72,18 @@ def _open_collection(store: Store, bible: Bible, settings: Settings, embedder: E
         store.create(bible.name, want)
         return
     have = store.meta(bible.name)
-    _refuse_other_source(have, bible.root, store.name(bible.name))
+    _refuse_other_source(have, bible.root, store.name(bible.name), settings)
     _refuse_mismatch(have, want, store.name(bible.name))
     store.check_space(bible.name)
 
 
-def _refuse_other_source(have: dict[str, Any], root: Path, name: str) -> None:
+def _refuse_other_source(have: dict[str, Any], root: Path, name: str, settings: Settings) -> None:
     """Two folders of one name share a collection name: the second is refused while the first,
-    recorded as its source, is still there (a bible that moved is simply ingested from its new place)."""
+    recorded as its source, is still there (a bible that moved is simply ingested from its new place,
+    and a store copied along with its bible, a project copied whole, belongs to the copy)."""
     source = have.get("source")
+    if not settings.chroma_url and have.get("store_path") != _store_path(settings):
+        return
     if source and Path(source) != root.resolve() and Path(source).is_dir():
         raise StoreError(
             f"{root}: the store already holds a bible '{root.resolve().name}' (collection '{name}') ingested from {source}; "
@@ -98,6 +101,11 @@ def ingest_bible(root: Path, settings: Settings, rebuild: bool = False, progress
             raise err.with_bible(root) from None
     Store.set_aside(settings)
     return _ingest(root, settings, rebuild, progress)
+
+
+def _store_path(settings: Settings) -> str:
+    """Where the store is, as ingest records it ("" for a server)."""
+    return "" if settings.chroma_url else str(settings.store.resolve())
 
 
 def _ingest(root: Path, settings: Settings, rebuild: bool, progress: Progress | None) -> IngestReport:
@@ -120,7 +128,7 @@ def _ingest(root: Path, settings: Settings, rebuild: bool, progress: Progress | 
         held = held_name(bible.name, sources(catalog))
         have = catalog.get(held)
         if have is not None and not rebuild:
-            _refuse_other_source(have, bible.root, held)
+            _refuse_other_source(have, bible.root, held, settings)
             _refuse_mismatch(have, _built_with(settings), held)
         if have is None or rebuild:
             embedder.load()
@@ -145,7 +153,8 @@ def _ingest(root: Path, settings: Settings, rebuild: bool, progress: Progress | 
         rechunk = meta.get("chunker") != _built_with(settings)["chunker"]
         report = _apply(store, bible, store.scan(name), embedder, settings, progress, rechunk)
         store.set_meta(name, {
-            **_built_with(settings), "bible_meta": bible_meta, "source": str(bible.root.resolve()), "state": state, "files": files,
+            **_built_with(settings), "bible_meta": bible_meta, "source": str(bible.root.resolve()), "store_path": _store_path(settings),
+            "state": state, "files": files,
             "entries": len(bible.entries), "chunks": report.chunks, "warnings": json.dumps(bible.warnings),
         })
         if LoreIndex.load(index_root(settings), store.name(name), store.state(name)) is None:  # missing, or unreadable

@@ -449,3 +449,15 @@ def test_a_store_named_the_old_way_stays_readable(tmp_path: Path) -> None:
     from b2p.store_names import catalog
 
     assert sorted(catalog(tmp_path / "st")) == ["lunar-tales"]
+
+
+def test_a_project_copied_whole_is_not_a_clash(tmp_path: Path) -> None:
+    small_bible(tmp_path / "one" / "moon")
+    ok(b2p("ingest", "moon", "--store", "st", cwd=tmp_path / "one"))
+    shutil.copytree(tmp_path / "one", tmp_path / "two")  # the bible and its store, side by side
+    (tmp_path / "two/moon/characters/jack.md").write_text("---\nname: Jack Harlan\naliases: [Jack]\n---\nJack reads rock.\n")
+    report = json.loads(ok(b2p("ingest", "moon", "--store", "st", "--json", cwd=tmp_path / "two")).stdout)
+    assert (report["updated"], report["unchanged"]) == (1, 1)
+    # and the copy's store now belongs to the copy: the original folder of that name is the clash
+    line = one_line(b2p("ingest", str(tmp_path / "one" / "moon"), "--store", "st", cwd=tmp_path / "two"))
+    assert f"ingested from {tmp_path / 'two' / 'moon'}" in line
