@@ -53,11 +53,11 @@ app = typer.Typer(
 )
 
 # Files b2p reads itself take readable=False: its own checks name the file and the fix in one line.
-StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Embedded store folder [env B2P_STORE; default .b2p]", show_default=False)]
+StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Embedded store folder [env B2P_STORE; default BIBLE/.b2p]", show_default=False)]
 UrlOpt = Annotated[Optional[str], typer.Option("--chroma-url", help="Use a Chroma server, e.g. http://127.0.0.1:8000 [env B2P_CHROMA_URL]", show_default=False)]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Settings file [default ./b2p.toml if present]", show_default=False, readable=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
-BibleOpt = Annotated[str, typer.Option("--bible", help="An ingested bible's name, or a bible folder (ingested first if new or changed).")]
+BibleOpt = Annotated[Optional[str], typer.Option("--bible", help="A bible folder (ingested first if new or changed), or an ingested bible's name [default: the bible folder b2p runs in]", show_default=False)]
 
 
 def _show(text: str) -> str:
@@ -134,11 +134,13 @@ def _settings(config: Path | None, **flags: Any):  # noqa: ANN202
 
 
 def _print_ingest(report, quiet_if_unchanged: bool = False, to_stdout: bool = False) -> None:  # noqa: ANN001
-    """The summary is ``b2p ingest``'s result (stdout); before lore/generate it is a side note (stderr)."""
-    for w in report.warnings:
-        _err(f"warning: {w}")
+    """The summary is ``b2p ingest``'s result (stdout); before lore/generate it is a side note (stderr), and
+    it and the bible's warnings are shown only when that ingest changed something (warnings once, not on
+    every command; ``b2p ingest`` and ``b2p lint`` show them whenever asked)."""
     if quiet_if_unchanged and not (report.added or report.updated or report.removed):
         return
+    for w in report.warnings:
+        _err(f"warning: {w}")
     _echo(
         f"{report.bible}: {report.entries} entries ({report.added} added, {report.updated} updated, "
         f"{report.removed} removed, {report.unchanged} unchanged), {report.chunks} chunks in the store, {report.seconds:.1f} s",
@@ -146,16 +148,9 @@ def _print_ingest(report, quiet_if_unchanged: bool = False, to_stdout: bool = Fa
     )
 
 
-def _bible(bible: str, settings) -> str:  # noqa: ANN001
-    from b2p.jobs import open_bible
-
-    with _Terminal() as events:
-        return open_bible(bible, settings, events)
-
-
 @app.command()
 def ingest(
-    bible_dir: Annotated[Path, typer.Argument(help="The bible folder (characters/, places/, …, bible.yaml).", show_default=False, readable=False)],
+    bible_dir: Annotated[Optional[Path], typer.Argument(help="The bible folder (characters/, places/, …, bible.yaml) [default: the one b2p runs in]", show_default=False, readable=False)] = None,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
@@ -165,7 +160,7 @@ def ingest(
 ) -> None:
     """Validate a story bible and store its chunks and embeddings (only what changed)."""
     with _user_errors():
-        from ingest.pipeline import ingest_bible
+        from b2p.jobs import ingest_bible
 
         settings = _settings(config, store=store, chroma_url=chroma_url, embed_model=embed_model)
         with _Terminal() as events:
@@ -181,7 +176,7 @@ def ingest(
 
 @app.command()
 def entries(
-    bible: BibleOpt,
+    bible: BibleOpt = None,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
@@ -189,22 +184,18 @@ def entries(
 ) -> None:
     """List the entries a bible holds in the store: name, kind, aliases, chunks."""
     with _user_errors():
-        from b2p.index import open_index
-        from b2p.store import Store
+        from b2p.jobs import list_entries
 
         settings = _settings(config, store=store, chroma_url=chroma_url)
-        name = _bible(bible, settings)
-        with Store.open(settings, bible=name) as st, st.lock(exclusive=False):
-            index = open_index(settings, st, name)
-            listing = index.listing()
-        rows = sorted(listing, key=lambda s: (s.entry.kind, s.entry.name))
+        with _Terminal() as events:
+            name, rows = list_entries(bible, settings, events=events)
         if as_json:
-            typer.echo(json.dumps({"bible": index.bible, "entries": [
+            typer.echo(json.dumps({"bible": name, "entries": [
                 {"name": s.entry.name, "id": s.entry.id, "kind": s.entry.kind, "aliases": s.entry.aliases, "tags": s.entry.tags,
                  "always": s.entry.always, "case_sensitive": s.entry.case_sensitive, "enabled": s.entry.enabled,
                  "chunks": s.chunks, "tokens": s.entry.tokens} for s in rows]}))
             return
-        table = _Table(f"{index.bible}: {len(rows)} entries", ["entry", "kind", "aliases", "chunks", "tokens", "flags"], numeric=("chunks", "tokens"))
+        table = _Table(f"{name}: {len(rows)} entries", ["entry", "kind", "aliases", "chunks", "tokens", "flags"], numeric=("chunks", "tokens"))
         for s in rows:
             e = s.entry
             flags = " ".join(f for f, on in (("always", e.always), ("case-sensitive", e.case_sensitive), ("disabled", not e.enabled)) if on)
@@ -214,7 +205,7 @@ def entries(
 
 @app.command()
 def lore(
-    bible: BibleOpt,
+    bible: BibleOpt = None,
     beats_file: Annotated[Optional[Path], typer.Argument(help="A beat sheet: one beat per line.", show_default=False, readable=False)] = None,
     beat: Annotated[Optional[str], typer.Option("--beat", help="Show the lore of this one beat instead of a sheet.", show_default=False)] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Also show the similarity settings in force and every candidate left out, with why (threshold, margin, top_k, ambiguous).")] = False,
@@ -223,6 +214,7 @@ def lore(
     margin: Annotated[Optional[float], typer.Option("--margin", help="How far a 'similar' entry must stand above the beat's other candidates [default 0.12].", show_default=False)] = None,
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="At most this many 'similar' entries per beat [default 3].", show_default=False)] = None,
     scene_depth: Annotated[Optional[int], typer.Option("--scene-depth", help="Earlier beats the scene cast is carried from [default 3].", show_default=False)] = None,
+    chapter: Annotated[Optional[int], typer.Option("--chapter", help="Read the bible as it stands at this chapter of its book [default: the sheet's own chapter].", show_default=False)] = None,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
@@ -241,7 +233,8 @@ def lore(
             raise ConfigError("--beat is empty: write the beat's text")
         settings = _settings(config, store=store, chroma_url=chroma_url, budget=budget, threshold=threshold, margin=margin, top_k=top_k, scene_depth=scene_depth)
         with _Terminal() as events:
-            ledger = lore_for(bible, beats_file if beats_file is not None else [beat.strip()], settings, explain, events=events)  # type: ignore[union-attr]
+            ledger = lore_for(bible, beats_file if beats_file is not None else [beat.strip()], settings, explain, events=events,  # type: ignore[union-attr]
+                              chapter=chapter)
         if as_json:
             typer.echo(ledger.model_dump_json())
         else:
@@ -249,6 +242,8 @@ def lore(
                 _echo(f"similar: threshold {settings.threshold}, margin {settings.margin}, top-k {settings.top_k}; "
                            f"budget {settings.budget} tokens; scene depth {settings.scene_depth}")
             _render_ledger(ledger)
+            if ledger.chapter is not None:
+                _render_held_back(ledger, explain)
 
 
 @app.command()
@@ -264,12 +259,15 @@ def lint(
 
     Exit 1 when there are errors (warnings alone exit 0)."""
     with _user_errors():
+        from b2p.jobs import locate_bible
         from ingest.lint import lint_bible
+        from ingest.project import mark_store
 
-        settings = _settings(config, store=store, chroma_url=chroma_url)
+        settings = locate_bible(bible_dir, _settings(config, store=store, chroma_url=chroma_url), "BIBLE_DIR")[1]  # the bible's store
         with _Terminal() as events:
             events.start_bar("linting")  # on a terminal: progress as a new or changed bible is embedded
             report = lint_bible(bible_dir, beats_files or [], settings, progress=events.ingest_progress)
+        mark_store(settings, bible_dir)
         if as_json:
             typer.echo(report.model_dump_json())
         else:
@@ -337,8 +335,8 @@ def export(
 @app.command()
 def generate(
     beats_file: Annotated[Path, typer.Argument(help="A beat sheet: one beat per line.", show_default=False, readable=False)],
-    bible: BibleOpt,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the chapter here (Markdown) and its trace beside it [default: stdout]", show_default=False)] = None,
+    bible: BibleOpt = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the chapter here (Markdown) and its trace beside it; - for stdout [default: stdout]", show_default=False)] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="sequential | oneshot | interactive [default sequential]", show_default=False)] = None,
     llm: Annotated[Optional[str], typer.Option("--llm", help="local (embedded GGUF) | openai (OpenAI or --base-url) [default local]", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Model name for --llm openai [default gpt-4o-mini]", show_default=False)] = None,
@@ -350,13 +348,18 @@ def generate(
     n: Annotated[Optional[int], typer.Option("--n", help="Candidates per beat; a judge prompt keeps the best [default 1]", show_default=False)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the chapter at -o from its first unfinished beat.")] = False,
     only: Annotated[Optional[str], typer.Option("--only", help="Rewrite only these beats of the chapter at -o, e.g. 5 or 5,7.", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace what -o names even if it is not a chapter of this sheet, and beats edited by hand.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each prompt and its token counts; call no model.")] = False,
     stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Show the prose on stderr as it is written [default stream]", show_default=False)] = None,
+    prompt_shape: Annotated[Optional[str], typer.Option("--prompt-shape", help="full | short | auto: short for a small model [default auto]", show_default=False)] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="In a book: refuse to write a chapter while an earlier one is not written in full.")] = False,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Write a chapter from a beat sheet, each beat prompted with only the lore it needs."""
+    """Write a chapter from a beat sheet, each beat prompted with only the lore it needs.
+
+    A sheet that is a chapter of the bible's book is written to the book's chapter file unless -o says otherwise."""
     with _user_errors():
         import time
 
@@ -364,21 +367,25 @@ def generate(
         from b2p.resume import parse_only
 
         settings = _settings(config, store=store, chroma_url=chroma_url, mode=mode, llm=llm, model=model, model_path=model_path,
-                             base_url=base_url, temperature=temperature, seed=seed, words_per_beat=words_per_beat, n=n, stream=stream)
+                             base_url=base_url, temperature=temperature, seed=seed, words_per_beat=words_per_beat, n=n, stream=stream,
+                             prompt_shape=prompt_shape)
         only_beats = parse_only(only) if only is not None else None
+        to_stdout = output is not None and str(output) == "-"  # passed on as "-": in a book, no chapter file either
         with _Terminal(settings.stream) as events:
             if dry_run:
-                _render_dry_run(chapter_prompts(beats_file, bible, settings, events=events))
+                _render_dry_run(chapter_prompts(beats_file, bible, settings, events=events, only=only_beats))
                 return
-            interaction = _TerminalInteraction() if settings.mode == "interactive" else None
+            interaction = _TerminalInteraction.open() if settings.mode == "interactive" else None
             started = time.perf_counter()
             try:
-                trace = write_chapter(beats_file, bible, settings, out=output, resume=resume, only=only_beats, events=events,
-                                      interaction=interaction)
+                trace = write_chapter(beats_file, bible, settings, out=output, resume=resume, only=only_beats, force=force,
+                                      confirm=_confirm if sys.stdin.isatty() and sys.stderr.isatty() else None,
+                                      events=events, interaction=interaction, strict=strict)
             except (B2PError, KeyboardInterrupt) as err:
                 if events.trace is None:  # refused before writing began: one plain error line
                     raise
-                _generation_stopped(events, output, err)
+                _generation_stopped(events, None if to_stdout else output or _book_out(events.trace), err)
+        output = None if to_stdout else output or _book_out(trace)
         if output is None:
             from b2p.writer import render_chapter
 
@@ -444,6 +451,56 @@ def _render_eval(report) -> None:  # noqa: ANN001
 
 
 @app.command()
+def book(
+    bible: BibleOpt,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The book's chapters: which are written, their words, and which are stale (the bible or an earlier chapter changed)."""
+    with _user_errors():
+        from b2p.jobs import book_status
+
+        settings = _settings(config, store=store, chroma_url=chroma_url)
+        with _Terminal() as events:
+            status = book_status(bible, settings, events=events)
+        if as_json:
+            typer.echo(status.model_dump_json())
+            return
+        where = "bible.yaml" if status.declared else "beats/"
+        table = _Table(f"{status.bible}: {len(status.chapters)} chapters (from {where})", ["chapter", "beat sheet", "chapter file", "written", "words", "stale"],
+                       numeric=("chapter", "words"))
+        for c in status.chapters:
+            done = {"no": "no", "partly": f"{c.beats_done} of {c.beats} beats", "yes": "yes"}[c.written]
+            table.row(c.chapter, c.beats_file, c.out, done, c.words if c.written != "no" else "", "stale" if c.stale else "")
+        table.print()
+        for c in status.chapters:
+            if c.why:
+                _echo(f"  chapter {c.chapter}: " + "; ".join(c.why))
+
+
+def _book_out(trace) -> Path | None:  # noqa: ANN001
+    """Where a chapter of a book went when no -o was given (its trace's book record says)."""
+    return Path(trace.book.out) if trace is not None and trace.book is not None else None
+
+
+def _render_held_back(ledger, explain: bool) -> None:  # noqa: ANN001
+    """What the view at the ledger's chapter keeps out: a count, and with --explain each item and why."""
+    held = ledger.held_back
+    if not held:
+        _echo(f"chapter {ledger.chapter}: nothing in the bible is held back")
+        return
+    if not explain:
+        _echo(f"chapter {ledger.chapter}: {len(held)} held back (--explain lists them)")
+        return
+    table = _Table(f"held back at chapter {ledger.chapter}", ["entry", "what", "detail", "why"])
+    for h in held:
+        table.row(h.name, h.what, h.detail or "", h.reason)
+    table.print()
+
+
+@app.command()
 def report(
     chapter: Annotated[Path, typer.Argument(help="A chapter written by 'b2p generate -o' (its trace must be beside it).", show_default=False, readable=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Where to write the HTML [default: CHAPTER.report.html beside the chapter]", show_default=False)] = None,
@@ -453,9 +510,10 @@ def report(
 ) -> None:
     """Write a self-contained HTML page: each beat's prose beside the lore it was given."""
     with _user_errors():
+        from b2p.jobs import chapter_settings
         from b2p.report import write_report
 
-        settings = _settings(config, store=store, chroma_url=chroma_url)
+        settings = chapter_settings(chapter, _settings(config, store=store, chroma_url=chroma_url))
         _echo(f"wrote {write_report(chapter, settings, output)}")
 
 
@@ -470,7 +528,9 @@ class _Terminal(Events):
         self.trace: Any = None  # the live ChapterTrace once writing began
         self.saved = 0  # beats in the chapter file on disk
         self.written: list[int] = []
+        self.targets: list[int] = []  # the beats this run set out to write
         self.stopped_after: int | None = None
+        self.mid_line = False  # streamed prose left the cursor mid-line: a message starts on a new one
 
     def __enter__(self) -> _Terminal:
         return self
@@ -513,7 +573,7 @@ class _Terminal(Events):
             self._stop_bar()
 
     def chapter_started(self, trace, targets) -> None:  # noqa: ANN001
-        self.trace, self.saved = trace, len(trace.beats)
+        self.trace, self.saved, self.targets = trace, len(trace.beats), list(targets)
 
     def beat_started(self, index: int, total: int, beat: str) -> None:
         short = beat if len(beat) <= 70 else beat[:69] + "…"
@@ -525,6 +585,12 @@ class _Terminal(Events):
     def text(self, piece: str) -> None:
         sys.stderr.write(_show(piece))
         sys.stderr.flush()
+        self.mid_line = not piece.endswith("\n")
+
+    def end_line(self) -> None:
+        if self.mid_line:
+            sys.stderr.write("\n")
+            self.mid_line = False
 
     def beat_finished(self, beat, total: int) -> None:  # noqa: ANN001
         self.written.append(beat.index)
@@ -539,11 +605,47 @@ class _Terminal(Events):
         self.stopped_after = done
 
     def note(self, message: str) -> None:
+        self.end_line()
         _err(f"note: {message}")
+
+
+def _confirm(question: str) -> bool:
+    """A yes/no question on the terminal (only asked when stdin and stderr are one)."""
+    sys.stderr.write(_show(question))
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 class _TerminalInteraction:
     """Interactive mode on the terminal: drafts and questions on stderr, answers from stdin, edits in $EDITOR."""
+
+    @classmethod
+    def open(cls) -> _TerminalInteraction:
+        """Refuse, before any model is loaded, a standard input that can hold no answer (/dev/null, an
+        empty file, closed). A pipe may still end early: that is an error at the question."""
+        import os
+        import stat
+
+        from b2p.errors import ConfigError
+
+        problem = None
+        try:
+            fd = sys.stdin.fileno()
+            st = os.fstat(fd)
+            if os.isatty(fd):
+                pass
+            elif stat.S_ISREG(st.st_mode) and os.lseek(fd, 0, os.SEEK_CUR) >= st.st_size:
+                problem = "it is an empty file"
+            elif stat.S_ISCHR(st.st_mode) and st.st_rdev == os.stat(os.devnull).st_rdev:
+                problem = f"it is {os.devnull}"
+        except (AttributeError, ValueError):  # no stdin, or not a real file (a test's stand-in)
+            problem = "it is closed" if sys.stdin is None or getattr(sys.stdin, "closed", False) else None
+        except OSError:
+            problem = "it is closed"
+        if problem:
+            raise ConfigError(f"interactive mode reads your answers from standard input, but {problem}; "
+                              "run it in a terminal or pipe in the answers, or use --mode sequential")
+        return cls()
 
     def stream(self, piece: str) -> None:
         sys.stderr.write(_show(piece))
@@ -556,6 +658,8 @@ class _TerminalInteraction:
         sys.stderr.write(_show(question))
         sys.stderr.flush()
         line = sys.stdin.readline()
+        if not line:
+            sys.stderr.write("\n")  # the question is still open on its line: what follows goes below it
         return line.rstrip("\r\n") if line else None
 
     def edit(self, text: str) -> str:
@@ -567,10 +671,11 @@ class _TerminalInteraction:
 
 def _generation_stopped(events: _Terminal, output: Path | None, err: BaseException) -> None:
     """Keep what is finished, and say how to go on, in one line."""
+    events.end_line()
     trace = events.trace
     done, total = (events.saved if output is not None else len(trace.beats)), trace.totals.beats
     if output is not None:
-        hint = f"{done} of {total} beats are saved in {output}" + ("; run the same command with --resume to continue" if done < total else "")
+        hint = f"{done} of {total} beats are saved in {output}" + _go_on(events, done, total)
     else:
         from b2p.writer import render_chapter
 
@@ -584,10 +689,21 @@ def _generation_stopped(events: _Terminal, output: Path | None, err: BaseExcepti
     raise typer.Exit(getattr(err, "exit_code", 1))
 
 
+def _go_on(events: _Terminal, done: int, total: int) -> str:
+    """How to finish what a stopped run set out to do: resume a partial chapter, or rewrite the beats left as they were."""
+    if done < total:
+        return "; run the same command with --resume to continue"
+    left = [i for i in events.targets if i not in events.written]
+    if left:
+        listed = ",".join(map(str, left))
+        return f"; beat{'s' if len(left) > 1 else ''} {listed} {'are' if len(left) > 1 else 'is'} as before (--only {listed} rewrites them)"
+    return ""
+
+
 def _render_summary(events: _Terminal, output: Path | None, wall: float) -> None:
     trace = events.trace
     if events.stopped_after is not None:
-        _err(f"stopped after {events.stopped_after} of {trace.totals.beats} beats" + ("; run the same command with --resume to continue" if output else ""))
+        _err(f"stopped after {events.stopped_after} of {trace.totals.beats} beats" + (_go_on(events, events.stopped_after, trace.totals.beats) if output else ""))
     written = [b for b in trace.beats if b.index in events.written]
     if not written:
         return
@@ -631,6 +747,9 @@ def _render_dry_run(dry) -> None:  # noqa: ANN001
     table.print()
 
 
+_NOT_YET = ("held back", "no longer true")  # a left-out reason from the book's gating: no score to show
+
+
 def _render_ledger(ledger) -> None:  # noqa: ANN001
     for b in ledger.beats:
         total = sum(p.tokens for p in b.lore)
@@ -640,7 +759,7 @@ def _render_ledger(ledger) -> None:  # noqa: ANN001
         table.print()
         line = f"  {len(b.lore)} entries, {total} tokens"
         if b.dropped:
-            line += "; left out: " + ", ".join(f"{d.name} ({d.reason} {d.score:.2f})" for d in b.dropped)
+            line += "; left out: " + ", ".join(f"{d.name} ({d.reason}{'' if d.reason.startswith(_NOT_YET) else f' {d.score:.2f}'})" for d in b.dropped)
         _echo(line)
         _echo()
 

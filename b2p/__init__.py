@@ -21,6 +21,8 @@ Each pipeline stage is one module:
 - ``store``      the Chroma store: open, lock, read entries, write chunks
 - ``index``      the lore index saved beside the store: what a cold ``b2p lore`` reads instead of Chroma
 - ``beats``      beat-sheet parsing
+- ``book``       a bible's chapters in order, a chapter's place in its book, ``b2p book``'s staleness
+- ``gating``     lore that unfolds by chapter: the index as it stands at chapter N
 - ``matcher``    which entries a beat names (one Aho-Corasick automaton for every alias)
 - ``scene``      who a beat's pronouns and descriptions point back to
 - ``retrieval``  the per-beat lore ledger: always ∪ named ∪ scene ∪ similar, within a budget
@@ -29,10 +31,12 @@ Each pipeline stage is one module:
 - ``prose``      trimming model output to clean prose; splitting a one-shot reply into beats
 - ``llm``        the model backends, registered by class (``llm_local``: embedded llama.cpp, ``llm_openai``: OpenAI-compatible)
 - ``resume``     a chapter's saved state, and which beats a run writes
-- ``story``      the story so far each beat's prompt carries
+- ``story``      the story so far each beat's prompt carries (earlier chapters' summaries, then the chapter's beats)
 - ``drafting``   the drafting strategies: sequential, one-shot, interactive, best-of-n with a judge
 - ``interactive`` the accept / regenerate / edit / quit conversation with the author
-- ``writer``     the chapter file and its trace, saved after every beat
+- ``writer``     the chapter file and its trace, saved after every beat (the trace first, as a journal)
+- ``chapterfile`` the chapter file as the writer has it: beats between markers, their text around them
+- ``destination`` what ``-o`` names, and whether a chapter may be written there
 - ``trace``      the chapter trace's shape
 - ``generate``   resume state + strategy + writer: beat sheet → chapter + trace
 - ``events``     the progress hooks a job calls
@@ -52,6 +56,8 @@ _EXPORTS = {
     "lore_for": "b2p.jobs",
     "write_chapter": "b2p.jobs",
     "chapter_prompts": "b2p.jobs",
+    "book_status": "b2p.jobs",
+    "list_entries": "b2p.jobs",
     "evaluate": "b2p.jobs",
     "Events": "b2p.events",
     "Interaction": "b2p.interactive",
@@ -71,7 +77,7 @@ if TYPE_CHECKING:
     from b2p.errors import B2PError
     from b2p.events import Events
     from b2p.interactive import Interaction
-    from b2p.jobs import chapter_prompts, evaluate, ingest_bible, lore_for, write_chapter
+    from b2p.jobs import book_status, chapter_prompts, evaluate, ingest_bible, list_entries, lore_for, write_chapter
     from b2p.llm import LLM, BackendOptions
     from b2p.models import IngestReport, Ledger
     from b2p.settings import Settings, load_settings

@@ -2,8 +2,9 @@
 
 Every write goes to a hidden temp file beside the target (same folder, so the rename cannot cross
 file systems), is flushed and fsynced, then renamed over the target; the folder is fsynced so the
-rename itself survives a power cut. Temp files are named ``.<name>.<random>.tmp`` and removed on
-any failure, Ctrl-C included. A failure is one ``error`` line naming the file.
+rename itself survives a power cut. Temp files are named ``.<name>.<pid>.<random>.tmp`` and removed on
+any failure, Ctrl-C included; one a ``kill -9`` left behind (its process is gone) is removed by the
+next write of the same file. A failure is one ``error`` line naming the file.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _fsync_folder(folder: Path) -> None:
 def _temp_beside(target: Path, data: bytes) -> Path:
     """``data`` written and fsynced to a new temp file in ``target``'s folder (created if missing)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
     tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -76,6 +77,25 @@ def write_all_atomic(files: Iterable[tuple[Path, str | bytes]], error: type[B2PE
     finally:  # also on Ctrl-C between a write and its rename
         for tmp, _ in temps:
             tmp.unlink(missing_ok=True)
+    for _, target in temps:
+        _sweep(target)
+
+
+def _sweep(target: Path) -> None:
+    """Remove the temp files of ``target`` that a killed process left (a ``kill -9`` skips every ``finally``)."""
+    prefix = f".{target.name}."
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(target.parent):
+            pid = entry.name[len(prefix):].split(".", 1)[0]
+            if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp") and pid.isdigit()) or int(pid) == os.getpid():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+            except OSError:
+                pass  # alive (another user's process), or unknowable: leave it
 
 
 @contextlib.contextmanager

@@ -1,12 +1,16 @@
 """Drafting strategies: how a chapter's target beats become requests to the model.
 
-- ``Drafter`` makes one candidate (request, trim to whole sentences, continue once when the token
-  limit cut it, draft again when nothing usable came back), judges candidates, and keeps the best of
-  ``n``. Every request's usage is added to a ``Usage`` the caller passes: the bill of the beat.
-- ``Sequential`` writes each beat in its own request with the story so far. With an author (an
-  ``Interaction``) it is interactive mode: the author accepts, re-rolls or edits each draft, or quits.
-- ``OneShot`` writes every target in one request and splits the reply back into beats; a beat the
-  reply has no prose for is then written on its own, sequentially.
+- ``Drafter`` makes one candidate: a request, continued once when the token limit cut it; the draft
+  cleaned and checked by the guards (``b2p.guards``: debris cut; a copy of earlier beats or a draft
+  that misses its beat drafted again with a new seed and a nudge, at most ``redrafts`` times; the best
+  kept, and flagged when none passed); it judges candidates and keeps the best of ``n``. Every
+  request's usage is added to a ``Usage`` the caller passes: the bill of the beat. What the writer is
+  told about a beat (redrafts, cuts after streaming, flags, the judge's fallbacks and ties) is also
+  kept in the beat's trace (``notes``).
+- ``Sequential`` writes each beat in its own request with the story so far, in the prompt shape that fits
+  the model (``prompts.choose_shape``). With an author (an ``Interaction``) it is interactive mode: the
+  author accepts, re-rolls or edits each draft, or quits.
+- ``OneShot`` (``b2p.oneshot``) writes every target in one request and splits the reply back into beats.
 
 A strategy hands each finished beat to the writer, which saves it at once.
 """
@@ -15,9 +19,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from b2p import prompts, prose
+from b2p import guards, measures, prompts, prose
 from b2p.errors import ConfigError, ModelError
 from b2p.events import Events
 from b2p.interactive import Interaction, ask_author
@@ -27,7 +31,7 @@ from b2p.plan import Plan
 from b2p.prompts import Prompt
 from b2p.settings import Settings
 from b2p.story import StorySoFar
-from b2p.trace import BeatTrace, Candidate, Usage
+from b2p.trace import BeatTrace, Candidate, Guard, Usage
 from b2p.writer import ChapterWriter
 
 ATTEMPTS = 4  # drafts tried before a beat with no complete sentence is given up on
@@ -48,8 +52,38 @@ class ChapterContext:
     events: Events
 
     def known(self, picks: Sequence[LorePick]) -> list[str]:
-        """Lines the model may echo back as scaffolding (beats, entry names, the title): trimmed from drafts."""
-        return prose.known_lines(self.beats, picks, self.plan.meta.title)
+        """Lines the model may echo back as scaffolding (beats, entry names, the title, the heading): trimmed from drafts."""
+        heading = self.writer.trace.title
+        lines = prose.known_lines(self.beats, picks, self.plan.meta.title)
+        return lines + ([heading] if heading and heading != self.plan.meta.title else [])
+
+    @property
+    def shape(self) -> str:
+        """The prompt shape for this model (``settings.prompt_shape``; 'auto' decides by the model's size)."""
+        return prompts.choose_shape(self.settings.prompt_shape, self.llm)
+
+    def check_for(self, i: int) -> BeatCheck:
+        """What beat ``i``'s drafts are checked against: the chapter's finished beats before it."""
+        before = [b for b in self.writer.trace.beats if b.index < i]
+        norm = guards.norm([measures.coverage(b.beat, b.text).score for b in before])
+        return BeatCheck(i, self.beats[i - 1], self.beats, [b.text for b in before], norm, self.settings.coverage_floor,
+                         self.settings.redrafts)
+
+
+@dataclass
+class BeatCheck:
+    """The guards' view of one beat: its line, the sheet, the prose before it and the chapter's coverage norm."""
+
+    index: int
+    beat: str
+    beats: list[str]
+    earlier: list[str]
+    norm: float | None
+    floor: float
+    redrafts: int
+
+    def check(self, text: str) -> guards.Verdict:
+        return guards.check(text, self.beat, self.earlier, self.norm, self.floor)
 
 
 def ask(llm: LLM, messages: list[Message], options: GenOptions, on_text: OnText | None, *bills: Usage) -> Completion:
@@ -70,35 +104,105 @@ def split_usage(total: int, weights: Sequence[int]) -> list[int]:
     return parts
 
 
+def _join(*parts: str | None) -> str | None:
+    got = [p.strip() for p in parts if p and p.strip()]
+    return " ".join(got) if got else None
+
+
+@dataclass
+class _Try:
+    """One usable draft of a candidate: what was sent and streamed, and the guards' verdict."""
+
+    prompt: Prompt
+    raw: str
+    finish: str
+    seed: int | None
+    nudge: str | None
+    verdict: guards.Verdict
+
+
 @dataclass
 class Drafter:
     """Candidates for one chapter's beats, and the judge that picks among them."""
 
     ctx: ChapterContext
     on_text: OnText | None  # where a draft streams as it is written
+    notes: list[str] = field(default_factory=list)  # what the writer was told about the beat in hand
 
-    def draft(self, prompt: Prompt, known: Sequence[str], temperature: float, seed: int | None, bill: Usage,
-              instruction: str | None = None) -> Candidate:
-        """One candidate: request, trim to whole sentences (continuing once if the limit cut it short)."""
-        llm, usage = self.ctx.llm, Usage()
-        text, finish = "", "stop"
-        for attempt in range(ATTEMPTS):
-            s = seed if seed is None or attempt == 0 else seed + 1000 * attempt
-            opts = GenOptions(max_tokens=prompt.max_tokens, temperature=temperature, seed=s, stop=prompt.stop)
-            c = ask(llm, prompt.messages, opts, self.on_text, usage, bill)
-            raw, finish = c.text, c.finish_reason
-            text = prose.clean_prose(raw, known)
-            if finish == "length" and len(text) < 0.5 * len(prose.strip_scaffolding(raw, known)):
-                more = self._continue(prompt, raw, temperature, s, usage, bill)
-                if more is not None:
-                    text = prose.clean_prose(raw + ("" if more.text[:1] in " ,.;:!?" else " ") + more.text, known) or text
-            if text:
+    def say(self, message: str) -> None:
+        """Tell the writer (``events.note``) and keep it for the beat's trace."""
+        self.notes.append(message)
+        self.ctx.events.note(message)
+
+    def _request(self, prompt: Prompt, temperature: float, seed: int | None, *bills: Usage) -> tuple[str, str]:
+        """One draft as the model wrote it (continued once when the token limit cut it short): (raw, finish)."""
+        opts = GenOptions(max_tokens=prompt.max_tokens, temperature=temperature, seed=seed, stop=prompt.stop)
+        c = ask(self.ctx.llm, prompt.messages, opts, self.on_text, *bills)
+        raw, finish = c.text, c.finish_reason
+        if finish == "length" and len(prose.clean_prose(raw)) < 0.5 * len(prose.strip_scaffolding(raw)):
+            more = self._continue(prompt, raw, temperature, seed, *bills)
+            if more is not None:
+                raw = raw + ("" if more.text[:1] in " ,.;:!?" else " ") + more.text
+        return raw, finish
+
+    def draft(self, build: Callable[[str | None], Prompt], known: Sequence[str], temperature: float, seed: int | None,
+              bill: Usage, instruction: str | None = None, check: BeatCheck | None = None) -> Candidate:
+        """One candidate. ``build(extra)`` makes the prompt (``extra``: the author's instruction and the
+        guards' nudge). Without ``check`` a draft is only cleaned; with it, see the module doc."""
+        usage = Usage()
+        tries: list[_Try] = []
+        nudge, empties, sent = None, 0, 0
+        sheet = check.beats if check is not None else []
+        while True:
+            prompt = build(_join(instruction, nudge))
+            s = seed if seed is None or sent == 0 else seed + 1000 * sent
+            sent += 1
+            raw, finish = self._request(prompt, temperature, s, usage, bill)
+            text = guards.clean(raw, known, sheet)
+            if not text:
+                empties += 1
+                if empties >= ATTEMPTS:
+                    break
+                self.say("the draft had no complete sentence; trying again")
+                continue
+            v = check.check(text) if check is not None else guards.Verdict(text=text, coverage=None, repeat=0.0)
+            tries.append(_Try(prompt, raw, finish, s, nudge, v))
+            if not v.problems or check is None or len(tries) > check.redrafts:
                 break
-            self.ctx.events.note("the draft had no complete sentence; trying again")
-        if not text:
+            why = "; ".join(v.problems)
+            self.say(f"beat {check.index}: draft {len(tries)} — {why}; drafting again ({len(tries) + 1} of {check.redrafts + 1})")
+            nudge = guards.nudge(v, check.beat)
+        if not tries:
             raise ModelError(f"the model wrote no complete sentence in {ATTEMPTS} tries; try a larger --words-per-beat or another model")
-        return Candidate(text=text, temperature=temperature, seed=seed, instruction=instruction, finish_reason=finish,
-                         prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, seconds=usage.seconds)
+        kept, copied, flagged = self._keep(tries, known, check)
+        guard = Guard(drafts=[guards.draft_record(t.verdict, t.seed, t.nudge) for t in tries], flagged=flagged)
+        guard.drafts[tries.index(kept)].kept = True
+        text = kept.verdict.text if not copied else copied[0]
+        guard.cut = guards.cuts_between(kept.raw, text, sheet, copied[1] if copied else ())
+        if guard.cut and self.on_text is not None:  # what was streamed is not all that is kept: say what went
+            where = f"beat {check.index}: " if check is not None else ""
+            self.say(where + guards.describe(guard.cut, kept.raw, text))
+        if flagged:
+            where = f"beat {check.index}" if check is not None else "the draft"
+            self.say(f"{where} is kept with problems after {len(tries)} drafts: {'; '.join(flagged)}")
+        return Candidate(text=text, temperature=temperature, seed=seed, instruction=instruction, finish_reason=kept.finish,
+                         prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, seconds=usage.seconds,
+                         guard=guard if check is not None else None, prompt=[dict(m) for m in kept.prompt.messages])
+
+    def _keep(self, tries: list[_Try], known: Sequence[str], check: BeatCheck | None) -> tuple[_Try, tuple[str, list[str]] | None, list[str]]:
+        """The draft to keep: the first that passed; else the best once copies are cut from each. Returns it,
+        (its text with copies cut, the sentences cut) when that is what is kept, and the problems left."""
+        passed = next((t for t in tries if not t.verdict.problems), None)
+        if passed is not None or check is None:
+            return passed or tries[-1], None, []
+        best: tuple[tuple[int, float, float], _Try, guards.Verdict, list[str]] | None = None
+        for t in tries:
+            v, cut = guards.salvage(t.verdict, check.beat, check.earlier, check.norm, check.floor, known, check.beats)
+            if best is None or v.rank() < best[0]:
+                best = (v.rank(), t, v, cut)
+        assert best is not None
+        _, t, v, cut = best
+        return t, ((v.text, cut) if cut else None), list(v.problems)
 
     def _continue(self, prompt: Prompt, raw: str, temperature: float, seed: int | None, *bills: Usage) -> Completion | None:
         llm = self.ctx.llm
@@ -135,18 +239,44 @@ class Drafter:
         if n > 1:
             for cand in cands:
                 self.judge(index, cand, bill)
-            best = max(range(n), key=lambda k: (cands[k].score or 0.0, -k))
+            best = self.pick(f"beat {index}", cands)
         cands[best].chosen = True
         return cands
 
+    def pick(self, what: str, cands: Sequence[Candidate], scores: Sequence[float] | None = None) -> int:
+        """The best candidate: unflagged before flagged, then the highest score, then the first; the writer is
+        told when the judge's answer was unusable (the heuristic scored it), when a flag overruled the
+        score, and when a tie was settled by order."""
+        scores = list(scores) if scores is not None else [c.score or 0.0 for c in cands]
+        heuristic = [k + 1 for k, c in enumerate(cands) if c.judged_by == "heuristic"]
+        if heuristic:
+            which = "candidate " + ", ".join(map(str, heuristic)) if len(heuristic) < len(cands) else "every candidate"
+            self.say(f"{what}: the judge's answer was unusable for {which}; scored by the heuristic instead (beat words and names the prose uses)")
+        flagged = [bool(c.guard and c.guard.flagged) for c in cands]
+        best = max(range(len(cands)), key=lambda k: (not flagged[k], scores[k], -k))
+        top = max(range(len(cands)), key=lambda k: (scores[k], -k))
+        if top != best:
+            self.say(f"{what}: candidate {top + 1} scored highest ({scores[top]:g}) but is flagged; kept candidate {best + 1} ({scores[best]:g})")
+        tied = [k + 1 for k in range(len(cands)) if k != best and flagged[k] == flagged[best] and scores[k] == scores[best]]
+        if tied:
+            others = ", ".join(map(str, tied))
+            self.say(f"{what}: candidates {best + 1} and {others} tied at {scores[best]:g}; kept the first, candidate {best + 1}")
+        return best
 
-def beat_trace(ctx: ChapterContext, i: int, text: str, mode: str, prompt: Prompt, bill: Usage, **extra: object) -> BeatTrace:
-    """A finished beat as the trace keeps it; ``bill`` is everything it cost."""
+
+def beat_trace(ctx: ChapterContext, i: int, text: str, mode: str, prompt: Prompt, bill: Usage, chosen: Candidate | None = None,
+               notes: Sequence[str] = (), **extra: object) -> BeatTrace:
+    """A finished beat as the trace keeps it; ``bill`` is everything it cost; ``chosen``: the kept candidate
+    (its guard record and the exact messages that drafted it)."""
+    story = {"verbatim": prompt.verbatim, "summarised": prompt.summarised, "left_out": prompt.left_out, "chapters": prompt.chapters}
+    if prompt.shape == "short":
+        story["last_paragraph"] = prompt.last_paragraph
+    sent = chosen.prompt if chosen is not None and chosen.prompt else [dict(m) for m in prompt.messages]
     return BeatTrace(
         index=i, beat=ctx.beats[i - 1], lore=ctx.plan.picks(i), dropped=ctx.plan.ledger.beats[i - 1].dropped, text=text, mode=mode,
         prompt_tokens=bill.prompt_tokens, completion_tokens=bill.completion_tokens, seconds=bill.seconds, requests=bill.requests,
-        lore_cut=prompt.lore_cut, story={"verbatim": prompt.verbatim, "summarised": prompt.summarised, "left_out": prompt.left_out},
-        cost=ctx.llm.cost(bill.prompt_tokens, bill.completion_tokens),
+        lore_cut=prompt.lore_cut, story=story, cost=ctx.llm.cost(bill.prompt_tokens, bill.completion_tokens),
+        guard=chosen.guard if chosen is not None else None, notes=list(notes), prompt=sent,
         **extra,  # type: ignore[arg-type]
     )
 
@@ -174,23 +304,26 @@ class Sequential(Strategy):
     def write(self, targets: list[int]) -> bool:
         return all(self.beat(i) for i in targets)  # all() stops at the first beat the author quit on
 
-    def beat(self, i: int, mode: str | None = None, owed: Usage | None = None) -> bool:
-        """Write beat ``i``; ``owed`` is usage already spent on it (a failed one-shot). False if the author quit."""
+    def beat(self, i: int, mode: str | None = None, owed: Usage | None = None, notes: Sequence[str] = ()) -> bool:
+        """Write beat ``i``; ``owed`` is usage already spent on it (a failed one-shot) and ``notes`` what the
+        writer was told about it then. False if the author quit."""
         ctx, s = self.ctx, self.ctx.settings
         picks, texts = ctx.plan.picks(i), ctx.plan.texts[i]
         known = ctx.known(picks)
         ctx.events.beat_started(i, len(ctx.beats), ctx.beats[i - 1])
+        self.drafter.notes = list(notes)
         story = ctx.story.before(i)
         bill = owed or Usage()
+        check = ctx.check_for(i)
+        shape = ctx.shape
 
         def prompt_for(extra: str | None) -> Prompt:
-            return prompts.build_prompt(ctx.llm, ctx.plan.meta, ctx.beats, [i], picks, texts, s.words_per_beat, story, extra)
+            return prompts.beat_prompt(shape, ctx.llm, ctx.plan.meta, ctx.beats, i, picks, texts, s.words_per_beat, story, extra)
 
         prompt = prompt_for(None)
 
         def make(k: int, temperature: float = s.temperature, instruction: str | None = None) -> Candidate:
-            p = prompt if instruction is None else prompt_for(instruction)
-            return self.drafter.draft(p, known, temperature, None if s.seed is None else s.seed + k, bill, instruction)
+            return self.drafter.draft(prompt_for, known, temperature, None if s.seed is None else s.seed + k, bill, instruction, check)
 
         cands = self.drafter.best_of(i, make, s.n, bill)
         chosen = next(c for c in cands if c.chosen)
@@ -200,62 +333,9 @@ class Sequential(Strategy):
             if reply.quit:
                 return False
             chosen, text, edited = reply.chosen, reply.text, reply.edited
-        ctx.writer.finish(beat_trace(ctx, i, text, mode or s.mode, prompt, bill, finish_reason=chosen.finish_reason,
-                                     edited=edited, candidates=cands if len(cands) > 1 else []))
-        return True
-
-
-class OneShot(Strategy):
-    """Every target in one request (best of ``n`` whole replies by mean judged score), split back into beats."""
-
-    def __init__(self, ctx: ChapterContext) -> None:
-        super().__init__(ctx)
-        self.drafter = Drafter(ctx, ctx.events.text if ctx.settings.stream else None)
-        self.fallback = Sequential(ctx)
-
-    def write(self, targets: list[int]) -> bool:
-        ctx, s = self.ctx, self.ctx.settings
-        picks, texts = ctx.plan.union(targets)
-        known = ctx.known(picks)
-        ctx.events.beat_started(targets[0], len(ctx.beats), f"beats {targets[0]}–{targets[-1]} in one request")
-        story = ctx.story.before(targets[0])
-        bill = Usage()
-        prompt = prompts.build_prompt(ctx.llm, ctx.plan.meta, ctx.beats, targets, picks, texts, s.words_per_beat, story, shrink_reply=True)
-        if prompt.max_tokens < prompts.reply_tokens(s.words_per_beat) * len(targets):
-            ctx.events.note(f"the reply is limited to {prompt.max_tokens} tokens to fit the model's context window")
-        replies: list[tuple[dict[int, Candidate], str]] = []
-        for k in range(s.n):
-            if s.n > 1:
-                ctx.events.draft_started(targets[0], k + 1, s.n)
-            seed = None if s.seed is None else s.seed + k
-            opts = GenOptions(max_tokens=prompt.max_tokens, temperature=s.temperature, seed=seed, stop=prompt.stop)
-            c = ask(ctx.llm, prompt.messages, opts, self.drafter.on_text, bill)
-            sections, how = prose.split_sections(c.text, targets, known)
-            replies.append(({i: Candidate(text=t, temperature=s.temperature, seed=seed, finish_reason=c.finish_reason) for i, t in sections.items()}, how))
-        means = []
-        for cands, _ in replies:
-            if s.n > 1:
-                for i, cand in cands.items():
-                    if cand.text:
-                        self.drafter.judge(i, cand, bill)
-            means.append(sum(c.score or 0.0 for c in cands.values()) / len(cands))
-        best = max(range(s.n), key=lambda k: (means[k], -k))
-        chosen, how = replies[best]
-        filled = [i for i in targets if chosen[i].text]
-        shares = [len(chosen[i].text) for i in filled]
-        parts = zip(filled, split_usage(bill.prompt_tokens, [1] * len(filled)), split_usage(bill.completion_tokens, shares),
-                    split_usage(round(bill.seconds * 1000), shares), strict=True)
-        for n_, (i, p_tok, c_tok, ms) in enumerate(parts):
-            chosen[i].chosen = True
-            share = Usage(prompt_tokens=p_tok, completion_tokens=c_tok, seconds=ms / 1000, requests=bill.requests if n_ == 0 else 0)
-            ctx.writer.finish(beat_trace(ctx, i, chosen[i].text, "oneshot", prompt, share, finish_reason=chosen[i].finish_reason,
-                                         split=how, candidates=[r[0][i] for r in replies] if s.n > 1 else []))
-        owed = None if filled else bill  # a reply with no usable prose at all: its cost goes to the first beat
-        for i in targets:
-            if not chosen[i].text:  # the reply had nothing for this beat: write it on its own
-                ctx.events.note(f"the one-shot reply had no prose for beat {i}; writing it on its own")
-                self.fallback.beat(i, mode="sequential", owed=owed)
-                owed = None
+        hand = {"edited": True, "edited_in": "interactive", "draft": chosen.text} if edited else {}
+        ctx.writer.finish(beat_trace(ctx, i, text, mode or s.mode, prompt, bill, chosen, self.drafter.notes, finish_reason=chosen.finish_reason,
+                                     candidates=cands if len(cands) > 1 else [], **hand))
         return True
 
 
@@ -263,6 +343,8 @@ def strategy_for(ctx: ChapterContext, interaction: Interaction | None = None) ->
     """The strategy ``ctx.settings.mode`` names."""
     check_mode(ctx.settings, interaction)
     if ctx.settings.mode == "oneshot":
+        from b2p.oneshot import OneShot  # it drafts with this module's parts
+
         return OneShot(ctx)
     return Sequential(ctx, author=interaction if ctx.settings.mode == "interactive" else None)
 

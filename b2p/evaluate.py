@@ -25,11 +25,12 @@ from b2p.errors import ConfigError
 from b2p.measures import Debris, LoreUse
 from b2p.models import BeatLore, LorePick
 from b2p.settings import Settings
+from b2p.chapterfile import changed_beats, parse_chapter, saved_hash
 from b2p.trace import BeatTrace, ChapterTrace, Feedback, Figures, Judgement, text_hash, trace_path, write_atomic
 from b2p.userfiles import decode_user_text, read_user_file
 from b2p.writer import render_chapter
 
-COPY_LIMIT = 0.2  # a beat repeating more than this share of its 6-grams from earlier beats counts as copied
+COPY_LIMIT = measures.COPY_LIMIT  # a beat repeating more than this share of its 6-grams from earlier beats counts as copied
 
 
 class BeatEval(BaseModel):
@@ -159,7 +160,18 @@ def load_chapter(chapter: Path) -> ChapterTrace:
         raise ConfigError(f"{path}: {kind}; eval needs the trace 'b2p generate -o' writes with the chapter") from None
     if not trace.beats:
         raise ConfigError(f"{path}: no finished beats to evaluate; run 'b2p generate … -o {chapter} --resume'")
-    page, expected = _norm(text), _norm(render_chapter(trace))
+    doc = parse_chapter(text, str(chapter))  # markers damaged: one line that says how to recover
+    if doc.marked:  # each beat between its markers (b2p.chapterfile); the writer's own text around them is not measured
+        if trace.pending:
+            raise ConfigError(f"{chapter}: holds prose its trace does not (a run stopped while saving); finish it with 'b2p generate … -o {chapter} --resume'")
+        if not set(doc.beats) & {b.index for b in trace.beats}:
+            raise ConfigError(f"{path}: made for another chapter: none of its {len(trace.beats)} beats is in {chapter}")
+        edits = changed_beats(doc, {b.index: b.saved_sha256 or saved_hash(b.text) for b in trace.beats}, {}, str(chapter))
+        if edits:
+            raise ConfigError(f"{chapter}: edited by hand since its trace was written (beat {min(edits)} differs); eval measures the prose "
+                              f"the trace holds: restore the beat, or rewrite it with 'b2p generate … --only {min(edits)} --force'")
+        return trace
+    page, expected = _norm(text), _norm(render_chapter(trace))  # a chapter from before beats were marked
     if page != expected:
         flat = _flat(text)
         on_page = [b for b in trace.beats if _flat(b.text) in flat]

@@ -10,7 +10,10 @@ is ever unpickled, so a store folder handed over by someone else cannot run code
   entries' metadata (without their text), their texts, every entry record (disabled ones too)
   for ``b2p entries``, the ``always`` entries, the case-sensitive name words, the name matcher's
   keys (its automata are rebuilt from them), the scene's noun tables, the relation table read
-  from the lore and each chunk's entry, hash and snippet. Adding a table is one line in
+  from the lore, what each thing is and has (``parts``), the words and links that describe each
+  person (``descriptions``), each chunk's entry, hash and snippet, and the ``gating`` table (the
+  entries whose lore unfolds by chapter, the chunk rows that unlock later: ``b2p.gating``, read by
+  ``at_chapter(n)``, the view at a chapter). Adding a table is one line in
   ``TABLES``; ``LoreIndex.table(name)`` reads it;
 - every current chunk's vector as one float32 matrix (``vectors.npy``, memory-mapped, loaded
   with ``allow_pickle=False``), so the similarity search is an exact cosine scan: a few
@@ -38,24 +41,28 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from b2p.errors import StoreError
+from b2p import gating
 from b2p.matcher import NameMatcher
 from b2p.models import BibleMeta, LoreEntry
+from b2p.describe import Descriptions
 from b2p.nouns import Describers, is_person
+from b2p.parts import Parts
 from b2p.relations import Relations
 from b2p.settings import Settings
-from b2p.store import Store, StoredEntry
+from b2p.store import Store, StoredEntry, chunk_header
 
 INDEX_DIR = "b2p-index"  # inside an embedded store's folder
 HEAD = "index.json"
 VECTORS = "vectors.npy"
 _FORMAT = 2  # 1 was pickles: a folder of that format has another code key, so it is never opened
-_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py")  # what the saved tables are built by
+_CODE = ("index.py", "matcher.py", "scene.py", "nouns.py", "models.py", "lexicon.py", "relations.py", "parts.py", "describe.py", "phrases.py",
+         "dates.py", "gating.py")  # what the saved tables are built by
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 
@@ -68,10 +75,22 @@ class Source:
     chunk_entry: list[str]  # per current chunk of an enabled entry, in the order of the vectors
     chunk_hash: list[str]
     chunk_snippet: list[str]
+    chunk_from: list[int] = field(default_factory=list)  # the chapter each chunk unlocks at (b2p.gating; 0: always)
 
     @cached_property
     def matcher(self) -> NameMatcher:
         return NameMatcher(self.enabled)
+
+    @cached_property
+    def find(self) -> Callable[[str], list[Any]]:
+        """The matcher's ``find``, remembered per sentence: relations, parts and descriptions read the same lore."""
+        from functools import lru_cache
+
+        return lru_cache(maxsize=None)(self.matcher.find)
+
+    @cached_property
+    def texts(self) -> dict[str, str]:
+        return {e.id: e.text for e in self.enabled}
 
 
 def _row(e: LoreEntry) -> dict[str, Any]:
@@ -88,8 +107,11 @@ TABLES: dict[str, tuple[type, Callable[[Source], Any]]] = {
     "case_words": (dict, lambda s: {w: sorted(ids) for w, ids in _case_words(s.enabled).items()}),
     "matcher": (dict, lambda s: s.matcher.to_data()),
     "describers": (dict, lambda s: Describers(s.enabled).to_data()),
-    "relations": (dict, lambda s: Relations.build(s.enabled, {e.id: e.text for e in s.enabled}, s.matcher.find, is_person).to_data()),
+    "relations": (dict, lambda s: Relations.build(s.enabled, s.texts, s.find, is_person).to_data()),
+    "parts": (dict, lambda s: Parts.build(s.enabled, s.texts, s.find, is_person).to_data()),
+    "descriptions": (dict, lambda s: Descriptions.build(s.enabled, s.texts, s.find, is_person).to_data()),
     "chunks": (dict, lambda s: {"entry": s.chunk_entry, "hash": s.chunk_hash, "snippet": s.chunk_snippet}),
+    "gating": (dict, lambda s: gating.gating_table(s.enabled, {e.id: e.text for e in s.enabled}, s.chunk_entry, s.chunk_from)),
 }
 
 
@@ -174,6 +196,7 @@ class LoreIndex:
             src.chunk_entry.append(c.entry_id)
             src.chunk_hash.append(c.hash16)
             src.chunk_snippet.append(snippet(c.text, e))
+            src.chunk_from.append(gating.chunk_chapter(c.text, chunk_header(e)))
             vecs.append(np.asarray(c.vector, dtype=np.float32))
         vectors = np.vstack(vecs) if vecs else np.zeros((0, 1), dtype=np.float32)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -311,6 +334,14 @@ class LoreIndex:
     def relations(self) -> Relations:
         return self._object("relations", Relations.from_data)
 
+    @property
+    def parts(self) -> Parts:
+        return self._object("parts", Parts.from_data)
+
+    @property
+    def descriptions(self) -> Descriptions:
+        return self._object("descriptions", Descriptions.from_data)
+
     def _chunk_lists(self, data: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
         lists = (data["entry"], data["hash"], data["snippet"])
         if not all(isinstance(x, list) and len(x) == self._head["chunks"] for x in lists):
@@ -328,6 +359,16 @@ class LoreIndex:
     @property
     def chunk_snippet(self) -> list[str]:
         return self._object("chunks", self._chunk_lists)[2]
+
+    @property
+    def gating(self) -> dict[str, Any]:
+        """The ``gating`` table: which entries' lore unfolds by chapter, which chunk rows unlock later."""
+        return self.table("gating")
+
+    def at_chapter(self, chapter: int | None) -> Any:
+        """The index as the story stands at ``chapter`` (``from``/``until``/``## From chapter N``/
+        ``aliases_from``): itself when nothing is gated or no chapter is given. See ``b2p/gating.py``."""
+        return gating.at_chapter(self, chapter)
 
     def texts(self) -> dict[str, str]:
         """Every enabled entry's full text, by id."""

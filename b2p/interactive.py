@@ -11,8 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from b2p.errors import ModelError
+from b2p.errors import B2PError, ModelError
 from b2p.trace import Candidate
+
+NO_ANSWER = ("no answer: standard input ended (interactive mode reads each answer from it); run it in a terminal "
+             "or pipe in the answers, or use --mode sequential")
 
 
 class Interaction(Protocol):
@@ -20,7 +23,7 @@ class Interaction(Protocol):
 
     def stream(self, piece: str) -> None: ...  # a draft as it is written
     def show(self, text: str) -> None: ...  # a finished draft, or a message
-    def ask(self, question: str) -> str | None: ...  # one answer line; None at end of input
+    def ask(self, question: str) -> str | None: ...  # one answer line; None at end of input (an error: nobody answers)
     def edit(self, text: str) -> str: ...  # the text after the author edited it
 
 
@@ -70,14 +73,17 @@ def ask_author(io: Interaction, cands: list[Candidate], make: Callable[..., Cand
     """Show the chosen draft; accept, re-roll (``make(k, temperature, instruction)``), edit or quit.
 
     Every re-roll is appended to ``cands`` and becomes the chosen one; ``temperature`` is the default
-    for a re-roll that names none.
+    for a re-roll that names none. The end of input is not an answer: ``B2PError`` (the beats already
+    accepted are saved; the run can be resumed).
     """
     current = next(c for c in cands if c.chosen)
     text, edited = current.text, False
     while True:
         io.show(text)
         answer = io.ask(QUESTION)
-        choice = Choice("quit") if answer is None else parse_choice(answer)
+        if answer is None:
+            raise B2PError(NO_ANSWER)
+        choice = parse_choice(answer)
         if isinstance(choice, str):
             io.show(choice)
         elif choice.action in ("accept", "quit"):

@@ -66,6 +66,9 @@ PHRASE_ENDERS = frozenset(
     "a an the to in on at for with from of and but or that about into out off back up down away over through "
     "toward towards before after as if when while until so this what how why where".split()
 )
+# Words inside a noun phrase between its determiner and its noun that are not its content: "the only
+# coach", "the other preacher", "its own water".
+NP_MODIFIERS = frozenset({"only", "very", "other", "same", "own", "whole"})
 # Adverbs an apposition may open with: "Colette, now his wife"; "" for none.
 APPOSITION_ADVERBS = frozenset({"", "now", "once", "later", "formerly", "also", "still", "then"})
 # Words that describe an entry's name without being part of what it is: "the old duke", "Varro Crater".
@@ -98,14 +101,24 @@ VAGUE_THINGS = frozenset({"find", "discovery", "thing", "object", "item", "prize
 NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                          "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
                          "hundred thousand".split())
+# Adjectives of age, +1 old / -1 young: "the old man" is the oldest man the lore gives an age for.
+AGE_WORDS = {"old": 1, "older": 1, "elderly": 1, "aged": 1, "young": -1, "younger": -1, "youthful": -1}
+MONTHS = frozenset("january february march april may june july august september october november december".split())
 # Counting words: "the two women", "the siblings".
 GROUP_WORDS = frozenset({"pair", "two", "both", "duo", "trio", "three", "siblings", "twins", "partners", "friends"})
 GROUP_COUNT = {"two": 2, "both": 2, "pair": 2, "duo": 2, "twins": 2, "siblings": 2, "partners": 2, "friends": 2,
                "three": 3, "trio": 3}
 # Nouns for time, text and the story itself: never a reference to an entry.
-NOT_REFERENCES = frozenset({"same", "other", "rest", "first", "last", "next", "end", "way", "time", "day", "night",
-                            "moment", "chapter", "scene", "story", "beat", "reader", "world", "morning", "evening",
-                            "sun", "air", "water", "hour", "week", "year", "dawn", "dusk", "truth", "news", "word"})
+# Nouns for time, text and the story itself: never a reference to an entry.
+TIME_AND_TEXT_NOUNS = frozenset({"same", "other", "rest", "first", "last", "next", "end", "way", "time", "day", "night",
+                                 "moment", "chapter", "scene", "story", "beat", "reader", "morning", "evening", "hour",
+                                 "week", "year", "dawn", "dusk", "truth", "news", "word", "name", "kind", "sort", "lot",
+                                 "number"})
+# Nouns of position in something else ("the top of the board", "the edge of town"): they name no thing by themselves.
+POSITION_NOUNS = frozenset({"top", "bottom", "side", "edge", "back", "front", "middle", "centre", "center", "half", "part",
+                            "corner", "inside", "outside", "head", "foot", "length"})
+# ... nor do the elements in a beat's scenery ("rain falls on the water").
+NOT_REFERENCES = TIME_AND_TEXT_NOUNS | frozenset({"world", "sun", "air", "water"})
 IRREGULAR_PLURALS = {"women": "woman", "men": "man", "children": "child", "people": "person", "wives": "wife",
                      "widows": "widow", "daughters-in-law": "daughter-in-law", "sons-in-law": "son-in-law",
                      "brothers-in-law": "brother-in-law", "sisters-in-law": "sister-in-law"}

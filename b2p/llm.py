@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 OnText = Callable[[str], None]
+OnNote = Callable[[str], None]
 
 
 class Completion(BaseModel):
@@ -53,7 +54,7 @@ class GenOptions(BaseModel):
     model_config = {"extra": "forbid"}
 
     max_tokens: int = Field(400, ge=1)
-    temperature: float = Field(0.8, ge=0.0, le=2.0)
+    temperature: float = Field(0.8, ge=0.0, le=2.0, allow_inf_nan=False)
     seed: int | None = None
     stop: list[str] = Field(default_factory=list)
 
@@ -74,10 +75,12 @@ class LLM(ABC):
 
     name: str
     context_window: int
+    params: int | None = None  # the model's parameter count, when the backend can know it (prompt_shape 'auto' reads it)
 
     backend: ClassVar[str | None] = None
     Options: ClassVar[type[BackendOptions]] = BackendOptions
     _checked_backend: ClassVar[str | None] = None
+    on_note: OnNote | None = None  # whoever runs the model listens here (write_chapter: ``Events.note``)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -117,6 +120,11 @@ class LLM(ABC):
     def complete(self, messages: list[Message], options: GenOptions, on_text: OnText | None = None) -> Completion:
         """Run one chat completion; when ``on_text`` is given, stream text pieces to it as they arrive."""
 
+    def note(self, message: str) -> None:
+        """Tell the user something as it happens (a retry, and how long it waits first): one line to ``on_note``."""
+        if self.on_note is not None:
+            self.on_note(message)
+
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         """Estimated USD for this usage, or None when the model's price is unknown."""
         return estimate_cost(self.name, prompt_tokens, completion_tokens)
@@ -155,7 +163,7 @@ def backends() -> dict[str, type[LLM]]:
     for module in BUILTIN_BACKENDS:
         importlib.import_module(module)
     found = {cls.__dict__["backend"]: cls for cls in _backend_classes()}
-    builtin = [name for name, cls in found.items() if cls.__module__ in BUILTIN_BACKENDS]
+    builtin = [name for module in BUILTIN_BACKENDS for name, cls in found.items() if cls.__module__ == module]  # not import order
     return {name: found[name] for name in [*builtin, *sorted(set(found) - set(builtin))]}
 
 

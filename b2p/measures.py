@@ -106,6 +106,7 @@ def similarity(beat: str, prose: str, embed: Embed) -> float | None:
 # -- repetition ------------------------------------------------------------------------------------
 
 NGRAM = 6
+COPY_LIMIT = 0.2  # a beat repeating more than this share of its 6-grams from earlier beats is a copy (eval and the guards)
 
 
 def ngrams(text: str, n: int = NGRAM) -> list[tuple[str, ...]]:
@@ -139,7 +140,8 @@ DEBRIS_KINDS = ("heading", "label", "markup", "list", "note", "meta", "echo")
 _ENDS = ".!?…"
 _CLOSERS = "\"'”’)]*_"
 _RULE = re.compile(r"^\s*(?:[-*_=~`]\s*){3,}$")  # ---, ***, ```
-_TAG = re.compile(r"<<|>>|\[\[|\]\]|\{\{|\}\}|</?[A-Za-z|][^<>]{0,40}>|<\|")  # <<Title>>, [[x]], <p>, <|im_end|>
+_TAG = re.compile(r"<<|>>|\[\[|\]\]|\{\{|\}\}|</?[A-Za-z|][^<>]{0,40}>|<\|"  # <<Title>>, [[x]], <p>, <|im_end|>
+                  r"""|<[A-Za-z][\w-]*(?:\s+[\w-]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>]+))?)*\s*/?>""")  # <img src=x onerror="…">
 _LIST = re.compile(r"^\s*(?:\(?\d+[.)]|[-*•+])(?:\s+|$)")
 _NUMBER_LABEL = re.compile(r"^[A-Za-z]+\.?\s+\d+\b")  # "Beat 3", "Part 2: The Find", "Chapter 1"
 _COLON = re.compile(r"^([^\"“”:]{1,60}):(?:\s+(.*))?$")
@@ -219,7 +221,8 @@ def _line_kind(line: str, last: bool, follows_lower: bool, beat_grams: Sequence[
     m = _COLON.match(bare)
     if m and len(words(m.group(1))) <= 5 and m.group(1).strip()[:1] not in _QUOTES:
         prefix, rest = m.group(1), m.group(2) or ""
-        if not rest.strip() or _title_like(prefix) or any(stem(x) in _TEXT_NOUN for x in words(prefix)) or re.search(r"\d", prefix):
+        tagged = re.search(r"\([^()]*\)\s*$", prefix)  # a lore heading written back: "The Lantern (item): …"
+        if not rest.strip() or tagged or _title_like(prefix) or any(stem(x) in _TEXT_NOUN for x in words(prefix)) or re.search(r"\d", prefix):
             return "label"  # "Story so far:", "In this scene:", "Summary: Jack …"
     if any(is_meta(x) for x in lexicon.sentences(bare)):
         return "meta"

@@ -9,6 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 Reason = Literal["writer", "always", "named", "scene", "similar"]
 
 
+class ChapterRef(BaseModel):
+    """One item of ``chapters:`` in ``bible.yaml``: a beat sheet and, optionally, where its chapter is written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    beats: str = Field(description="The beat sheet, relative to the bible folder.")
+    out: str | None = Field(None, description="The chapter file [default: the beat sheet with .md].")
+
+
 class BibleMeta(BaseModel):
     """``bible.yaml``: the title and the writing defaults generation uses."""
 
@@ -18,6 +27,7 @@ class BibleMeta(BaseModel):
     pov: str | None = Field(None, description="Point of view, e.g. 'close third person'.")
     tense: str | None = Field(None, description="Narrative tense, e.g. 'past'.")
     style: str | None = Field(None, description="A sentence or two on voice and style.")
+    chapters: list[ChapterRef] | None = Field(None, description="The book's chapters in order (b2p.book); without it, beats/*.txt in natural name order.")
 
 
 class LoreEntry(BaseModel):
@@ -39,6 +49,10 @@ class LoreEntry(BaseModel):
     lead: str = Field("", description="The entry's opening sentences: what a beat gets when the whole entry does not fit.")
     lead_tokens: int = Field(0, description="Token count of the lead as it appears in a prompt.")
     pronouns: str | None = Field(None, description="he / she / they, inferred from the body, for characters.")
+    gating: dict[str, Any] | None = Field(None, description="When the entry is true for the story (b2p.gating): front matter "
+                                          "'from' and 'until' (chapter numbers) and 'aliases_from' ({chapter: [aliases]}).")
+    chapter_sizes: list[list[Any]] = Field(default_factory=list, description="For a body with '## From chapter N' sections: "
+                                           "[first chapter, tokens, lead, lead tokens] of each version of the text, measured at ingest.")
 
     def keys(self) -> list[str]:
         """Every string that names this entry: its name first, then aliases."""
@@ -68,6 +82,22 @@ class Dropped(BaseModel):
     score: float
 
 
+class HeldBack(BaseModel):
+    """Lore that is not yet (or no longer) true at the chapter being written (``b2p lore --chapter N``)."""
+
+    name: str = Field(description="The entry's name.")
+    id: str
+    what: Literal["entry", "section", "alias"] = Field(description="The whole entry ('from'/'until'), a '## From chapter N' "
+                                                        "section of its text, or an alias from 'aliases_from'.")
+    detail: str | None = Field(None, description="The alias, the section's opening words, or the words of a beat that named a held-back entry.")
+    until: int | None = Field(None, description="The chapter from which it is true ('held back until chapter N').")
+    after: int | None = Field(None, description="The chapter after which it stopped being true ('until: N').")
+
+    @property
+    def reason(self) -> str:
+        return f"held back until chapter {self.until}" if self.until is not None else f"no longer true after chapter {self.after}"
+
+
 class BeatLore(BaseModel):
     """The ledger line for one beat."""
 
@@ -81,6 +111,8 @@ class Ledger(BaseModel):
     """What ``b2p lore --json`` prints."""
 
     bible: str
+    chapter: int | None = Field(None, description="The chapter whose view of the bible was used (None: the whole bible).")
+    held_back: list[HeldBack] = Field(default_factory=list, description="What that view keeps out (b2p.gating).")
     beats: list[BeatLore]
 
 

@@ -103,7 +103,9 @@ def _is_a_heads(first_sentence: str) -> list[str]:
             h = _head(m.group(3), first_sentence[m.end(3) :], lists=True)  # "is a copyist, book-restorer and …"
             if h:
                 heads.append(h)
-    return heads
+    from b2p.phrases import is_heads  # appositions and roles without an article: "the driver, the whip, of …", "is chair of …"
+
+    return heads + sorted(is_heads(first_sentence, person=True) - set(heads))
 
 
 def _thing_nouns(first_sentence: str) -> set[str]:

@@ -7,13 +7,17 @@ writes; every strategy (and ``--dry-run``) takes each beat's lore from it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from b2p import prompts
 from b2p.llm import LLM
 from b2p.models import BibleMeta, Ledger, LorePick
 from b2p.prompts import Prompt, Story
 from b2p.settings import Settings
+
+if TYPE_CHECKING:
+    from b2p.book import Place
 
 
 @dataclass
@@ -24,6 +28,10 @@ class Plan:
     meta: BibleMeta
     ledger: Ledger
     texts: dict[int, dict[str, str]]  # beat index → {entry id: lore text in the prompt}
+    place: Place | None = None  # the sheet's chapter of its book (b2p.book), if it is one
+    state: str = ""  # the bible's content state (b2p.index), recorded for 'b2p book'
+    carried: list[str] = field(default_factory=list)  # names on stage from the previous chapter's end
+    book_lines: list[str] = field(default_factory=list)  # --dry-run: the earlier chapters' summaries as cached (or placeholders)
 
     def picks(self, index: int) -> list[LorePick]:
         return self.ledger.beats[index - 1].lore
@@ -40,16 +48,19 @@ class Plan:
         return picks, texts
 
 
-def plan_chapter(settings: Settings, bible: str, beats: Sequence[str]) -> Plan:
-    """The ledger of the sheet and the exact lore text of each pick, from the ingested bible ``bible``."""
+def plan_chapter(settings: Settings, bible: str, beats: Sequence[str], place: Place | None = None) -> Plan:
+    """The ledger of the sheet and the exact lore text of each pick, from the ingested bible ``bible``.
+    In a book (``place``), the bible as it stands at the chapter, and the previous chapter's closing cast on stage."""
     from b2p.retrieval import Retriever
     from b2p.store import Store
 
     with Store.open(settings, bible=bible) as st, st.lock(exclusive=False):
-        r = Retriever(settings, st, bible)
-        ledger = r.ledger(list(beats), explain=True)  # the trace keeps what was left out, and why
+        r = Retriever(settings, st, bible, chapter=place.number if place is not None else None)
+        carried = place.carried(settings.scene_depth) if place is not None else []
+        ledger = r.ledger(list(beats), explain=True, carried=carried)  # the trace keeps what was left out, and why
         texts = {b.index: r.pick_texts(b) for b in ledger.beats}
-        return Plan(bible=r.bible, meta=r.meta, ledger=ledger, texts=texts)
+        names = list(dict.fromkeys(r.entries[i].name for cast in carried for i in cast if i in r.entries))
+        return Plan(bible=r.bible, meta=r.meta, ledger=ledger, texts=texts, place=place, state=r.index.state, carried=names)
 
 
 @dataclass
@@ -71,16 +82,23 @@ class DryRun:
     context_window: int
 
 
-def dry_run(settings: Settings, plan: Plan, beats: Sequence[str], llm: LLM, mode: str | None = None) -> list[DryPrompt]:
-    """Build every prompt a run would send, without calling the model (the story so far is a placeholder)."""
+def dry_run(settings: Settings, plan: Plan, beats: Sequence[str], llm: LLM, mode: str | None = None,
+            only: Sequence[int] | None = None) -> list[DryPrompt]:
+    """Build every prompt a run would send, without calling the model (the story so far is a placeholder);
+    ``only``: just those beats' prompts, as ``--only`` would send them."""
     mode = mode or settings.mode
-    groups = [list(range(1, len(beats) + 1))] if mode == "oneshot" else [[i] for i in range(1, len(beats) + 1)]
+    wanted = sorted(set(only)) if only else list(range(1, len(beats) + 1))
+    groups = [wanted] if mode == "oneshot" else [[i] for i in wanted]
+    shape = prompts.choose_shape(settings.prompt_shape, llm)
     out = []
     for targets in groups:
         first = targets[0]
         picks, texts = plan.union(targets)
         earlier = "beat 1" if first == 2 else f"beats 1–{first - 1}"
-        story = Story(placeholder=f"[the prose of {earlier}, fitted to the room left]") if first > 1 else None
-        p = prompts.build_prompt(llm, plan.meta, beats, targets, picks, texts, settings.words_per_beat, story, shrink_reply=len(targets) > 1)
+        story = Story(placeholder=f"[the prose of {earlier}, fitted to the room left]" if first > 1 else None, book=plan.book_lines)
+        if len(targets) == 1:
+            p = prompts.beat_prompt(shape, llm, plan.meta, beats, first, picks, texts, settings.words_per_beat, story)
+        else:
+            p = prompts.build_prompt(llm, plan.meta, beats, targets, picks, texts, settings.words_per_beat, story, shrink_reply=True)
         out.append(DryPrompt(targets, p, max(0, llm.context_window - p.prompt_tokens - p.max_tokens - prompts.MARGIN)))
     return out

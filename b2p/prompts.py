@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from b2p.errors import ConfigError
-from b2p.lexicon import STOP_WORDS
+from b2p.lexicon import STOP_WORDS, sentences
 from b2p.llm import LLM, Message
 from b2p.models import BibleMeta, LorePick
 
@@ -27,8 +27,12 @@ CHAPTER_LORE_HEADING = "Lore for this chapter"
 OUTLINE_HEADING = "Chapter outline"
 STORY_HEADING = "The story so far"
 EARLIER_HEADING = "Earlier, in brief"
+BOOK_HEADING = "Earlier chapters"
 TASK_HEADING = "Your task"
-HEADINGS = (ALWAYS_HEADING, LORE_HEADING, CHAPTER_LORE_HEADING, OUTLINE_HEADING, STORY_HEADING, EARLIER_HEADING, TASK_HEADING)
+LINE_HEADING = "Earlier in the chapter"  # the short shape's one-line story so far
+LAST_HEADING = "The last paragraph"
+HEADINGS = (ALWAYS_HEADING, LORE_HEADING, CHAPTER_LORE_HEADING, OUTLINE_HEADING, STORY_HEADING, EARLIER_HEADING, BOOK_HEADING, TASK_HEADING,
+            LINE_HEADING, LAST_HEADING)
 OPENING = "(Nothing yet: this beat opens the chapter.)"
 MARGIN = 16  # tokens kept free: remote backends estimate prompt size
 # A model that starts echoing scaffolding after its prose is stopped there rather than edited afterwards
@@ -53,12 +57,14 @@ class Story:
     """The prose already written before the beats being written, oldest first.
 
     ``summarise(i)`` returns a short summary of ``texts[i]`` (the caller makes and caches it);
-    ``placeholder`` is for dry runs, where there is no prose yet.
+    ``placeholder`` is for dry runs, where there is no prose yet. ``book``: a summary of each earlier
+    chapter of the book ("Chapter 2: …"), oldest first; they come first, and shrink first, oldest first.
     """
 
     texts: list[str] = field(default_factory=list)
     summarise: Callable[[int], str] | None = None
     placeholder: str | None = None
+    book: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -72,8 +78,11 @@ class Prompt:
     summarised: int = 0  # earlier beats given as summaries
     left_out: int = 0  # earlier beats given not at all
     lore_cut: list[str] = field(default_factory=list)  # pick names left out to fit
+    chapters: int = 0  # earlier chapters of the book summarised (some cut to their first sentence when tight)
     outline: str = "full"  # full | near | none
     stop: list[str] = field(default_factory=lambda: list(STOP_BEAT))
+    shape: str = "full"  # full | short (see build_short_prompt)
+    last_paragraph: int = 0  # short shape: the previous beat's last paragraph is given (1) or not (0)
 
     @property
     def system(self) -> str:
@@ -129,12 +138,13 @@ def outline_text(beats: Sequence[str], targets: Sequence[int], near: int | None 
     return "\n".join(lines)
 
 
-def story_text(story: Story, verbatim: int, summaries: list[str]) -> str:
+def story_text(story: Story, verbatim: int, summaries: list[str], book: Sequence[str] = ()) -> str:
+    head = f"{STORY_HEADING}:" + (f"\n({BOOK_HEADING}) " + " ".join(book) + "\n" if book else "")
     if story.placeholder is not None:
-        return f"{STORY_HEADING}:\n{story.placeholder}"
+        return f"{head}\n{story.placeholder}"
     if not story.texts:
-        return f"{STORY_HEADING}:\n{OPENING}"
-    parts = [f"{STORY_HEADING}:"]
+        return f"{head}\n{OPENING}"
+    parts = [head]
     if summaries:
         parts.append(f"({EARLIER_HEADING}) " + " ".join(summaries))
     if verbatim:
@@ -251,17 +261,29 @@ def _fit(
             )
     outline = {None: "full", 2: "near", -1: "none"}[near]
     n = len(story.texts)
+
+    def fits(used: int) -> bool:
+        return used <= room(max_tokens)
+
+    def finish(p: Prompt, verbatim: int = 0, summaries: Sequence[str] = ()) -> Prompt:
+        """The earlier chapters' summaries in the room the rest left: all of them, else the oldest cut to
+        their first sentence, then left out, oldest first."""
+        for lines in _book_levels(story.book):
+            m = render(own_kept, always_kept, near, story_text(story, verbatim, list(summaries), lines))
+            used_b = llm.count_tokens(m)
+            if fits(used_b):
+                p.messages, p.prompt_tokens, p.chapters = m, used_b, len(lines)
+                break
+        return p
+
     if story.placeholder is not None or not n:
-        return Prompt(msgs, used, max_tokens, lore_cut=cut, outline=outline)
+        return finish(Prompt(msgs, used, max_tokens, lore_cut=cut, outline=outline))
 
     # 2. The story so far in the room left: the most recent beats verbatim (at most a quarter of the
     # window, so long chapters stay focused), older ones as summaries, the oldest dropped last.
     def attempt(v: int, summaries: list[str]) -> tuple[list[Message], int]:
         m = render(own_kept, always_kept, near, story_text(story, v, summaries))
         return m, llm.count_tokens(m)
-
-    def fits(used: int) -> bool:
-        return used <= room(max_tokens)
 
     cap = llm.context_window // 4
     sizes = [llm.count_tokens([{"role": "user", "content": t}]) for t in story.texts]
@@ -273,21 +295,41 @@ def _fit(
     if verbatim == n or story.summarise is None:
         m, used_s = attempt(verbatim, [])
         if fits(used_s):
-            return Prompt(m, used_s, max_tokens, verbatim=verbatim, left_out=n - verbatim, lore_cut=cut, outline=outline)
-        return Prompt(msgs, used, max_tokens, left_out=n, lore_cut=cut, outline=outline)
+            return finish(Prompt(m, used_s, max_tokens, verbatim=verbatim, left_out=n - verbatim, lore_cut=cut, outline=outline), verbatim)
+        return finish(Prompt(msgs, used, max_tokens, left_out=n, lore_cut=cut, outline=outline))
     summaries = [story.summarise(i) for i in range(n - verbatim)]
     first = 0  # summaries before this one are dropped
     while True:
         m, used_s = attempt(verbatim, summaries[first:])
         if fits(used_s):
-            return Prompt(m, used_s, max_tokens, verbatim=verbatim, summarised=len(summaries) - first, left_out=first, lore_cut=cut, outline=outline)
+            return finish(Prompt(m, used_s, max_tokens, verbatim=verbatim, summarised=len(summaries) - first, left_out=first, lore_cut=cut,
+                                 outline=outline), verbatim, summaries[first:])
         if verbatim > 0:  # the oldest verbatim beat gives way to its summary
             verbatim -= 1
             summaries.append(story.summarise(n - verbatim - 1))
         elif first < len(summaries):
             first += 1
         else:
-            return Prompt(msgs, used, max_tokens, left_out=n, lore_cut=cut, outline=outline)
+            return finish(Prompt(msgs, used, max_tokens, left_out=n, lore_cut=cut, outline=outline))
+
+
+def _book_levels(book: Sequence[str]) -> list[list[str]]:
+    """The earlier chapters' summaries from fullest to none: the oldest shrink to their first sentence
+    first, then the oldest go, one at a time."""
+    if not book:
+        return []
+    cur: list[str | None] = list(book)
+    levels = [list(book)]
+    for k, line in enumerate(book):
+        label, _, text = line.partition(": ")
+        short = f"{label}: {next(iter(sentences(text)), text)}" if text else line
+        if short != line:
+            cur[k] = short
+            levels.append([c for c in cur if c])
+    for k in range(len(book)):
+        cur[k] = None
+        levels.append([c for c in cur if c])
+    return levels
 
 
 def summary_messages(text: str) -> list[Message]:
@@ -299,6 +341,15 @@ def summary_messages(text: str) -> list[Message]:
 
 
 SUMMARY_TOKENS = 80
+
+
+def chapter_summary_messages(text: str, words: int) -> list[Message]:
+    """Ask for a short summary of a whole earlier chapter (the story so far of the chapters after it)."""
+    return [
+        {"role": "system", "content": "You summarise chapters of fiction briefly and plainly, keeping every name."},
+        {"role": "user", "content": f"Summarise this chapter in two or three sentences (at most {words} words): who does what, "
+                                    f"and how it ends.\n\n{text.strip()}"},
+    ]
 
 
 # -- judging ------------------------------------------------------------------------------------
@@ -356,3 +407,177 @@ def heuristic_scores(beat: str, picks: Sequence[LorePick], passage: str) -> tupl
     else:
         consistency = coverage
     return round(coverage, 2), round(consistency, 2)
+
+
+# -- the short shape, for small models -----------------------------------------------------------
+
+STOP_SHORT = ["\n#", f"\n{TASK_HEADING}", f"\n{LINE_HEADING}", f"\n{LAST_HEADING}"]
+LEAD_SENTENCES, LEAD_WORDS = 2, 50  # each lore entry is cut to its opening sentences: two at most, about this many words
+LINE_WORDS = 50  # the one-line story so far
+PARAGRAPH_WORDS = 120  # the last paragraph, cut to its closing sentences when longer
+SMALL_PARAMS = 1_000_000_000  # 'auto' gives a model under this many parameters the short shape
+SMALL_CONTEXT = 4096  # … and a model whose context window is under this
+
+
+def choose_shape(setting: str, llm: LLM) -> str:
+    """The prompt shape for ``llm``: ``setting`` unless it is 'auto', which gives a small model (known to have
+    under ``SMALL_PARAMS`` parameters, or a context under ``SMALL_CONTEXT`` tokens) the short shape."""
+    if setting != "auto":
+        return setting
+    small = (llm.params is not None and llm.params < SMALL_PARAMS) or llm.context_window < SMALL_CONTEXT
+    return "short" if small else "full"
+
+
+def lead(text: str, words: int = LEAD_WORDS) -> str:
+    """The opening sentences of ``text`` (at most ``LEAD_SENTENCES``, about ``words`` words; the first one
+    cut with '…' when longer)."""
+    from b2p.lexicon import sentences
+
+    out: list[str] = []
+    for sent in sentences(" ".join(text.split())):
+        if out and (len(out) >= LEAD_SENTENCES or len(" ".join([*out, sent]).split()) > words):
+            break
+        out.append(sent)
+    return _words(" ".join(out), words)
+
+
+def _tail(text: str, words: int) -> str:
+    """The closing sentences of ``text``, about ``words`` words at most."""
+    from b2p.lexicon import sentences
+
+    out: list[str] = []
+    for sent in reversed(sentences(" ".join(text.split()))):
+        if out and len(" ".join([sent, *out]).split()) > words:
+            break
+        out.insert(0, sent)
+    got = " ".join(out)
+    return got if len(got.split()) <= words else "… " + " ".join(got.split()[-words:])
+
+
+def last_paragraph(text: str) -> str:
+    paras = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    return paras[-1] if paras else ""
+
+
+def story_line(story: Story, words: int = LINE_WORDS) -> tuple[str, int]:
+    """The story so far in one line: the first sentence of each earlier beat's summary, newest kept first,
+    within ``words``; and how many beats it tells. The previous beat is left to its last paragraph when
+    that paragraph is the whole of it."""
+    from b2p.lexicon import sentences
+
+    n = len(story.texts)
+    last = n - 1 if n and last_paragraph(story.texts[-1]) == story.texts[-1].strip() else n
+    parts: list[str] = []
+    for k in range(last - 1, -1, -1):
+        if story.summarise is None:
+            break
+        first = (sentences(" ".join(story.summarise(k).split())) or [""])[0]
+        if not first or (parts and len(" ".join([first, *parts]).split()) > words):
+            break
+        parts.insert(0, first)
+    return _words(" ".join(parts), words), len(parts)
+
+
+def book_line(book: Sequence[str], words: int = LINE_WORDS) -> tuple[str, int]:
+    """The earlier chapters of a book in one line: the first sentence of each chapter's summary (they read
+    "Chapter 2: …"), the most recent kept first, within ``words``; and how many chapters it tells."""
+    from b2p.lexicon import sentences
+
+    parts: list[str] = []
+    for summary in reversed(book):
+        first = (sentences(" ".join(summary.split())) or [""])[0]
+        if not first or (parts and len(" ".join([first, *parts]).split()) > words):
+            break
+        parts.insert(0, first)
+    return _words(" ".join(parts), words), len(parts)
+
+
+def build_short_prompt(
+    llm: LLM,
+    meta: BibleMeta,
+    beats: Sequence[str],
+    target: int,
+    picks: Sequence[LorePick],
+    texts: dict[str, str],
+    words: int,
+    story: Story | None = None,
+    extra: str | None = None,
+) -> Prompt:
+    """The short shape, for a small model: the writing defaults, the beat's lore cut to each entry's lead,
+    in a book the earlier chapters in one line, the story so far in one line, the previous beat's last
+    paragraph, and the task. No outline, no verbatim story: a small model copies what it is shown and
+    loses the task in a long prompt. When it does not fit, the chapters' line goes first, then the story
+    line, then the lore (lowest priority first)."""
+    story = story or Story()
+    max_tokens = reply_tokens(words)
+    leads = {p.id: lead(texts.get(p.id, "")) for p in picks}
+    always = [p for p in picks if p.reason == "always"]
+    own = [p for p in picks if p.reason != "always"]
+    if story.placeholder is not None:
+        earlier = "beat 1" if target == 2 else f"beats 1–{target - 1}"
+        line, told, paragraph = f"[a one-line summary of {earlier}]", target - 1, f"[the last paragraph of beat {target - 1}]"
+    elif story.texts:
+        (line, told), paragraph = story_line(story), _tail(last_paragraph(story.texts[-1]), PARAGRAPH_WORDS)
+    else:
+        line, told, paragraph = "", 0, ""
+    chapters_line, chapters = book_line(story.book)
+    opening = target == 1 or (not story.texts and story.placeholder is None)
+    task = (f"{TASK_HEADING}: write part {target} of {len(beats)}: {beats[target - 1]}\n"
+            f"Write about {words} words of prose" + (" that open the chapter. " if opening else " that carry on from the last paragraph. ")
+            + "Begin with the prose itself and end on a complete sentence.")
+    if extra:
+        task += f"\nAlso: {extra.strip()}"
+
+    def render(own_kept: Sequence[LorePick], with_line: bool, with_book: bool) -> list[Message]:
+        user = []
+        if own_kept:
+            user.append(f"{LORE_HEADING}:\n" + "\n".join(f"- {_lead_line(p, leads[p.id])}" for p in own_kept))
+        if with_book and chapters_line:
+            user.append(f"{BOOK_HEADING}: {chapters_line}")
+        if with_line and line:
+            user.append(f"{LINE_HEADING}: {line}")
+        if paragraph and not opening:
+            user.append(f"{LAST_HEADING}:\n{paragraph}")
+        user.append(task)
+        return [{"role": "system", "content": system_text(meta, always, leads)}, {"role": "user", "content": "\n\n".join(user)}]
+
+    own_kept, with_line, with_book, cut = list(own), True, True, []
+    while True:
+        msgs = render(own_kept, with_line, with_book)
+        used = llm.count_tokens(msgs)
+        if used + max_tokens + MARGIN <= llm.context_window:
+            break
+        if with_book and chapters_line:
+            with_book = False
+        elif with_line and line:
+            with_line = False
+        elif own_kept:
+            cut.insert(0, own_kept.pop().name)
+        else:
+            raise ConfigError(
+                f"the model's context window ({llm.context_window} tokens) cannot hold even a bare prompt "
+                f"({used} tokens) plus the reply ({max_tokens} tokens); lower --words-per-beat or use a model "
+                "with a larger context (n_ctx / context_window)"
+            )
+    n = len(story.texts) if story.placeholder is None else target - 1
+    summarised = told if with_line and line else 0
+    has_para = int(bool(paragraph) and not opening)
+    return Prompt(msgs, used, max_tokens, summarised=summarised, left_out=max(0, n - summarised - has_para), lore_cut=cut,
+                  outline="none", stop=list(STOP_SHORT), shape="short", last_paragraph=has_para,
+                  chapters=chapters if with_book and chapters_line else 0)
+
+
+def _lead_line(p: LorePick, text: str) -> str:
+    """An entry's lead as a line of lore; its name before it only when the lead does not say it (a small
+    model writes a 'Name (kind):' heading back into its prose)."""
+    if not text:
+        return p.name
+    return text if p.name.split()[-1].lower() in text.lower() else f"{p.name}: {text}"
+
+
+def beat_prompt(shape: str, llm: LLM, meta: BibleMeta, beats: Sequence[str], target: int, picks: Sequence[LorePick],
+                texts: dict[str, str], words: int, story: Story | None = None, extra: str | None = None) -> Prompt:
+    """One beat's prompt in ``shape`` ('full' or 'short'; see ``choose_shape``)."""
+    if shape == "short":
+        return build_short_prompt(llm, meta, beats, target, picks, texts, words, story, extra)
+    return build_prompt(llm, meta, beats, [target], picks, texts, words, story, extra)

@@ -136,8 +136,9 @@ def _figures(b: BeatTrace) -> list[tuple[str, str]]:
 def build_report(chapter: Path, settings: Settings) -> ReportData:
     """Everything the page shows, from the chapter's trace and (when it can be read) the bible's store."""
     from b2p import trace as tr
+    from b2p.resume import current_trace
 
-    saved = tr.load(chapter)
+    saved = current_trace(chapter)  # the chapter file is the truth: the writer's edits are what the page shows
     if saved is None:
         raise ConfigError(f"{chapter}: no trace beside it ({tr.trace_path(chapter)}); a report needs a chapter written by 'b2p generate -o'")
     names = _load_names(settings, saved.bible)

@@ -8,29 +8,38 @@ Nothing is dropped silently.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from b2p.errors import BibleError, StoreError
+from b2p.gating import held_back, held_mentions
 from b2p.index import open_index
 from b2p.lexicon import CLAUSE_BREAKS, EVENT_KINDS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, singular
 from b2p.matcher import Mention
+from b2p.mentions import bystanders, part_of_a_phrase, position
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
-from b2p.scene import resolve
+from b2p.describe import describe
+from b2p.parts import resolve_parts
+from b2p.scene import covered_by, is_person, resolve
 from b2p.settings import Settings
 from b2p.store import Store
 
 SIMILAR_POOL = 8  # chunks fetched per similar slot: enough to aggregate several hits per entry
 MAX_CLAUSES = 4  # clauses of a beat embedded to settle its doubtful 'similar' candidates
 CLAUSE_MARGIN = 1.5  # a clause is shorter than its beat, so it must win by this times the beat's margin
+SHEET_MEMORY = 200  # earlier beats the scene looks back through for an item ("the artifact"): a long sheet stays linear
 
 
 class Retriever:
     """The lore index of one bible: its entries, one name matcher, and the store for similarity."""
 
-    def __init__(self, settings: Settings, store: Store, bible: str) -> None:
+    def __init__(self, settings: Settings, store: Store, bible: str, chapter: int | None = None) -> None:
         self.settings = settings
         self.index = open_index(settings, store, bible)
+        # book (issue 15): everything below reads the bible as it stands at ``chapter`` (b2p.gating).
+        self.chapter, self.whole = chapter, self.index
+        self.index = self.index.at_chapter(chapter)
         self.bible = self.index.bible
         self.embed_model = self.index.embed_model
         self.entries = self.index.entries
@@ -62,8 +71,9 @@ class Retriever:
 
     # -- the ledger ----------------------------------------------------------------------------
 
-    def ledger(self, beats: Sequence[str], explain: bool = False) -> Ledger:
-        """The lore of every beat of one sheet (scene carry runs across the sheet in order)."""
+    def ledger(self, beats: Sequence[str], explain: bool = False, carried: Sequence[Sequence[str]] = ()) -> Ledger:
+        """The lore of every beat of one sheet (scene carry runs across the sheet in order). ``carried``:
+        the cast of the beats before the sheet's first (the end of the previous chapter), oldest first."""
         common: list[list[Mention]] = [[] for _ in beats]
         mentions = [self.matcher.find(b, c) for b, c in zip(beats, common, strict=True)]
         ordinary = [self._ordinary_words(b, ms, c) for b, ms, c in zip(beats, mentions, common, strict=True)]
@@ -71,17 +81,23 @@ class Retriever:
         # With --explain and top-k 0 the candidates are still ranked, to say what was left out.
         want_similar = (self.settings.top_k > 0 or explain) and any(q.strip() for q in queries)
         vectors = self._embed(queries) if want_similar else [None] * len(beats)
-        history: list[list[str]] = []  # per earlier beat, the people/items on stage in order
+        history: list[list[str]] = [list(c) for c in carried]  # per earlier beat, the people/items on stage in order
+        last: tuple[str, list[LorePick]] | None = None  # the previous beat and what it took in
         out = []
         rows = zip(beats, mentions, vectors, ordinary, queries, strict=True)
         for index, (beat, ms, vec, (_, not_named), query) in enumerate(rows, start=1):
-            on_stage = list(reversed(history))
+            on_stage = history[: -SHEET_MEMORY - 1 : -1]  # the latest beats, most recent first
             writer = self._overrides(index, getattr(beat, "overrides", ()))
-            lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query, writer)
+            lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query, writer, last)
+            last = (str(beat), considered)
             # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
-            history.append([p.id for p in considered if p.reason != "always"])
+            # In the order the beat mentions them: a pronoun in the next beat means its subject first.
+            history.append([p.id for p in sorted((p for p in considered if p.reason != "always"), key=lambda p: position(beat, p))])
             out.append(lore)
-        return Ledger(bible=self.bible, beats=out)
+        if explain:  # book (issue 15): names and aliases the beat uses that are not true yet at this chapter
+            for lore in out:
+                lore.dropped += [Dropped(name=h.name, reason=h.reason, score=0.0) for h in held_mentions(self.whole, self.index, lore.text)]
+        return Ledger(bible=self.bible, chapter=self.chapter, held_back=held_back(self.index), beats=out)
 
     def _beat(
         self,
@@ -94,6 +110,7 @@ class Retriever:
         not_named: set[str],
         query: str = "",
         writer: list[tuple[str, str, str]] = (),  # type: ignore[assignment]
+        last: tuple[str, list[LorePick]] | None = None,
     ) -> tuple[BeatLore, list[LorePick]]:
         """The beat's ledger line, and every pick considered before the budget. ``writer``: the
         beat's overrides, (sign, entry id, as written): forced in first, or kept out whatever finds them."""
@@ -113,20 +130,36 @@ class Retriever:
         for i in self.index.always:
             add(self.entries[i], "always", 1.0, None)
         named: list[tuple[str, int]] = []
-        mentions = [m for m in mentions if not (m.partial and self._qualified_elsewhere(m, beat))]
+        mentions = [m for m in mentions if not (m.partial and self._qualified_elsewhere(m, beat)) and not part_of_a_phrase(m, beat)]
+        memo: dict[str, Any] = {}  # what _disambiguate reads of the whole beat, read once
         for m in mentions:
-            ids = self._disambiguate(m, mentions, beat, stage) if len(m.entry_ids) > 1 else list(m.entry_ids)
+            ids = self._disambiguate(m, mentions, beat, stage, memo) if len(m.entry_ids) > 1 else list(m.entry_ids)
             for i in ids:
                 named.append((i, m.start))
                 score = 0.8 if m.partial else 1.0 if len(ids) == 1 else 0.9
                 add(self.entries[i], "named", score, m.text)
         masked = [(m.start, m.end) for m in mentions]
+        spans = [(m.start, m.end, m.entry_ids) for m in mentions]
+        people_stage = {i: d for d, cast in reversed(list(enumerate(on_stage[: self.settings.scene_depth], start=1))) for i in cast}
+        blocked: list[tuple[int, int]] = []
+        described = describe(beat, spans, taken, people_stage, self.entries, self.index.descriptions,
+                             lambda noun: self.index.describers.find(noun, people=True), self.index.describers.roles,
+                             lambda i: self.entries[i].keys(), blocked)
+        masked += blocked
+        for i, start, end, cue in described:
+            add(self.entries[i], "scene", 0.9, cue)
+            named.append((i, start))
+            masked.append((start, end))
         possessives = [(i, m.start, m.end) for m in mentions if m.text.endswith(("'s", "’s", "'", "’"))
                        for i in ([m.entry_ids[0]] if len(m.entry_ids) == 1 else [])]
         refused: list[tuple[str, list[str]]] = []
         for c in resolve(beat, named, masked, on_stage, self.entries, self.settings.scene_depth, self.index.describers,  # type: ignore[arg-type]
-                         self.index.relations, possessives, refused):
+                         self.index.relations, possessives, refused, self.index.descriptions.ages, self.index.descriptions.tagged,
+                         bystanders(*last) if last else frozenset()):
             add(self.entries[c.entry_id], "scene", max(0.5, 0.95 - 0.1 * c.distance), c.cue)
+        for i, cue, d in resolve_parts(beat, spans, taken, on_stage, self.entries, self.index.parts, self.index.describers.roles, is_person,
+                                         self.index.describers.name_words, self.settings.scene_depth, refused):
+            add(self.entries[i], "scene", max(0.5, 0.95 - 0.1 * d), cue)
         below: list[Dropped] = [Dropped(name=self.entries[i].name, reason=f"ambiguous: {phrase}", score=0.0)
                                 for phrase, ids in refused for i in ids if i not in taken]
         if vector is not None:
@@ -148,7 +181,7 @@ class Retriever:
             out += [(sign, i, said) for i in ids]
         return out
 
-    def _disambiguate(self, m: Mention, mentions: list[Mention], beat: str, stage: set[str]) -> list[str]:
+    def _disambiguate(self, m: Mention, mentions: list[Mention], beat: str, stage: set[str], memo: dict[str, Any]) -> list[str]:
         """A shared alias ("the Chief"): whoever is on stage; else whoever the rest of the beat
         agrees with (pronouns after the mention, other entries it names that their lore links to);
         else every claimant, so nothing is silently lost."""
@@ -156,15 +189,24 @@ class Retriever:
         on_stage = [i for i in ids if i in stage]
         if on_stage:
             return on_stage
-        after = beat[m.end :].lower()
-        others = [self.entries[i] for o in mentions if o is not m for i in o.entry_ids if i in self.entries]
+        if not memo:  # once per beat, not per shared alias: a long beat has thousands of mentions
+            memo["named"] = Counter(i for o in mentions for i in o.entry_ids if i in self.entries)
+            memo["last"] = {p: max((x.start() for x in re.finditer(rf"\b(?:{'|'.join(words)})\b", beat, re.IGNORECASE)), default=-1)
+                            for p, words in PRONOUNS.items()}
+            memo["links"], memo["lore"] = {}, {}
+        others = memo["named"] - Counter(i for i in m.entry_ids if i in self.entries)  # what the beat's other mentions name
+        links: dict[tuple[str, str], bool] = memo["links"]
         texts = self.index.texts()  # claimants' lore: read only when an alias is shared
         scores = {}
         for i in ids:
             e = self.entries[i]
-            lore = texts.get(i, e.lead).lower()
-            score = sum(1 for o in others if any(k.lower() in lore for k in o.keys()))
-            if e.pronouns and re.search(rf"\b(?:{'|'.join(PRONOUNS[e.pronouns])})\b", after):
+            for o in others:
+                if (i, o) not in links:
+                    if i not in memo["lore"]:
+                        memo["lore"][i] = texts.get(i, e.lead).lower()
+                    links[i, o] = any(k.lower() in memo["lore"][i] for k in self.entries[o].keys())
+            score = sum(n for o, n in others.items() if links[i, o])
+            if e.pronouns and memo["last"].get(e.pronouns, -1) >= m.end:  # one of its pronouns comes after the mention
                 score += 1
             scores[i] = score
         best = max(scores.values())
@@ -187,11 +229,11 @@ class Retriever:
 
         They are cut from the similarity query and their entries kept out of 'similar', so a name
         that is also a word cannot sneak in by meaning after the matcher rightly ignored it."""
-        spans = [(m.start, m.end) for m in mentions]
+        inside = covered_by([(m.start, m.end) for m in mentions])
         words: set[str] = {w for m in common for w in m.text.split()}
         entries: set[str] = {i for m in common for i in m.entry_ids}
         for m in re.finditer(r"[A-Za-z][A-Za-z'-]*", beat):
-            if any(s <= m.start() < e for s, e in spans):
+            if inside(m.start()):
                 continue
             low = m.group().lower()
             owners = self.case_words.get(low) or self.case_words.get(singular(low))  # "sandhill cranes"

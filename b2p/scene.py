@@ -9,10 +9,16 @@ Pronouns an entry takes are inferred from its lore at ingest (``infer_pronouns``
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right, insort
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from b2p.lexicon import (
+    FUNCTION_WORDS,
+    NUMBER_WORDS,
+    AGE_WORDS,
     GENDER_OF_NOUN,
     GENERIC_PERSONS,
     GROUP_COUNT,
@@ -36,6 +42,11 @@ from b2p.nouns import (  # noqa: F401 - re-exported: the scene's vocabulary
 )
 from b2p.relations import Relations, kin_phrases, resolve_kin
 
+_CLAUSE_BREAK = re.compile(r"[;:.!?]\s|,\s+(?:and|but|then|so)\s|\s+(?:and|but|while|when|then)\s+(?=[a-z])")
+# After a description of someone, what says who it is: "… on the trolley is her father", "… is Danny".
+_SAME_AS = re.compile(r"[^,;:.]{0,40}?\b(?:is|was)\s+(?:his|her|their|[A-Z][\w'’]*)\b")
+# An indefinite person introduced by a relative clause: "a night porter who won't say where he got it".
+_SOMEONE_NEW = re.compile(r"\b(?:a|an)\s+(?:[\w-]+\s+){0,3}?[\w-]+\s+who\b")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'-]*|[.!?;:,]")
 _DETERMINER = re.compile(r"\b(the|that|this|a|an)\s+", re.IGNORECASE)
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'’-]*")
@@ -57,14 +68,30 @@ class Cue:
     word: str
     pos: int
     count: int = 1
+    mods: tuple[str, ...] = ()  # the words before the noun: "the old man" → ("old",)
+
+
+def covered_by(spans: Sequence[tuple[int, int]]) -> Callable[[int], bool]:
+    """``inside(pos)``: is ``pos`` within one of the ``(start, end)`` spans? A bisection per question,
+    so a long beat's thousands of names cost n log n, not n²."""
+    ordered = sorted(spans)
+    starts = [s for s, _ in ordered]
+    reach = list(accumulate((e for _, e in ordered), max))  # the furthest end among spans starting up to here
+
+    def inside(pos: int) -> bool:
+        k = bisect_right(starts, pos) - 1
+        return k >= 0 and reach[k] > pos
+
+    return inside
 
 
 def find_cues(text: str, masked: Sequence[tuple[int, int]], vocab: Describers) -> list[Cue]:
     """Pronouns and definite descriptions in a beat, outside the spans already matched as names.
     ``vocab``: the bible's nouns for its people and things (what its entries say they *are*)."""
+    inside = covered_by(masked)
 
     def free(pos: int) -> bool:
-        return all(not (s <= pos < e) for s, e in masked)
+        return not inside(pos)
 
     cues: list[Cue] = []
     tokens = list(_TOKEN.finditer(text))
@@ -97,6 +124,8 @@ def find_cues(text: str, masked: Sequence[tuple[int, int]], vocab: Describers) -
         pick = next((n for n in reversed(range(len(stems))) if singular(stems[n]) in known), None)
         if pick is None:
             pick = next((n for n, w in enumerate(stems) if w in GROUP_WORDS), None)
+            if pick is not None and pick + 1 < len(stems) and (stems[pick] in NUMBER_WORDS or stems[pick] in FUNCTION_WORDS):
+                continue  # "the two outfits": two of something that is no one in this bible ("the siblings" are people)
         if pick is None:
             if det in ("a", "an"):
                 continue  # "a wren", "a lull": only known nouns are read after an indefinite article
@@ -113,7 +142,10 @@ def find_cues(text: str, masked: Sequence[tuple[int, int]], vocab: Describers) -
         count = max([GROUP_COUNT.get(x, 0) for x in stems[: pick + 1]] + [1])
         if noun != one and count == 1:
             count = 2
-        cues.append(Cue("noun", "indefinite" if det in ("a", "an") else "noun", noun if noun in GROUP_WORDS else one, offset, count))
+        if one in GENERIC_PERSONS and _SAME_AS.match(text, spans[-1][1]):
+            continue  # "the man on the trolley is her father": the relative, read as such
+        cues.append(Cue("noun", "indefinite" if det in ("a", "an") else "noun", noun if noun in GROUP_WORDS else one, offset, count,
+                        tuple(stems[:pick])))
     return sorted(cues, key=lambda c: c.pos)
 
 
@@ -158,6 +190,9 @@ def resolve(
     relations: Relations | None = None,
     possessives: Sequence[tuple[str, int, int]] = (),
     refused: list[tuple[str, list[str]]] | None = None,
+    ages: Mapping[str, int] | None = None,
+    tagged: Mapping[str, Sequence[str]] | None = None,
+    bystanders: set[str] | frozenset[str] = frozenset(),
 ) -> list[Carry]:
     """Entries the beat refers back to. ``named``: (entry id, position) named in this beat;
     ``history``: for every earlier beat, most recent first, the entries on stage in mention order.
@@ -177,6 +212,11 @@ def resolve(
         return []
     here = {i for i, _ in named}
     people_here = [(i, p) for i, p in named if i in entries and is_person(entries[i])]
+    # The same people counted, and by pronoun as sorted (position, id): a long beat asks about them per cue.
+    counts = Counter(i for i, _ in people_here)
+    by_pronoun: dict[str | None, list[tuple[int, str]]] = {}
+    for i, p in people_here:
+        insort(by_pronoun.setdefault(entries[i].pronouns, []), (p, i))
     stage = _Stage(history, entries, here, depth)
     carried: dict[str, Carry] = {}
 
@@ -185,19 +225,39 @@ def resolve(
             carried[i] = Carry(i, cue, d)
             if is_person(entries[i]):
                 people_here.append((i, pos))
+                counts[i] += 1
+                insort(by_pronoun.setdefault(entries[i].pronouns, []), (pos, i))
+
+    owners: dict[str, tuple[str, int]] = {}  # "his stepfather … his real father": one "his" throughout
 
     def owner(gender: str, pos: int) -> tuple[str, int] | None:
-        """Whom a possessive pronoun means: the nearest person of its gender before it in the beat,
-        else the first after it, else the most recent one on stage."""
-        same = sorted((p, i) for i, p in people_here if entries[i].pronouns == gender)
-        before = [(p, i) for p, i in same if p < pos]
-        if before:
-            return before[-1][1], 0
-        if same:
-            return same[0][1], 0
-        return next(iter(stage.people(gender)), None)
+        """Whom a possessive pronoun means: whom the beat's earlier possessive of that gender meant;
+        else the nearest person of its gender before it in the beat, else the first after it, else
+        the most recent one on stage."""
+        if gender in owners:
+            return owners[gender]
+        same = by_pronoun.get(gender, [])
+        before = bisect_left(same, (pos, ""))  # how many come before pos
+        found = (same[before - 1][1], 0) if before else (same[0][1], 0) if same else next(iter(stage.people(gender)), None)
+        if found is not None:
+            owners[gender] = found
+        return found
 
-    first_person = min((p for _, p in people_here), default=-1)
+    said: dict[tuple[str, str], bool] = {}
+
+    def says(i: str, word: str) -> bool:
+        if (i, word) not in said:
+            said[i, word] = _says(entries[i], word)
+        return said[i, word]
+
+    def clause_subject(pos: int) -> int:
+        """Where the subject of the pronoun's own clause is named: the first person named after the
+        last clause break before it ("Wes storms out; Nell follows him": Nell), or -1."""
+        start = max((m.end() for m in _CLAUSE_BREAK.finditer(text, 0, pos)), default=0)
+        # "… than the last time she let herself look at him": a subject pronoun opens the clause too.
+        start = max([start] + [c.pos for c in cues if c.kind in ("he", "she", "they") and c.role in ("subject", "opening") and c.pos < pos])
+        return min((p for _, p in people_here if start <= p < pos), default=-1)
+
     chained: set[str] = set()  # genders already referred to by a subject/possessive pronoun in this beat
     for cue in cues:
         if cue.kind == "kin":
@@ -205,19 +265,22 @@ def resolve(
             continue
         if cue.kind in ("he", "she") and cue.role != "object" and cue.kind in chained:
             continue  # "He admits he is…": the second "he" is the first one's person
+        if cue.kind in ("he", "she") and _SOMEONE_NEW.search(text[max((m.end() for m in re.finditer(r"[.!?;]\s", text[: cue.pos])), default=0) : cue.pos]):
+            continue  # "a night porter who won't say where he got it": he is the porter, no one in the bible
         if cue.kind in ("he", "she"):
             if cue.role != "object":
                 chained.add(cue.kind)
-            same = [p for i, p in people_here if entries[i].pronouns == cue.kind]
-            before = [p for p in same if p < cue.pos]
+            same = by_pronoun.get(cue.kind, [])
+            before = bisect_left(same, (cue.pos, ""))  # how many of them come before the cue
             resolved = {
-                "opening": False,  # "He hesitates…" opens a sentence: it points back
-                "subject": bool(before),
+                # "He hesitates…" opening the beat points back; "Nora isn't there. She is…": Nora.
+                "opening": before > 0,
+                "subject": before > 0,
                 "possessive": bool(same),
                 "reflexive": bool(same),
                 # "Jack cuts him off": not Jack, the beat's subject; "the Captain pockets Brisk's
                 # bribe and warns her": Brisk, who is not the subject.
-                "object": any(p != first_person for p in before),
+                "object": before > 0 and cue.role == "object" and any(p != subject for subject in [clause_subject(cue.pos)] for p, _ in same[:before]),
             }[cue.role]
             if not resolved and cue.role == "opening":
                 # "He admits he is the Hermit": the man on stage may be named again in this very beat.
@@ -226,25 +289,33 @@ def resolve(
             if not resolved and (match := next(iter(stage.people(cue.kind)), None)):
                 carry(match[0], cue.word, match[1], cue.pos)
         elif cue.kind == "they":
-            if len(people_here) >= 2 or (people_here and cue.role not in ("opening", "object", "possessive")):
-                continue
-            singular = stage.people("they")
+            before_it = [(i, p) for i, p in people_here if p < cue.pos]  # "Delphine tells them the railroad man …": them is not him
+            if len(before_it) >= 2 or (before_it and cue.role not in ("opening", "object", "possessive")) \
+                    or any(entries[i].pronouns == "they" for i, _ in before_it):
+                continue  # "Vask unrolls their charts": Vask's
+            singular = [(i, d) for i, d in stage.people("they") if not (d == 1 and i in bystanders)]
             recent = stage.people()
             if singular and recent and singular[0][1] == recent[0][1]:
                 carry(singular[0][0], cue.word, singular[0][1])
             elif recent:
                 last = recent[0][1]
                 group = [(i, d) for i, d in recent if d == last]
+                if len(group) > 2 and bystanders:  # "they": those the last beat was about, not the ones it mentioned
+                    group = [(i, d) for i, d in group if i not in bystanders] or group
                 if len(group) >= 2:
                     for i, d in group:
                         carry(i, cue.word, d)
         else:
-            _resolve_noun(cue, stage, entries, people_here, here, carry, describers)
+            _resolve_noun(cue, stage, entries, people_here, here, carry, describers, ages or {}, tagged or {}, counts, says)
     return list(carried.values())
 
 
 def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people_here: list[tuple[str, int]], here: set[str], carry,  # noqa: ANN001
-                  describers: Describers) -> None:
+                  describers: Describers, ages: Mapping[str, int], tagged: Mapping[str, Sequence[str]],
+                  counts: Counter[str] | None = None, says: Callable[[str, str], bool] | None = None) -> None:
+    """``counts``: how often each person is in ``people_here``; ``says``: ``_says`` by entry id, remembered."""
+    counts = counts if counts is not None else Counter(i for i, _ in people_here)
+    says = says or (lambda i, word: _says(entries[i], word))
     noun = cue.word
     phrase = f"the {noun}"
     if noun in GROUP_WORDS:
@@ -273,7 +344,7 @@ def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people
         return
     gender = GENDER_OF_NOUN.get(noun)
     need = cue.count
-    need -= sum(1 for i, _ in people_here if _says(entries[i], noun) or (gender and entries[i].pronouns == gender and cue.count > 1))
+    need -= sum(n for i, n in counts.items() if says(i, noun) or (gender and entries[i].pronouns == gender and cue.count > 1))
     if need <= 0 or (cue.count > 1 and noun not in describers.roles):
         return  # "the divers": a crowd of extras, not the cast
     people = stage.people()
@@ -283,9 +354,30 @@ def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people
     if not found and noun not in GENERIC_PERSONS:
         only = _bible_only(noun, entries, here, describers, people=True)
         found = [(only, 0)] if only else []
+    if not found and noun not in describers.roles and noun in tagged:  # "the patient": a tag only people carry
+        holders = [i for i in tagged[noun] if i not in here]
+        found = [(i, d) for i, d in people if i in holders] or ([(holders[0], 0)] if len(holders) == 1 else [])
+    age = next((AGE_WORDS[m] for m in cue.mods if m in AGE_WORDS), None)
+    if not found and gender and age is not None:
+        found = _by_age(age, gender, people, entries, here, ages)
+        if found:
+            phrase = f"the {' '.join(cue.mods)} {noun} ({'oldest' if age > 0 else 'youngest'} by the ages the lore gives: {ages[found[0][0]]})"
     if not found and noun in describers.roles:
         found = [(i, d) for i, d in people if _says(entries[i], noun)]
     if not found and gender:
         found = [(i, d) for i, d in people if entries[i].pronouns == gender]
     for i, d in found[:need]:
         carry(i, phrase, d)
+
+
+def _by_age(age: int, gender: str, people: list[tuple[str, int]], entries: dict[str, LoreEntry], here: set[str],
+            ages: Mapping[str, int]) -> list[tuple[str, int]]:
+    """"the old man": of the men on stage whose lore gives an age, the oldest; with none on stage, the
+    bible's oldest man when he is clearly the oldest (five years or more). ``age`` +1 for old, -1 for young."""
+    def pick(pool: list[tuple[str, int]], margin: int) -> list[tuple[str, int]]:
+        aged = sorted(((age * ages[i], i, d) for i, d in pool if i in ages and entries[i].pronouns == gender), reverse=True)
+        if aged and (len(aged) == 1 and margin == 0 or len(aged) > 1 and aged[0][0] - aged[1][0] >= max(margin, 1)):
+            return [(aged[0][1], aged[0][2])]
+        return []
+
+    return pick(people, 0) or pick([(i, 0) for i in ages if i in entries and i not in here], 5)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +40,17 @@ CONFIG_FILE = "b2p.toml"
 ENV_PREFIX = "B2P_"
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a setting's value came from. ``chosen``: the user named it (a flag, an env var, a file
+    given with ``--config``, or code); False for a ``b2p.toml`` merely found in the current folder,
+    which came with whatever project the user is in."""
+
+    layer: Literal["default", "file", "env", "flag"]
+    where: str = ""  # the file, or the env var
+    chosen: bool = True
+
+
 class Settings(BaseSettings):
     """Every knob b2p shares. Each field can be set in ``b2p.toml``, as ``B2P_<FIELD>``, or by a flag;
     so can each backend's options (``backend_options``)."""
@@ -46,7 +58,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 
     # store
-    store: Path = Field(Path(".b2p"), description="Folder of the embedded Chroma store.")
+    store: Path = Field(Path(".b2p"), description="Folder of the embedded Chroma store. Unset, a bible folder's store is "
+                        "an existing ./.b2p that holds it, else <bible>/.b2p (ingest/project.py); a bible name's is ./.b2p.")
     chroma_url: str | None = Field(None, description="http://HOST:PORT of a Chroma server; replaces the embedded store.")
     chroma_timeout: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False,
                                   description="Seconds to wait for the Chroma server to answer any one call.")
@@ -60,21 +73,28 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(20, ge=0, le=512, description="Tokens shared by neighbouring chunks.")
     # retrieval
     budget: int = Field(1200, ge=0, description="Lore tokens allowed per beat (always > named > scene > similar).")
-    threshold: float = Field(0.35, ge=-1.0, le=1.0, description="Cosine similarity a 'similar' entry must reach.")
-    margin: float = Field(0.12, ge=0.0, le=1.0, description="How far a 'similar' entry must stand above the beat's background similarity.")
+    threshold: float = Field(0.35, ge=-1.0, le=1.0, allow_inf_nan=False, description="Cosine similarity a 'similar' entry must reach.")
+    margin: float = Field(0.12, ge=0.0, le=1.0, allow_inf_nan=False, description="How far a 'similar' entry must stand above the beat's background similarity.")
     top_k: int = Field(3, ge=0, le=100, description="At most this many 'similar' entries per beat.")
     scene_depth: int = Field(3, ge=0, le=50, description="How many earlier beats the scene cast is carried from.")
+    max_beat_chars: int = Field(10_000, ge=100, le=10_000_000, description="A beat longer than this many characters is refused (a beat is one plot point, not a chapter).")
     # generation
     llm: str = Field("local", description="Model backend: 'local' (the embedded GGUF), 'openai' (an OpenAI-compatible API), or another registered one.")
     model: str | None = Field(None, description="Model name for the openai backend (default gpt-4o-mini).")
     mode: Literal["sequential", "oneshot", "interactive"] = Field("sequential", description="How the chapter is generated.")
-    temperature: float = Field(0.8, ge=0.0, le=2.0, description="Sampling temperature.")
+    temperature: float = Field(0.8, ge=0.0, le=2.0, allow_inf_nan=False, description="Sampling temperature.")
     seed: int | None = Field(None, description="Sampling seed, for repeatable drafts.")
     words_per_beat: int = Field(150, ge=10, le=5000, description="Target words for each beat's prose.")
     n: int = Field(1, ge=1, le=10, description="Candidates per beat; the judge keeps the best.")
     stream: bool = Field(True, description="Stream prose to the terminal as it is written.")
+    prompt_shape: Literal["auto", "full", "short"] = Field(
+        "auto", description="'full': lore, outline and story so far; 'short': the beat, its lore's leads, the last paragraph and "
+        "a one-line story so far; 'auto': short for a small model (under 1B parameters or a context under 4096 tokens).")
+    redrafts: int = Field(2, ge=0, le=10, description="Times a draft that copies earlier beats or misses its beat is drafted again.")
+    coverage_floor: float = Field(0.2, ge=0.0, le=1.0, description="A draft using less than this share of its beat's words misses it.")
 
     _backends: dict[str, BackendOptions] = PrivateAttr(default_factory=dict)
+    _origins: dict[str, Origin] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -112,6 +132,11 @@ class Settings(BaseSettings):
             listed = ", ".join(f"'{n}'" for n in names[:-1]) + f" or '{names[-1]}'" if len(names) > 1 else f"'{names[0]}'"
             raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": listed})
         return value
+
+    def origin(self, name: str) -> Origin:
+        """Where setting ``name`` (shared or a backend's option) came from; values given in code, and
+        defaults, count as chosen."""
+        return self._origins.get(name, Origin("default"))
 
     def backend_options(self, name: str | None = None) -> BackendOptions:
         """The options of backend ``name`` (default: the chosen one, ``llm``)."""
@@ -202,7 +227,14 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         Settings(**file_values)  # blame the file for its own bad values
     except ValidationError as err:
         raise ConfigError(_one_line(err, str(path))) from None
+    env = _env_values()
     try:
-        return Settings(**{**file_values, **_env_values(), **flags})
+        settings = Settings(**{**file_values, **env, **flags})
     except ValidationError as err:
         raise ConfigError(_one_line(err, "option")) from None
+    settings._origins = {
+        **{k: Origin("file", str(path), chosen=config is not None) for k in file_values},
+        **{k: Origin("env", f"{ENV_PREFIX}{k.upper()}") for k in env},
+        **{k: Origin("flag", "--" + k.replace("_", "-")) for k in flags},
+    }
+    return settings

@@ -6,8 +6,9 @@ from lives in Chroma itself, so a Chroma server works too):
 
 - entry record  id ``e:<entry id>`` — document: the entry's full text; metadata: name, kind,
   aliases (JSON), tags (JSON), always, case_sensitive, enabled, imported (JSON), hash, chunks,
-  tokens, lead, lead_tokens, pronouns, path; embedding: its first chunk's vector (Chroma wants
-  one per record; nothing reads it).
+  tokens, lead, lead_tokens, pronouns, path, gating (JSON ``{"gating", "chapter_sizes"}``, see
+  ``b2p/gating.py``; "" when ungated); embedding: its first chunk's vector (Chroma wants one per
+  record; nothing reads it).
 - chunk record  id ``c:<hash16>:<n>:<entry id>`` — document: the chunk text; metadata: entry_id,
   hash, index, enabled; embedding: the chunk's vector.
 - collection metadata, keys ``b2p_*``: what built it (model, engine, chunking), the bible's
@@ -121,6 +122,7 @@ def _entry_metadata(e: LoreEntry, chunks: int) -> dict[str, Any]:
         "lead_tokens": e.lead_tokens,
         "pronouns": e.pronouns or "",
         "path": e.path,
+        "gating": json.dumps({"gating": e.gating, "chapter_sizes": e.chapter_sizes}) if e.gating or e.chapter_sizes else "",
     }
 
 
@@ -142,6 +144,7 @@ def _entry_from_record(meta: dict[str, Any], document: str | None) -> StoredEntr
         lead=meta.get("lead", ""),
         lead_tokens=int(meta.get("lead_tokens", 0)),
         pronouns=meta.get("pronouns") or None,
+        **(json.loads(meta["gating"]) if meta.get("gating") else {}),  # b2p.gating: from/until/aliases_from, sizes
     )
     return StoredEntry(entry=entry, chunks=int(meta.get("chunks", 0)))
 

@@ -38,6 +38,33 @@ class Usage(BaseModel):
         self.requests += c.requests if isinstance(c, Usage) else 1
 
 
+class Cut(BaseModel):
+    """Something the guards took out of a draft: a debris line or sentence, a copied sentence, an unfinished one."""
+
+    kind: str = Field(description="heading | label | markup | list | note | meta | echo | copied | unfinished | scaffolding")
+    text: str
+
+
+class Draft(BaseModel):
+    """One draft of a candidate as the guards saw it (after its debris was cut)."""
+
+    seed: int | None = None
+    nudge: str | None = Field(None, description="What the prompt added for this redraft ('Also: …').")
+    words: int = 0
+    coverage: float | None = Field(None, description="Share of the beat's content words the draft uses.")
+    repeat: float = Field(0.0, description="Share of its word 6-grams already in earlier beats.")
+    problems: list[str] = Field(default_factory=list, description="Why it was drafted again (empty: it passed).")
+    kept: bool = False
+
+
+class Guard(BaseModel):
+    """What the generation guards did to a candidate: every draft and why, what was cut, what is left."""
+
+    drafts: list[Draft] = Field(default_factory=list)
+    cut: list[Cut] = Field(default_factory=list, description="What was cut from the kept draft (its streamed text had it).")
+    flagged: list[str] = Field(default_factory=list, description="Problems the kept draft still has: every redraft failed too.")
+
+
 class Candidate(BaseModel):
     """One draft of a beat (``--n K`` candidates, interactive re-rolls) and its judged score."""
 
@@ -55,6 +82,8 @@ class Candidate(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    guard: Guard | None = Field(None, description="Its drafts, cuts and flags (the generation guards).")
+    prompt: list[dict[str, str]] | None = Field(None, exclude=True)  # the messages of the kept draft (goes to BeatTrace.prompt)
 
 
 class Figures(BaseModel):
@@ -110,11 +139,15 @@ class BeatTrace(BaseModel):
     finish_reason: str = "stop"
     requests: int = 0
     cost: float | None = None
-    story: dict[str, int] = Field(default_factory=dict, description="Earlier beats in the prompt: verbatim, summarised, left_out.")
+    story: dict[str, int] = Field(default_factory=dict, description="Earlier beats in the prompt: verbatim, summarised, left_out; chapters: earlier chapters summarised.")
     lore_cut: list[str] = Field(default_factory=list, description="Picks left out of the prompt to fit the context window.")
     dropped: list[Dropped] = Field(default_factory=list, description="Entries retrieval considered and left out, and why (as in 'b2p lore').")
     split: str | None = Field(None, description="oneshot: how the reply was split into beats (markers, paragraphs, sentences).")
-    edited: bool = False
+    edited: bool = Field(False, description="The text is the writer's, not the model's draft (see edited_in).")
+    edited_in: Literal["interactive", "chapter"] | None = Field(
+        None, description="Where the writer last changed it: in $EDITOR during interactive review, or by hand in the chapter file.")
+    draft: str | None = Field(None, description="The model's text, kept when the writer's edit replaced it.")
+    saved_sha256: str | None = Field(None, description="sha256 of the text as saved in the chapter file (b2p.chapterfile.saved_hash).")
     candidates: list[Candidate] = Field(default_factory=list)
     summary: str | None = Field(None, description="Model-made summary used as story-so-far for later beats.")
     summary_of: str | None = Field(None, description="sha256 of the text the summary was made from.")
@@ -122,6 +155,31 @@ class BeatTrace(BaseModel):
     eval: Figures | None = Field(None, description="The latest 'b2p eval' figures of this beat's text.")
     judge: Judgement | None = Field(None, description="The latest 'b2p eval --judge' grades.")
     feedback: list[Feedback] = Field(default_factory=list, description="The writer's decisions on this beat's drafts, in order.")
+    guard: Guard | None = Field(None, description="The kept draft's guard record: drafts and why, cuts, flags.")
+    notes: list[str] = Field(default_factory=list, description="What the writer was told about this beat on screen.")
+    prompt: list[dict[str, str]] | None = Field(None, description="The exact messages sent for the draft kept (role, content).")
+
+
+class EarlierChapter(BaseModel):
+    """A chapter before this one, as this one was written: what its story so far said of it."""
+
+    chapter: int
+    beats_file: str
+    sha256: str | None = Field(None, description="sha256 of its prose then (b2p.book.prose_hash); None when it was not written.")
+    summary: str | None = Field(None, description="The summary this chapter's prompts carried.")
+    cached: bool = Field(False, description="The summary was made by an earlier run (else by this one).")
+
+
+class BookRecord(BaseModel):
+    """Where the chapter sits in its book, and what it was written from (``b2p book`` reads it for staleness)."""
+
+    chapter: int = Field(description="Its number in the book (1-based).")
+    out: str = Field(description="The chapter file.")
+    bible_state: str = Field(description="The bible's content state it was written with (b2p.index).")
+    earlier: list[EarlierChapter] = Field(default_factory=list)
+    scene: Literal["carried", "new", "none"] = Field("none", description="'carried': the previous chapter's closing cast was on "
+                                                     "stage at its start; 'new': its sheet opens a new scene ('# scene:'); 'none': nothing to carry.")
+    carried: list[str] = Field(default_factory=list, description="Names of the entries carried on stage.")
 
 
 class Totals(BaseModel):
@@ -148,9 +206,23 @@ class ChapterTrace(BaseModel):
     beats: list[BeatTrace] = Field(default_factory=list)
     totals: Totals
     complete: bool = False
+    bible_dir: str | None = Field(None, description="The bible folder (absolute) when --bible named one.")
+    pending: dict[int, str] | None = Field(
+        None, description="A save under way: beats whose text in the chapter file may still be the previous one, "
+                          "with the sha256 of that text ('' when the file did not hold the beat). Cleared once the chapter is saved.")
+    book: BookRecord | None = Field(None, description="For a chapter of a book (b2p.book): its number and what it was written from.")
 
     def done(self) -> dict[int, BeatTrace]:
         return {b.index: b for b in self.beats}
+
+    def adopt(self, index: int, text: str) -> BeatTrace:
+        """Beat ``index`` as the writer changed it in the chapter file: their text from now on (the model's
+        draft is kept in ``draft``)."""
+        beat = self.done()[index]
+        if not beat.edited and beat.draft is None:
+            beat.draft = beat.text
+        beat.text, beat.edited, beat.edited_in = text, True, "chapter"
+        return beat
 
     def put(self, beat: BeatTrace) -> None:
         """Add or replace a finished beat, keeping beat order."""
@@ -196,13 +268,16 @@ def write_atomic(path: Path, text: str) -> None:
 
 def load(chapter: Path) -> ChapterTrace | None:
     """The trace beside ``chapter``, or None when there is none."""
+    from b2p.userfiles import read_user_file
+
     path = trace_path(chapter)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read the trace: {err}") from None
+    data = read_user_file(path, "the trace", "a chapter trace (or pick another -o)", error=ConfigError)  # never a FIFO
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a b2p chapter trace (not UTF-8); delete it to start the chapter over, or pick another -o") from None
     try:
         return ChapterTrace.model_validate(json.loads(raw))
     except (json.JSONDecodeError, ValidationError) as err:

@@ -16,13 +16,14 @@ from b2p.errors import BibleError, did_you_mean
 from b2p.lexicon import norm_kind
 from b2p.models import BibleMeta, LoreEntry
 from b2p.userfiles import decode_user_text, read_user_file
+from ingest.gating import GATING_FIELDS, book_length, read_chapters, read_gating
 from ingest.yamldoc import YamlDoc, load_yaml
 
 BIBLE_FILE = "bible.yaml"
 BEATS_DIR = "beats"
 MAX_ENTRY_BYTES = 1_000_000  # a longer entry would swamp any prompt budget; ask for a split
 MAX_RECORD_BYTES = 64_000_000  # an imported lorebook's own fields: as large as the lorebooks import reads
-FIELDS = ("name", "aliases", "kind", "tags", "always", "case_sensitive", "id", "enabled", "imported")
+FIELDS = ("name", "aliases", "kind", "tags", "always", "case_sensitive", "id", "enabled", "imported", *GATING_FIELDS)
 OUTSIDE_LINKS = "allow_outside_links"  # bible.yaml: read *.md symlinks that point outside the bible
 # Characters that show nothing on their own: controls, format characters (zero-width space and
 # joiners, the BOM, soft hyphen), separators, lone combining marks, and the letters that render blank.
@@ -135,8 +136,8 @@ def parse_entry(path: Path, root: Path, allow_outside_links: bool = False) -> Lo
     return _parse_entry(path, root, allow_outside_links)[0]
 
 
-def _parse_entry(path: Path, root: Path, allow_outside_links: bool = False) -> tuple[LoreEntry, int]:
-    """(the entry, the file line of its name)."""
+def _parse_entry(path: Path, root: Path, allow_outside_links: bool = False, chapters: int | None = None) -> tuple[LoreEntry, int]:
+    """(the entry, the file line of its name). ``chapters``: the book's length, to check chapter references against."""
     shown = str(path)
     doc, body, body_line = read_front_matter(path)
     real = None if allow_outside_links else _outside(path, root)
@@ -171,6 +172,10 @@ def _parse_entry(path: Path, root: Path, allow_outside_links: bool = False) -> t
         raise BibleError(f"{shown}:{line('imported')}: 'imported' must be a mapping of the original tool's fields")
     if not body.strip():
         raise BibleError(f"{shown}:{body_line}: empty body: write the entry's lore below the front matter")
+    text_line = body_line + body[: len(body) - len(body.lstrip())].count("\n")  # the file line the entry's text starts on
+    gating, problems = read_gating(data, doc, shown, body.strip(), text_line, chapters)
+    if problems:
+        raise BibleError(problems)
     rel = path.relative_to(root)
     entry = LoreEntry(
         id=(data.get("id") or rel.with_suffix("").as_posix()).strip(),
@@ -184,6 +189,7 @@ def _parse_entry(path: Path, root: Path, allow_outside_links: bool = False) -> t
         imported=imported,
         text=body.strip(),
         path=rel.as_posix(),
+        gating=gating,
     )
     return entry, line("name")
 
@@ -208,17 +214,18 @@ def _parse_meta(root: Path) -> tuple[BibleMeta, bool]:
         raise BibleError(f"{shown}:1: expected 'key: value' lines (title, pov, tense, style)")
     fields = [*BibleMeta.model_fields, OUTSIDE_LINKS]
     problems = []
+    chapters, problems = read_chapters(data.get("chapters"), doc, shown, root)
     for key, value in data.items():
         if key not in fields:
             problems.append(f"{shown}:{doc.line(str(key))}: unknown field '{key}'{did_you_mean(str(key), fields)}")
         elif key == OUTSIDE_LINKS and not isinstance(value, bool):
             problems.append(f"{shown}:{doc.line(key)}: '{key}' must be true or false, not {value!r}")
-        elif key != OUTSIDE_LINKS and value is not None and not isinstance(value, str):
+        elif key not in (OUTSIDE_LINKS, "chapters") and value is not None and not isinstance(value, str):
             problems.append(f"{shown}:{doc.line(str(key))}: '{key}' must be a string")
     if problems:
         raise BibleError(problems)
     allow = bool(data.pop(OUTSIDE_LINKS, False))
-    return BibleMeta(**data), allow
+    return BibleMeta(**(data | {"chapters": chapters})), allow
 
 
 def bible_name(root: Path) -> str:
@@ -262,9 +269,10 @@ def read_bible(root: Path) -> Bible:
     except BibleError as err:
         problems.extend(err.problems)
         meta, allow_outside = BibleMeta(), False
+    chapters = None if problems else book_length(root, meta.chapters)  # what from/until/'## From chapter N' may name
     for path in _entry_files(root):
         try:
-            entry, name_lines[path.relative_to(root).as_posix()] = _parse_entry(path, root, allow_outside)
+            entry, name_lines[path.relative_to(root).as_posix()] = _parse_entry(path, root, allow_outside, chapters)
             entries.append(entry)
         except BibleError as err:
             problems.extend(err.problems)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from b2p import gating
 from b2p.lexicon import sentences
 from b2p.models import LoreEntry
 from b2p.store import chunk_header
@@ -36,9 +37,14 @@ def make_splitter(chunk_size: int, chunk_overlap: int, tokenize: Callable[[str],
 
 
 def chunk_entry(entry: LoreEntry, splitter) -> list[str]:  # noqa: ANN001
-    """The texts embedded for one entry. Each chunk carries the entry's name so it reads in isolation."""
+    """The texts embedded for one entry. Each chunk carries the entry's name so it reads in isolation.
+
+    No chunk straddles a ``## From chapter N`` heading: the text is split where its gate changes
+    first, and a chunk of a gated stretch says so after its header (``b2p.gating.chunk_prefix``),
+    so the lore index can keep it out of similarity until its chapter."""
     head = chunk_header(entry)
-    return [head + piece for piece in splitter.split_text(entry.text) if piece.strip()]
+    return [head + gating.chunk_prefix(run.gate) + piece
+            for run in gating.runs(entry.text) for piece in splitter.split_text(run.text) if piece.strip()]
 
 
 LEAD_TOKENS = 80

@@ -20,6 +20,7 @@ from b2p.store import EntryChunks, Store, StoreScan
 from b2p.store_guard import DamagedStore, ReadOnlyStore
 from b2p.store_names import held_name, sources
 from ingest.chunking import chunk_entry, chunk_signature, chunker_version, lead_of, make_splitter
+from ingest.gating import chapter_sizes, is_gated
 
 if TYPE_CHECKING:
     from ingest.bible import Bible
@@ -30,6 +31,8 @@ Progress = Callable[[int, int], None]  # (done, total) chunks embedded
 def content_hash(e: LoreEntry) -> str:
     """Hash of everything about an entry that reaches the store."""
     payload = e.model_dump(include={"id", "name", "aliases", "kind", "tags", "always", "case_sensitive", "enabled", "imported", "text", "path"})
+    if is_gated(e):  # only then: an ungated entry keeps the hash (and the vectors) it had before gating existed
+        payload["gating"] = e.gating or {}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -243,6 +246,7 @@ def _write_entries(store: Store, bible: str, todo: list[LoreEntry], scan: StoreS
         e.pronouns = entry_pronouns(e)
         e.lead = lead_of(e.text, tokenize)
         e.lead_tokens = len(tokenize(f"{e.name}: {e.lead}"))
+        e.chapter_sizes = chapter_sizes(e, tokenize, lead_of)  # each version of a '## From chapter N' body (b2p.gating)
         items.append(EntryChunks(e, chunks[e.id]))
     need = [it for it in items if it.entry.id not in held]
     texts = [t for it in need for t in it.chunks]

@@ -175,6 +175,21 @@ def corrupt_trace(w: Path) -> None:
     write(w / "chapter.trace.json", '{"bible": "good_bible", "beats": [')  # cut off mid-write by another tool
 
 
+def saved_chapter(w: Path, text: str | None = None) -> None:
+    """A one-beat chapter of one_beat.txt as b2p saves it, its trace beside it; ``text`` is what the writer made of the file."""
+    from b2p.chapterfile import new_chapter, saved_hash
+    from b2p.trace import BeatTrace, ChapterTrace, Totals, sheet_hash
+
+    beat, prose = (HERE / "beats" / "one_beat.txt").read_text(encoding="utf-8").strip(), "Jack drove out before dawn."
+    saved = ChapterTrace(bible="good_bible", beats_file="beats.txt", beats_sha256=sheet_hash([beat]), mode="sequential", model="m", llm="local",
+                         options={}, beats=[BeatTrace(index=1, beat=beat, lore=[], text=prose, saved_sha256=saved_hash(prose))],
+                         totals=Totals(beats=1, beats_done=1), complete=True)
+    write(w / "chapter.trace.json", saved.model_dump_json())
+    write(w / "chapter.md", text if text is not None else new_chapter("Chapter", {1: prose}).dumps())
+def long_beat(w: Path) -> None:
+    write(w / "beats.txt", "Jack drives out.\n" + ("Jack digs. " * 2000)[:20_000] + "\nJack drives home.\n")
+
+
 def other_model(w: Path) -> None:
     """A second embedding-model folder: the same files under another path, i.e. another model identity."""
     from b2p.embeddings import resolve_model_path
@@ -254,6 +269,17 @@ def imported_bible(w: Path) -> None:
     """A bible holding one entry imported from SillyTavern whose imported field was broken by hand."""
     write(w / "bible/lore/mara.md", "---\nname: Mara\nimported:\n  format: sillytavern\n  source: w.json\n  uid: 0\n"
           "  key: [Mara]\n  selectiveLogic: {mode: any}\n---\nA captain.\n")
+
+
+def book(w: Path, front: str = "", body: str = "A keeper who reads the weather by feel.", chapters: bool = True, yaml: str = "") -> None:
+    """A two-chapter book (bible.yaml ``chapters:``, else none at all) with one entry, ``jack.md``:
+    ``front`` is added to its front matter (from line 3), ``body`` is its text (from line 5 when
+    ``front`` is one line)."""
+    write(w / "bible/characters/jack.md", f"---\nname: Jack Harlan\n{front}---\n{body}\n")
+    if chapters:
+        write(w / "bible/bible.yaml", "title: Two Nights\n" + (yaml or "chapters: [beats/one.txt, beats/two.txt]\n"))
+        write(w / "bible/beats/one.txt", "Jack climbs the tower.\n")
+        write(w / "bible/beats/two.txt", "Jack keeps the light.\n")
 
 
 # ----------------------------------------------------------------------------- the table
@@ -473,8 +499,12 @@ CASES = [
     C("flag_given_a_value", f"{LORE} --beat 'Jack drives out.' --json=yes", r"b2p lore: option '--json' does not take a value"),
     C("extra_argument", f"lore beats.txt more.txt {ON_GOOD}", r"b2p lore: got unexpected extra argument.*more\.txt.*", beats="one_beat.txt"),
     C("missing_beat_sheet_argument", "generate --bible good_bible --store {store}", r"b2p generate: missing argument .*; see 'b2p generate --help'"),
-    C("missing_bible_option", "lore --beat 'Jack drives out.' --store {store}", r"b2p lore: missing option '--bible'; see 'b2p lore --help'"),
-    C("missing_bible_dir_argument", "ingest --store {store}", r"b2p ingest: missing argument .*; see 'b2p ingest --help'"),
+    C("no_bible_outside_a_bible_folder", "lore --beat 'Jack drives out.' --store {store}",
+      r"error: no bible given, and /\S+/work is not in a bible folder \(one with bible\.yaml, or ingested before\); "
+      r"pass --bible BIBLE_DIR, or run b2p inside the bible's folder"),
+    C("no_bible_dir_outside_a_bible_folder", "ingest --store {store}",
+      r"error: no bible given, and /\S+/work is not in a bible folder \(one with bible\.yaml, or ingested before\); "
+      r"pass BIBLE_DIR, or run b2p inside the bible's folder"),
     C("unknown_command", "lor --beat 'Jack drives out.'", r"b2p: no such command 'lor' \(did you mean 'lore'\?\)"),
     C("unknown_top_level_flag", "--verbose lore", r"b2p: no such option '--verbose'; see 'b2p --help'"),
     C("mode_bogus", f"{GEN} --dry-run --mode bogus", r"error: option: mode: Input should be 'sequential', 'oneshot' or 'interactive'",
@@ -496,17 +526,96 @@ CASES = [
       r"error: beats\.txt: not a GGUF model file; pass --model-path with a llama\.cpp \.gguf file", code=1, beats="one_beat.txt"),
     C("resume_corrupt_trace", f"{GEN} -o chapter.md --resume",
       r"error: chapter\.trace\.json: not JSON; delete it to start the chapter over, or pick another -o", beats="one_beat.txt", make=corrupt_trace),
+    # ---- the book: chapters and lore that unfolds ------------------------------------------------------
+    C("from_unknown_chapter", "ingest bible --store {store}", rf"{B}:3: 'from: 3': chapter 3 is not in the book \(chapters 1–2\)",
+      make=lambda w: book(w, "from: 3\n")),
+    C("from_after_until", "ingest bible --store {store}", rf"{B}:3: 'from: 2' is after 'until: 1': the entry would never be true",
+      make=lambda w: book(w, "from: 2\nuntil: 1\n")),
+    C("section_never_unlocks", "ingest bible --store {store}",
+      rf"{B}:7: '## From chapter 2' never unlocks: the entry stops being true after chapter 1 \('until'\)",
+      make=lambda w: book(w, "until: 1\n", "A keeper.\n\n## From chapter 2\n\nHe is the lost heir.")),
+    C("alias_unknown_chapter", "ingest bible --store {store}", rf"{B}:4: 'aliases_from: 5': chapter 5 is not in the book \(chapters 1–2\)",
+      make=lambda w: book(w, "aliases_from:\n  5: [the heir]\n")),
+    C("gate_heading_without_number", "ingest bible --store {store}",
+      rf"{B}:6: '## From chapter two': write the chapter as a number, e.g. '## From chapter 12'",
+      make=lambda w: book(w, "", "A keeper.\n\n## From chapter two\n\nHe is the lost heir.")),
+    C("gating_without_a_book", "ingest bible --store {store}",
+      rf"{B}:3: 'from: 2': chapter 2: the book has no chapters; list them under 'chapters:' in bible\.yaml, or put beat sheets in beats/",
+      make=lambda w: book(w, "from: 2\n", chapters=False)),
+    C("chapter_file_read_as_entry", "ingest bible --store {store}",
+      r"bible/bible\.yaml:3: chapter 1: its chapter file drafts/one\.md would be read as a bible entry; put it under beats/ or outside the bible \('out:'\)",
+      make=lambda w: book(w, yaml="chapters:\n  - {beats: beats/one.txt, out: drafts/one.md}\n")),
+    C("strict_with_an_earlier_chapter_unwritten", "generate bible/beats/two.txt --bible bible --store {store} --strict",
+      r"error: chapter 1 \(beats/one\.txt\) is not written yet \(no .*/bible/beats/one\.md\); write it first \(b2p generate .*/bible/beats/one\.txt\), "
+      r"or leave out --strict to go on without it", make=book, absent=("bible/beats/two.md", "bible/beats/two.trace.json")),
+    C("lore_chapter_not_in_the_book", "lore --beat 'Jack climbs the tower.' --bible bible --store {store} --chapter 3",
+      r"error: --chapter 3: the book in .*/bible has chapters 1–2", make=book),
     # ---- generate: refusals that need no store come before it is opened ------------------------------
     C("model_path_a_folder", f"{GEN} --dry-run --model-path bible", r"error: bible: is a folder; pass --model-path with a \.gguf file", code=1,
       beats="one_beat.txt", make=empty_folder),
     C("openai_without_a_key", f"{GEN} --dry-run --llm openai", r"error: no OpenAI API key: run `export OPENAI_API_KEY=sk-\.\.\.`, .*", code=1,
       beats="one_beat.txt"),
     C("only_without_a_saved_chapter", f"{GEN} -o chapter.md --only 1",
-      r"error: --only needs the saved chapter: there is no trace at chapter\.trace\.json; generate the chapter first", beats="one_beat.txt"),
+      r"error: --only: chapter\.md is not a chapter b2p wrote: there is no trace at chapter\.trace\.json; generate the chapter first", beats="one_beat.txt"),
     C("resume_trace_unreadable", f"{GEN} -o chapter.md --resume", r"error: chapter\.trace\.json: cannot read the trace: .*Permission denied.*",
       beats="one_beat.txt", unprivileged=True, make=lambda w: (corrupt_trace(w), (w / "chapter.trace.json").chmod(0))),
     C("unknown_bible_name_generate", "generate beats.txt --bible goodbible --store {store} --dry-run",
       r"error: no bible 'goodbible' in the store at {store} \(did you mean \"good_bible\"\?\); .*", code=1, beats="one_beat.txt"),
+    # ---- generate: what -o names, and the chapter file --------------------------------------------------
+    C("o_is_the_beat_sheet", f"{GEN} -o beats.txt", r"error: -o beats\.txt: is the beat sheet itself; pick another -o, or add --force to replace it",
+      beats="one_beat.txt"),
+    C("o_not_written_by_b2p", f"{GEN} -o notes.md",
+      r"error: -o notes\.md: exists and was not written by b2p \(there is no trace notes\.trace\.json beside it\); pick another -o, or add --force to replace it",
+      beats="one_beat.txt", make=lambda w: write(w / "notes.md", "My notes.\n"), absent=("notes.trace.json",)),
+    C("o_a_folder_even_forced", f"{GEN} -o bible --force", r"error: -o bible: is a folder; name the chapter file, e\.g\. -o bible/chapter\.md",
+      beats="one_beat.txt", make=empty_folder),
+    C("o_a_fifo_even_forced", f"{GEN} -o pipe.md --force",
+      r"error: -o pipe\.md: is a FIFO; b2p writes chapters to regular files only \(-o - or no -o prints the chapter\)",
+      beats="one_beat.txt", make=lambda w: os.mkfifo(w / "pipe.md"), absent=("pipe.trace.json",)),
+    C("o_dev_full_even_forced", f"{GEN} -o /dev/full --force", r"error: -o /dev/full: is a device; b2p writes chapters to regular files only .*",
+      beats="one_beat.txt"),
+    C("resume_a_typo_in_o", f"{GEN} -o chapterr.md --resume",
+      r"error: --resume: chapterr\.md is not a chapter b2p wrote: there is no trace at chapterr\.trace\.json "
+      r"\(did you mean \"chapter\.md\"\?\); leave out --resume to start it",
+      beats="one_beat.txt", make=lambda w: saved_chapter(w), absent=("chapterr.md", "chapterr.trace.json")),
+    C("chapter_marker_unclosed", f"{GEN} -o chapter.md --resume",
+      r"error: chapter\.md:3: beat 1 is never closed \(<!-- /b2p beat 1 --> is missing\); nothing was written: put the markers back .*",
+      beats="one_beat.txt", make=lambda w: saved_chapter(w, "# Chapter\n\n<!-- b2p beat 1 -->\nJack drove out before dawn.\n")),
+    C("only_on_a_beat_edited_by_hand", f"{GEN} -o chapter.md --only 1",
+      r"error: chapter\.md: beat 1 was edited by hand and --only 1 would replace your text; add --force to replace it, or rewrite other beats with --only N",
+      beats="one_beat.txt", make=lambda w: saved_chapter(w, "<!-- b2p beat 1 -->\nMy own words.\n<!-- /b2p beat 1 -->\n")),
+    # ---- keys and model settings (refused before any request) ---------------------------------------
+    C("project_toml_sends_your_key_elsewhere", GEN,
+      r"error: b2p\.toml \(found in the current folder\) sets base_url = http://127\.0\.0\.1:9/v1; your API key from B2P_API_KEY is only "
+      r"sent to a server you name: pass --base-url http://127\.0\.0\.1:9/v1 or --config b2p\.toml to allow it",
+      beats="one_beat.txt", config="redirect_key", env={"B2P_API_KEY": "sk-bad-inputs-0123456789"}),
+    C("api_key_with_a_newline", f"{GEN} --llm openai --base-url http://127.0.0.1:9/v1",
+      r"error: the API key in B2P_API_KEY is malformed: it has a line break at character 7 of 14; a key is one line of printable ASCII .*",
+      beats="one_beat.txt", env={"B2P_API_KEY": "sk-abc\ndefghij"}),
+    C("api_key_not_ascii", f"{GEN} --llm openai --base-url http://127.0.0.1:9/v1",
+      r"error: the API key in B2P_API_KEY is malformed: it has a non-ASCII character \(U\+2013\) at character 7 of 14; .*",
+      beats="one_beat.txt", env={"B2P_API_KEY": "sk-abc\u2013defghij"}),
+    C("n_ctx_1e11", f"{GEN} --dry-run", r"error: b2p\.toml: n_ctx: Input should be less than or equal to 1048576", beats="one_beat.txt",
+      config="n_ctx_huge"),
+    C("n_ctx_past_what_the_model_was_trained_on", f"{GEN} --dry-run",
+      r"error: n_ctx 100000 is more than SmolLM2-135M-Instruct\.Q4_1 was trained on \(8192 tokens\); set n_ctx \(in b2p\.toml, or env "
+      r"B2P_N_CTX\) to at most 8192", beats="one_beat.txt", env={"B2P_N_CTX": "100000"}),
+    C("temperature_nan", f"{GEN} --dry-run --temperature nan", r"error: option: temperature: Input should be a finite number", beats="one_beat.txt"),
+    C("threshold_nan_in_the_environment", f"{LORE} --beat 'Jack drives out.'",
+      r"error: environment \(B2P_\*\): threshold: Input should be a finite number", env={"B2P_THRESHOLD": "nan"}),
+    C("request_deadline_zero", f"{GEN} --llm openai --base-url http://127.0.0.1:9/v1",
+      r"error: environment \(B2P_\*\): request_deadline: Input should be greater than 0", beats="one_beat.txt", env={"B2P_REQUEST_DEADLINE": "0"}),
+    # ---- beats and --bible as text ------------------------------------------------------------------
+    C("beat_of_20k_characters", f"lore beats.txt {ON_GOOD}",
+      r"beats\.txt:2: this beat is 20,000 characters long; a beat is one plot point: split it, or raise max_beat_chars \(now 10,000\)",
+      make=long_beat),
+    C("bible_flag_empty", "lore --bible '' --beat 'Jack drives out.' --store {store}",
+      r"error: --bible is empty: give an ingested bible's name or a bible folder"),
+    # ---- usage errors: one line from Typer too ------------------------------------------------------
+    C("float_flag_not_a_number", f"{GEN} --temperature hot", r"b2p generate: invalid value for '--temperature': Input should be a valid number.*",
+      beats="one_beat.txt"),
+    C("generate_without_arguments", "generate", r"b2p generate: missing argument 'beats_file'; see 'b2p generate --help'"),
+    C("unknown_command_lists_the_commands", "frobnicate", r"b2p: no such command 'frobnicate'; commands: ingest, entries, lore, .*"),
 ]
 
 

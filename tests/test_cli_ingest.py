@@ -109,29 +109,28 @@ def test_shared_alias_warns_on_stderr_and_json_stays_clean(runner: CliRunner, bi
 
 
 @pytest.mark.slow
-def test_ingest_as_a_subprocess_defaults_to_dot_b2p(bible: Path, tmp_path: Path) -> None:
+def test_ingest_as_a_subprocess_defaults_to_the_bibles_own_store(bible: Path, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     proc = b2p("ingest", str(bible), "--json", cwd=work)
     assert proc.returncode == 0, proc.stderr
     report = one_json(proc.stdout)
     assert set(report) == REPORT_KEYS and report["added"] == 4
-    assert (work / ".b2p" / "chroma.sqlite3").is_file()
+    assert (bible / ".b2p" / "chroma.sqlite3").is_file() and not (work / ".b2p").exists()  # the store lives with the bible
     assert "Traceback" not in proc.stderr and "embedding" not in proc.stderr  # no progress bar off a terminal
 
     # the human summary of an unchanged re-run
-    before = tree_hash(work / ".b2p")
     proc = b2p("ingest", str(bible), cwd=work)
     assert proc.returncode == 0
     assert "moonbase: 4 entries (0 added, 0 updated, 0 removed, 4 unchanged), 4 chunks in the store" in proc.stdout
 
     # B2P_STORE picks another store; the default one is not touched
-    before = tree_hash(work / ".b2p")
+    before = tree_hash(bible / ".b2p")
     result = CliRunner(env={"B2P_STORE": str(tmp_path / "elsewhere")}).invoke(app, ["ingest", str(bible), "--json"])
     assert result.exit_code == 0, result.output
     assert one_json(result.stdout)["added"] == 4
     assert (tmp_path / "elsewhere" / "chroma.sqlite3").is_file()
-    assert tree_hash(work / ".b2p") == before
+    assert tree_hash(bible / ".b2p") == before
 
 
 @pytest.mark.slow
@@ -334,10 +333,13 @@ def test_wrong_flag_is_one_line(bible: Path, tmp_path: Path) -> None:
     assert not (tmp_path / ".b2p").exists()
 
 
-def test_missing_argument_is_one_line(runner: CliRunner) -> None:
+def test_no_bible_folder_outside_one_is_one_line(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # not in a bible folder: BIBLE_DIR is needed
     result = runner.invoke(app, ["ingest"])
     assert result.exit_code == 2
-    assert result.stderr == "b2p ingest: missing argument 'bible_dir'; see 'b2p ingest --help'\n"
+    assert result.stderr == (f"error: no bible given, and {tmp_path.resolve()} is not in a bible folder (one with bible.yaml, "
+                             "or ingested before); pass BIBLE_DIR, or run b2p inside the bible's folder\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_help(tmp_path: Path) -> None:

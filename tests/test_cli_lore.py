@@ -113,7 +113,7 @@ def test_a_beat_sheet_in_json(shared: tuple[Path, Path], runner: CliRunner, tmp_
     data = ledger_of(lore(runner, str(sheet), "--bible", str(bible), "--store", str(store), "--json"))
     assert [b["index"] for b in data["beats"]] == [1, 2, 3]
     assert data["beats"][2]["text"] == "Jack cuts him off before he can finish."
-    assert set(data) == {"bible", "beats"}
+    assert set(data) == {"bible", "chapter", "held_back", "beats"} and data["chapter"] is None and data["held_back"] == []
     for b in data["beats"]:
         assert set(b) == {"index", "text", "lore", "dropped"}
         for p in b["lore"]:

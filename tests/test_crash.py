@@ -168,15 +168,18 @@ class Kill:
     mode: str
     at: float  # seconds after start
     killed: bool  # False if it had already exited
+    opened: float | None = None  # seconds after start when the store was first written
 
 
-def run_and_kill(cmd: list[str], store: Path, mode: str, rng: random.Random, log: Path, horizon: float = 30.0) -> Kill:
+def run_and_kill(cmd: list[str], store: Path, mode: str, rng: random.Random, log: Path, horizon: float = 30.0,
+                 window: float = 0.8) -> Kill:
     """Start ``cmd``; SIGKILL it at a random moment chosen by ``mode``.
 
     - ``write``: a random 0–0.4 s after the first store write that follows the open burst (Chroma writes
       on open; ingest writes again only once the vectors are ready).
-    - ``early``: a random 0–0.8 s after the store is opened (scans and deletes happen here).
+    - ``early``: a random 0–``window`` s after the store is opened (scans and deletes happen here).
     - ``anytime``: uniformly within ``horizon`` seconds of the start.
+    - ``never``: let it finish (a calibration run: how long this kind of ingest takes on this machine).
     """
     db = store / "chroma.sqlite3"
     with open(log, "ab") as out:
@@ -194,7 +197,7 @@ def run_and_kill(cmd: list[str], store: Path, mode: str, rng: random.Random, log
                     if opened is None:
                         opened = now
                         if mode == "early":
-                            deadline = now + rng.uniform(0.0, 0.8)
+                            deadline = now + rng.uniform(0.0, window)
                     elif mode == "write" and deadline is None and quiet_since is not None and now - quiet_since > 0.5:
                         deadline = now + rng.uniform(0.0, 0.4)
                     quiet_since = now
@@ -207,7 +210,7 @@ def run_and_kill(cmd: list[str], store: Path, mode: str, rng: random.Random, log
             if alive:
                 os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-            return Kill(mode, at, alive)
+            return Kill(mode, at, alive, None if opened is None else opened - started)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -229,8 +232,8 @@ def test_kill_9_at_random_moments_then_reingest_repairs(tmp_path: Path) -> None:
     log = tmp_path / "ingest.log"
     kills: list[Kill] = []
 
-    def kill_then_repair(mode: str, horizon: float = 30.0) -> None:
-        kills.append(run_and_kill(ingest_cmd(syn.root, settings.store), settings.store, mode, rng, log, horizon))
+    def kill_then_repair(mode: str, horizon: float = 30.0, window: float = 0.8) -> None:
+        kills.append(run_and_kill(ingest_cmd(syn.root, settings.store), settings.store, mode, rng, log, horizon, window))
         if (settings.store / "chroma.sqlite3").exists():
             assert_index_matches_store(settings, "bigbible")  # a kill never leaves an index that looks current but is not
         report = ingest_bible(syn.root, settings)  # the next ingest repairs whatever the kill left
@@ -248,19 +251,28 @@ def test_kill_9_at_random_moments_then_reingest_repairs(tmp_path: Path) -> None:
         syn.add(3)
         syn.delete(3)
         kill_then_repair("write")
-    # deletion-only ingests (no model to load): kills during the scan and the deletes
+    # deletion-only ingests (no model to load): kills during the scan and the deletes, within the time such an
+    # ingest takes on this machine after it opens the store (measured, so a faster ingest is still hit)
+    gone = syn.delete(30)
+    timed = run_and_kill(ingest_cmd(syn.root, settings.store), settings.store, "never", rng, log)
+    syn.restore(gone)
+    ingest_bible(syn.root, settings)
+    window = 0.9 * (timed.at - (timed.opened or 0.0))
     for _ in range(4):
         gone = syn.delete(30)
-        kill_then_repair("early")
+        kill_then_repair("early", window=window)
         syn.restore(gone)
         ingest_bible(syn.root, settings)
-    # and a few kills at truly arbitrary moments of an ingest with work to do
+    # and a few kills at truly arbitrary moments of an ingest with work to do (within the time it takes here)
+    syn.edit(10)
+    timed = run_and_kill(ingest_cmd(syn.root, settings.store), settings.store, "never", rng, log)
     for _ in range(3):
         syn.edit(10)
-        kill_then_repair("anytime", horizon=12.0)
+        kill_then_repair("anytime", horizon=0.95 * timed.at)
 
+    seen = ", ".join(f"{k.mode}@{k.at:.1f}s{'' if k.killed else '(done)'}" for k in kills)
     assert len(kills) >= 12
-    assert sum(k.killed for k in kills) >= 10, kills  # most kills hit a running ingest
+    assert sum(k.killed for k in kills) >= 10, seen  # most kills hit a running ingest
 
     # finally: the repaired store equals a clean ingest of the same bible, vectors included
     clean = load_settings(None, store=tmp_path / "clean")
@@ -274,8 +286,7 @@ def test_kill_9_at_random_moments_then_reingest_repairs(tmp_path: Path) -> None:
     for i, (doc, meta, vec) in by_b.items():
         assert by_a[i][0] == doc and by_a[i][1] == meta
         assert float(np.dot(by_a[i][2], vec)) == pytest.approx(1.0, abs=1e-4)
-    print(f"\n{len(kills)} kills ({sum(k.killed for k in kills)} hit a running ingest) in {time.monotonic() - started:.0f} s:",
-          ", ".join(f"{k.mode}@{k.at:.1f}s{'' if k.killed else '(done)'}" for k in kills))
+    print(f"\n{len(kills)} kills ({sum(k.killed for k in kills)} hit a running ingest) in {time.monotonic() - started:.0f} s:", seen)
 
 
 def _json_or_clear_failure(proc: subprocess.CompletedProcess[str]) -> dict | None:

@@ -301,8 +301,10 @@ def test_bad_input_is_one_line_and_exit_2(known: Path, settings: Settings, tmp_p
     shutil.copy(trace_path(known), trace_path(edited))
     edited.write_text(known.read_text().replace("Neither spoke.", "Neither said a word."), encoding="utf-8")
     refused(edited, "edited by hand since its trace was written (beat 1 differs)")
-    edited.write_text(known.read_text() + "\nOne more line.\n", encoding="utf-8")
-    refused(edited, "holds prose its trace does not")
+    edited.write_text(known.read_text() + "\nOne more line.\n", encoding="utf-8")  # the writer's own text around the beats
+    assert run(str(edited), store=settings.store).exit_code == 0  # is theirs, and not measured
+    edited.write_text(known.read_text().replace("<!-- /b2p beat 3 -->\n", ""), encoding="utf-8")
+    refused(edited, "beat 3 is never closed")  # damaged markers: one line that says how to recover
     edited.write_text(known.read_text() + "\n", encoding="utf-8")  # an editor's trailing newline is no edit
     assert run(str(edited), store=settings.store).exit_code == 0
     trace_path(edited).write_text("{not json", encoding="utf-8")

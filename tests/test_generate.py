@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from b2p import drafting, prompts
+from b2p import drafting, measures, prompts
 from b2p import plan as gen_plan
 from b2p.events import Events
 from b2p.generate import generate_chapter
@@ -40,14 +40,17 @@ SHEET = """\
 3. Jack calls Dr. Selene Thorne at Outpost Meridian.
 """
 WORDS = "20"  # short outputs keep the real model quick; the pipeline is under test, not the prose
-LEAKS = re.compile(r"(?i)^\W*(beat|part|section)\s*\d+\b|the story so far|lore for this|chapter outline|your task|always true in this story|^\W*here (is|are)\b|^#")
-
-
-def leaks(text: str) -> bool:
-    """Scaffolding on a beat's first or last line (the trimmer's promise; the middle is never rewritten)."""
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return any(LEAKS.search(ln) for ln in (lines[:1] + lines[-1:]))
 SENTENCE_END = tuple(".!?…\"'”’)*_")
+
+
+def assert_clean(text: str, beats: list[str], earlier: list[str], flagged: list[str], where: str) -> None:
+    """What b2p guarantees of every beat it keeps, whatever the model wrote: no line ``b2p eval`` calls
+    debris (scaffolding, headings, labels, markup, comments), no mid-sentence end, and no copy of earlier
+    beats unless the trace flags it (every draft was all copy, so nothing could be cut)."""
+    assert measures.debris(text, beats) == [], f"debris in {where}: {text!r}"
+    assert not measures.ends_mid_sentence(text) and text.rstrip().endswith(SENTENCE_END), f"{where} ends mid-sentence: {text[-60:]!r}"
+    copied = measures.repeat_share(text, earlier) > measures.COPY_LIMIT
+    assert not copied or any(f.startswith("copied") for f in flagged), f"{where} copies earlier beats unflagged: {text!r}"
 
 runner = CliRunner()
 
@@ -98,11 +101,11 @@ def assert_good_chapter(chapter: Path, trace: dict, n: int = 3, same_text: bool 
     md = chapter.read_text(encoding="utf-8")
     assert md.startswith("# The Lantern at Site Nine\n")
     pos = 0
-    for b in trace["beats"]:
+    sheet = [b["beat"] for b in trace["beats"]]
+    for k, b in enumerate(trace["beats"]):
         text = b["text"]
         assert text.strip(), f"beat {b['index']} is empty"
-        assert text.rstrip().endswith(SENTENCE_END), f"beat {b['index']} ends mid-sentence: {text[-60:]!r}"
-        assert not leaks(text), f"scaffolding in beat {b['index']}: {text!r}"
+        assert_clean(text, sheet, [x["text"] for x in trace["beats"][:k]], (b.get("guard") or {}).get("flagged", []), f"beat {b['index']}")
         if same_text:
             assert md.count(text) == n
             continue
@@ -144,18 +147,35 @@ class ScriptLLM(LLM):
         return [k for k, _, _ in self.calls]
 
 
+def said(part: int, temperature: float) -> str:
+    """What the scripted model writes for a part: its beat's words in another order, so it is on its beat
+    (the guards pass it) without writing the beat line back."""
+    words = " ".join(reversed(measures.content_words(SHEET.splitlines()[part - 1]).values()))
+    return f"It was part {part}, at temperature {temperature:g}, and {words}."
+
+
 def prose(kind: str, messages: list[Message], options: GenOptions) -> str:
     if kind == "judge":
         return "coverage: 7\nconsistency: 8"
     if kind == "summary":
         return "Jack and Xander worked the trench."
     part = re.search(r"write part (\d+)", messages[-1]["content"])
-    return f"It was part {part.group(1) if part else '?'}, at temperature {options.temperature:g}."
+    return said(int(part.group(1)), options.temperature) if part else "It was a part of the story."
 
 
 @pytest.fixture(scope="module")
 def plan(work: Path) -> gen_plan.Plan:
     return gen_plan.plan_chapter(settings_for(work), "lunar_mining", beats_of(work))
+
+
+class Noted(Events):
+    """Events that keep every note the writer was shown."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
 
 
 class QuitWatch(Events):
@@ -198,17 +218,26 @@ def scripted_run(work: Path, plan: gen_plan.Plan, llm: LLM, out: Path | None, **
 
 
 def test_best_of_n_records_every_candidates_judged_score(work: Path, plan: gen_plan.Plan, tmp_path: Path) -> None:
-    answers = iter(["coverage: 9\nconsistency: 9", "It reads well.", *["coverage: 5, consistency: 6"] * 10])
+    answers = iter(["coverage: 10\nconsistency: 10", "It reads well.", "coverage: 4, consistency: 6", "coverage: 7, consistency: 8",
+                    *["coverage: 5, consistency: 6"] * 10])
 
     def answer(kind: str, messages: list[Message], options: GenOptions) -> str:
         return next(answers) if kind == "judge" else prose(kind, messages, options)
 
-    run = scripted_run(work, plan, ScriptLLM(answer), tmp_path / "ch.md", n=2, seed=3)
+    events = Noted()
+    run = scripted_run(work, plan, ScriptLLM(answer), tmp_path / "ch.md", n=2, seed=3, events=events)
     trace = run.run()
     first = trace.beats[0].candidates
     assert len(first) == 2 and [c.seed for c in first] == [3, 4]
-    assert first[0].judged_by == "model" and first[0].score == 9.0 and first[0].chosen
-    assert first[1].judged_by == "heuristic" and first[1].judge_answer == "It reads well." and first[1].score is not None
+    assert first[0].judged_by == "model" and first[0].score == 10.0 and first[0].chosen
+    # The judge's unusable answer and the tie it led to are said on screen and kept in the trace, never silently.
+    assert first[1].judged_by == "heuristic" and first[1].judge_answer == "It reads well." and first[1].score == 10.0
+    said_1 = trace.beats[0].notes
+    assert any("unusable for candidate 2" in n and "heuristic" in n for n in said_1)
+    assert any("tied at 10" in n and "kept the first, candidate 1" in n for n in said_1)
+    assert [c.score for c in trace.beats[1].candidates] == [5.0, 7.5] and trace.beats[1].candidates[1].chosen
+    assert not trace.beats[1].notes  # a clear win needs no word
+    assert all(n in events.notes for b in trace.beats for n in b.notes)
     saved = json.loads(trace_path(tmp_path / "ch.md").read_text())
     assert all(len(b["candidates"]) == 2 and all(c["score"] is not None for c in b["candidates"]) for b in saved["beats"])
     assert saved["totals"]["cost"] is None  # no price known for this model
@@ -216,24 +245,29 @@ def test_best_of_n_records_every_candidates_judged_score(work: Path, plan: gen_p
 
 def test_story_so_far_comes_from_the_saved_beats_and_summaries_are_cached(work: Path, plan: gen_plan.Plan, tmp_path: Path) -> None:
     out = tmp_path / "ch.md"
-    long = "Dust rose. " * 90
+    nth = {"1": "first", "2": "second", "3": "third"}
+
+    def long(messages: list[Message]) -> str:
+        part = re.search(r"write part (\d+)", messages[-1]["content"])
+        return (f"Dust rose over the {nth[part.group(1)]} trench. " * 30).strip()  # no beat copies another
 
     def answer(kind: str, messages: list[Message], options: GenOptions) -> str:
-        return "Jack and Xander worked the trench." if kind == "summary" else long.strip()
+        return "Jack and Xander worked the trench." if kind == "summary" else long(messages)
 
     size = ScriptLLM(answer).count_tokens(gen_plan.dry_run(settings_for(work), plan, beats_of(work), ScriptLLM(answer))[2].prompt.messages)
     llm = ScriptLLM(answer, context_window=size + prompts.reply_tokens(int(WORDS)) + 300)  # room for ~one beat verbatim
-    scripted_run(work, plan, llm, out).run()
+    # The full prompt shape (a window this small would get the short one); the prose misses its beats: kept, flagged, not redrafted.
+    scripted_run(work, plan, llm, out, redrafts=0, prompt_shape="full").run()
     assert llm.kinds().count("summary") == 1  # beat 1 summarised once, for beat 3
     saved = json.loads(trace_path(out).read_text())
     assert saved["beats"][0]["summary"] == "Jack and Xander worked the trench."
     assert saved["beats"][2]["story"] == {"verbatim": 1, "summarised": 1, "left_out": 0}
     beat3_prompt = [m for k, m, _ in llm.calls if k == "beat"][2][1]["content"]
-    assert "Jack and Xander worked the trench." in beat3_prompt and long.strip() in beat3_prompt
+    assert "Jack and Xander worked the trench." in beat3_prompt and "Dust rose over the second trench. " * 5 in beat3_prompt
 
     # --only 3 again: the story so far is the saved beats; the cached summary is reused, not remade.
     llm2 = ScriptLLM(answer, context_window=llm.context_window)
-    scripted_run(work, plan, llm2, out, only=[3]).run()
+    scripted_run(work, plan, llm2, out, only=[3], redrafts=0, prompt_shape="full").run()
     assert llm2.kinds() == ["beat"]
 
 
@@ -263,7 +297,7 @@ def test_a_draft_cut_by_the_token_limit_is_continued_once_then_trimmed(work: Pat
         return "Jack waited while", "length"
 
     llm = ScriptLLM(answer)
-    trace = scripted_run(work, plan, llm, None).run()
+    trace = scripted_run(work, plan, llm, None, redrafts=0).run()  # the prose misses its beats; only the continuation is under test
     assert llm.kinds() == ["beat", "continue"] * 3
     assert all(b.text == "Jack waited while the hum faded." for b in trace.beats)
 
@@ -300,14 +334,14 @@ def test_interactive_protocol(work: Path, plan: gen_plan.Plan, tmp_path: Path) -
     beat_calls = [(m, o) for k, m, o in llm.calls if k == "beat"]
     assert [o.temperature for _, o in beat_calls] == [0.5, 1.3, 0.5, 0.5]
     assert "Also: more dread" in beat_calls[1][0][-1]["content"]
-    assert author.streamed[:2] == ["It was part 1, at temperature 0.5.", "It was part 1, at temperature 1.3."]
+    assert author.streamed[:2] == [said(1, 0.5), said(1, 1.3)]
     b1 = trace.beats[0]
-    assert b1.text == "IT WAS PART 1, AT TEMPERATURE 1.3." and b1.edited
+    assert b1.text == said(1, 1.3).upper() and b1.edited
     assert [(c.temperature, c.instruction, c.chosen) for c in b1.candidates] == [(0.5, None, False), (1.3, "more dread", True)]
     assert run.stopped and [b.index for b in trace.beats] == [1, 2]  # quit on beat 3: finished beats kept
     saved = json.loads(trace_path(out).read_text())
     assert [b["index"] for b in saved["beats"]] == [1, 2] and not saved["complete"]
-    # End of input means quit, and the next run resumes at beat 3.
+    # The next run resumes at beat 3.
     run2 = scripted_run(work, plan, llm, out, mode="interactive", interaction=ScriptedAuthor(["a"]), resume=True)
     assert run2.targets == [3]
     assert [b.index for b in run2.run().beats] == [1, 2, 3]
@@ -321,7 +355,7 @@ def test_oneshot_reply_is_split_and_a_missing_beat_is_written_on_its_own(work: P
 
     llm = ScriptLLM(answer)
     trace = scripted_run(work, plan, llm, None, mode="oneshot").run()
-    assert [b.text for b in trace.beats] == ["Jack dug. Xander watched.", "It was part 2, at temperature 0.8.", "Jack called Thorne."]
+    assert [b.text for b in trace.beats] == ["Jack dug. Xander watched.", said(2, 0.8), "Jack called Thorne."]
     assert [b.mode for b in trace.beats] == ["oneshot", "sequential", "oneshot"]
     assert [b.split for b in trace.beats] == ["markers", None, "markers"]
     assert llm.kinds() == ["beat", "beat"]
@@ -376,7 +410,8 @@ def test_real_model_chapter_is_whole_and_clean(chapter: tuple[Path, dict, object
     assert trace["model"].startswith("SmolLM2") and trace["llm"] == "local" and trace["mode"] == "sequential"
     for b in trace["beats"]:
         assert b["prompt_tokens"] > 0 and b["completion_tokens"] > 0 and b["seconds"] > 0 and b["cost"] == 0.0
-    assert trace["totals"]["prompt_tokens"] == sum(b["prompt_tokens"] for b in trace["beats"])
+    # The chapter's bill is its beats' plus the summaries the story so far was told in.
+    assert trace["totals"]["prompt_tokens"] == sum(b["prompt_tokens"] + (b["summary_usage"] or {}).get("prompt_tokens", 0) for b in trace["beats"])
     assert "chapter" in result.stderr and "tok/s" in result.stderr  # the summary table
     assert result.stdout == ""  # with -o the chapter is not printed
 
@@ -390,16 +425,20 @@ def test_trace_lore_equals_the_ledger(work: Path, chapter: tuple[Path, dict, obj
     assert [b["beat"] for b in trace["beats"]] == [b["text"] for b in ledger["beats"]]
 
 
-def test_dry_run_prompts_hold_exactly_the_picked_lore(work: Path, sample_store: Settings) -> None:
+@pytest.mark.parametrize("shape", ["full", "short"])
+def test_dry_run_prompts_hold_exactly_the_picked_lore(work: Path, sample_store: Settings, shape: str) -> None:
+    """Each prompt holds its picks' lore (whole in the full shape, each entry's lead in the short one) and
+    nothing of any entry it did not pick."""
     from b2p.retrieval import Retriever
     from b2p.store import Store
 
-    result = invoke(base_args(work, "--dry-run"))
+    result = invoke(base_args(work, "--dry-run", "--prompt-shape", shape))
     assert result.exit_code == 0, result.stderr
     sections = re.split(r"(?m)^===== beat \d+: ", result.stdout)[1:]
     assert len(sections) == 3
     ledger = ledger_json(work)
     settings = settings_for(work)
+    shown = (lambda text: text.strip()) if shape == "full" else prompts.lead  # noqa: E731
     with Store.open(settings) as st, st.lock(exclusive=False):
         r = Retriever(settings, st, "lunar_mining")
         got = st.collection("lunar_mining").get(ids=[f"e:{i}" for i in r.entries], include=["documents"])  # from Chroma itself
@@ -409,13 +448,28 @@ def test_dry_run_prompts_hold_exactly_the_picked_lore(work: Path, sample_store: 
 
             picked = r.pick_texts(BeatLore.model_validate(beat))
             for entry_id, text in picked.items():
-                assert text.strip() in section, f"beat {beat['index']}: {entry_id} missing"
+                assert shown(text) in section, f"beat {beat['index']}: {entry_id} missing"
             for entry_id, text in every.items():
                 if entry_id not in picked:
                     name = r.entries[entry_id].name
                     assert f"### {name} (" not in section, f"beat {beat['index']}: unpicked {name} in prompt"
                     assert text.strip()[:60] not in section, f"beat {beat['index']}: text of unpicked {name} in prompt"
     assert "prompt tok" in result.stderr and "left for story" in result.stderr
+    if shape == "short":  # the last paragraph and the one-line story so far stand in for the story
+        assert "[the last paragraph of beat 2]" in sections[2] and "[a one-line summary of beats 1–2]" in sections[2]
+        assert prompts.OUTLINE_HEADING not in result.stdout
+
+
+def test_dry_run_honours_only(work: Path) -> None:
+    result = invoke(base_args(work, "--dry-run", "--only", "2"))
+    assert result.exit_code == 0, result.stderr
+    assert re.findall(r"(?m)^===== beat (\d+):", result.stdout) == ["2"]
+    assert "write part 2 of 3" in result.stdout
+    result = invoke(base_args(work, "--dry-run", "--only", "2,3", "--mode", "oneshot"))
+    assert result.exit_code == 0, result.stderr
+    assert re.findall(r"(?m)^===== (beats? [\d–]+):", result.stdout) == ["beats 2–3"]
+    bad = invoke(base_args(work, "--dry-run", "--only", "4"))
+    assert bad.exit_code == 2 and bad.stderr.strip().splitlines()[-1] == f"error: --only 4: the beat sheet {work / 'sheet.txt'} has 3 beats (1–3)"
 
 
 @pytest.mark.slow
@@ -427,8 +481,13 @@ def test_without_output_the_chapter_goes_to_stdout_subprocess(work: Path) -> Non
     body = proc.stdout.split("\n", 1)[1]
     assert len([p for p in body.split("\n\n") if p.strip()]) >= 3
     assert not any(line.startswith("#") for line in body.splitlines())  # lore/beat headings never reach the prose
-    assert body.rstrip().endswith(SENTENCE_END) and not leaks(body)
+    assert measures.debris(body, beats_of(work)) == [] and body.rstrip().endswith(SENTENCE_END)
     assert "Traceback" not in proc.stderr
+
+
+def drafted(beat: dict) -> dict:
+    """A saved beat as its drafting left it: without the summary a later beat's prompt may have added."""
+    return {k: v for k, v in beat.items() if not k.startswith("summary")}
 
 
 def _wait_for_beats(trace_file: Path, proc: subprocess.Popen, at_least: int, timeout: float = 600) -> dict:
@@ -443,6 +502,17 @@ def _wait_for_beats(trace_file: Path, proc: subprocess.Popen, at_least: int, tim
             pass  # not written yet (a half-written trace would fail here, and never does: writes are atomic)
         time.sleep(0.05)
     raise AssertionError("no beat was saved in time")
+
+
+def assert_valid_partial(out: Path) -> dict:
+    """After a kill: the trace is whole JSON, its beats in order, and every beat it holds is in the chapter
+    once — except beats of a save the kill cut short (``pending``), which the next run writes again."""
+    partial = json.loads(trace_path(out).read_text())  # never half-written
+    assert [b["index"] for b in partial["beats"]] == list(range(1, len(partial["beats"]) + 1))
+    pending = partial.get("pending") or {}
+    md = out.read_text() if out.exists() else ""
+    assert all(md.count(b["text"]) == 1 for b in partial["beats"] if str(b["index"]) not in pending)
+    return partial
 
 
 def _stop_after(args: list[str], out: Path, beats: int, sig: signal.Signals) -> tuple[dict, subprocess.Popen]:
@@ -477,24 +547,22 @@ def test_interrupted_and_killed_runs_resume_then_only_rewrites_one_beat(work: Pa
     # A crash (SIGKILL) during the resumed run, once one more beat is saved.
     _, proc = _stop_after([*args, "--resume"], out, 2, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL
-    partial = json.loads(trace_path(out).read_text())
+    partial = assert_valid_partial(out)  # the partial chapter is valid and has what is done
     assert 2 <= len(partial["beats"]) <= 3
-    md = out.read_text()
-    assert all(b["text"] in md for b in partial["beats"])  # the partial chapter is valid and has what is done
-    assert not list(out.parent.glob(".*.tmp"))  # atomic writes leave no temp files behind
 
     resumed = subprocess.run([*args, "--resume"], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
+    assert not list(out.parent.glob(".*.tmp"))  # a temp file the kill left (if it hit a write) is swept
     trace = json.loads(trace_path(out).read_text())
     assert_good_chapter(out, trace)
-    assert trace["beats"][0] == first  # beat 1 was never redone
+    assert drafted(trace["beats"][0]) == drafted(first)  # beat 1 was never redone (a later prompt may have summarised it)
     assert trace["beats"][1]["text"] == partial["beats"][1]["text"]
 
     result = invoke(base_args(work, "-o", str(out), "--only", "2", "--seed", "77"))
     assert result.exit_code == 0, result.stderr
     after = json.loads(trace_path(out).read_text())
     assert_good_chapter(out, after)
-    assert after["beats"][0] == trace["beats"][0] and after["beats"][2]["text"] == trace["beats"][2]["text"]
+    assert drafted(after["beats"][0]) == drafted(trace["beats"][0]) and after["beats"][2]["text"] == trace["beats"][2]["text"]
     assert "beat 2/3" in result.stderr and "beat 1/3" not in result.stderr and "beat 3/3" not in result.stderr
 
     again = invoke(base_args(work, "-o", str(out), "--resume"))
@@ -511,7 +579,7 @@ def test_kill_9_at_random_moments_then_resume_keeps_every_beat_exactly_once(work
 
     rng = random.Random(int(os.environ.get("B2P_CRASH_SEED", "20261128")))
     out = work / "random-kills" / "chapter.md"
-    args = [sys.executable, "-m", "cli", *base_args(work, "-o", str(out), "--seed", "9", "--resume")]
+    args = [sys.executable, "-m", "cli", *base_args(work, "-o", str(out), "--seed", "9")]
 
     def saved() -> int:
         try:
@@ -524,7 +592,9 @@ def test_kill_9_at_random_moments_then_resume_keeps_every_beat_exactly_once(work
         before = saved()
         if before == 3:
             break
-        proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # --resume once there is something to resume (it refuses a chapter with no trace: a typo in -o, most likely)
+        run = [*args, "--resume"] if trace_path(out).exists() else args
+        proc = subprocess.Popen(run, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             if mode == "early":
                 time.sleep(rng.uniform(0.2, 4.0))
@@ -541,16 +611,12 @@ def test_kill_9_at_random_moments_then_resume_keeps_every_beat_exactly_once(work
                 proc.kill()
             proc.wait()
         if trace_path(out).exists():
-            partial = json.loads(trace_path(out).read_text())  # never half-written
-            assert [b["index"] for b in partial["beats"]] == list(range(1, len(partial["beats"]) + 1))
-            md = out.read_text()
-            assert all(md.count(b["text"]) == 1 for b in partial["beats"])
-        if out.parent.exists():
-            assert not list(out.parent.glob(".*.tmp"))  # atomic writes leave no temp files behind
+            assert_valid_partial(out)
     assert len(kills) >= 3 and any(k.startswith("working") for k in kills), kills
-    resumed = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=900)
+    resumed = subprocess.run([*args, "--resume"] if trace_path(out).exists() else args, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
     assert_good_chapter(out, json.loads(trace_path(out).read_text()))
+    assert not list(out.parent.glob(".*.tmp"))  # temp files a kill left mid-write are swept by the next save
     print(f"\n{len(kills)} kills (mode@beats saved before->after): {', '.join(kills)}")
 
 
@@ -562,7 +628,10 @@ def test_oneshot_real_model_splits_into_beats(work: Path) -> None:
     trace = json.loads(trace_path(out).read_text())
     assert_good_chapter(out, trace)
     assert trace["mode"] == "oneshot"
-    assert all(b["split"] in ("markers", "paragraphs", "sentences") for b in trace["beats"] if b["mode"] == "oneshot")
+    # A beat is kept from the one reply only when its marker split it out and it passed the guards; any other
+    # was written on its own, and its trace says why.
+    for b in trace["beats"]:
+        assert (b["mode"], b["split"]) == ("oneshot", "markers") or (b["mode"] == "sequential" and any("one-shot reply" in n for n in b["notes"]))
 
 
 @pytest.mark.slow
@@ -579,7 +648,11 @@ def test_best_of_two_real_model_scores_both(work: Path) -> None:
         assert len(cands) == 2 and sum(c["chosen"] for c in cands) == 1
         assert all(c["score"] is not None and c["judged_by"] in ("model", "heuristic") for c in cands)
         chosen = next(c for c in cands if c["chosen"])
-        assert chosen["text"] == b["text"] and chosen["score"] == max(c["score"] for c in cands)
+        # The best score wins among candidates the guards did not flag (flagged ones only when all are).
+        unflagged = [c for c in cands if not (c.get("guard") or {}).get("flagged")] or cands
+        assert chosen["text"] == b["text"] and chosen in unflagged and chosen["score"] == max(c["score"] for c in unflagged)
+        if any(c["judged_by"] == "heuristic" for c in cands):  # never silently
+            assert any("heuristic" in n for n in b["notes"])
     assert "scores" in result.stderr
 
 
@@ -614,7 +687,8 @@ def test_openai_backend_against_llama_server(work: Path, llama_server: str, tmp_
 
 def test_server_errors_mid_chapter_keep_finished_beats_and_say_how_to_resume(work: Path, fault_server, tmp_path: Path) -> None:  # noqa: ANN001
     cfg = tmp_path / "b2p.toml"  # the key as a user would set it; the fault server echoes it in its error body
-    cfg.write_text((work / "b2p.toml").read_text() + 'api_key = "sk-test-secret-123456"\n', encoding="utf-8")
+    # One canned passage for every beat: later beats are copies of the first, and no redraft could change that.
+    cfg.write_text((work / "b2p.toml").read_text() + 'api_key = "sk-test-secret-123456"\nredrafts = 0\n', encoding="utf-8")
     out = tmp_path / "chapter.md"
     args = [*base_args(work, "--llm", "openai", "--base-url", fault_server.url, "-o", str(out)), "--config", str(cfg)]
     fault_server.script(["ok", "500", "500"])  # beat 1 fine; beat 2 fails on both tries (retries = 1)

@@ -45,8 +45,9 @@ def test_import_b2p_loads_no_heavy_library(tmp_path: Path) -> None:
 def test_the_readme_library_example_runs_as_written(tmp_path: Path) -> None:
     shutil.copytree(REPO / "story_bibles" / "lunar_mining", tmp_path / "story_bibles" / "lunar_mining")
     # One llama.cpp thread: on a busy 2-core machine two threads spin against each other.
-    proc = run_python(readme_example(), tmp_path, B2P_STORE=str(tmp_path / "store"), B2P_N_THREADS="1", B2P_SEED="3")
+    proc = run_python(readme_example(), tmp_path, B2P_N_THREADS="1", B2P_SEED="3")  # the store: the bible's own
     assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "story_bibles" / "lunar_mining" / ".b2p" / "chroma.sqlite3").is_file() and not (tmp_path / ".b2p").exists()
     *ledger, summary, evaluated = proc.stdout.strip().splitlines()
     picks = [ast.literal_eval(line.split(" ", 1)[1]) for line in ledger]
     assert ("Jack Halloran", "named") in picks[0] and ("Xander Voss", "named") in picks[0] and ("The Lantern", "named") in picks[1]
@@ -58,3 +59,19 @@ def test_the_readme_library_example_runs_as_written(tmp_path: Path) -> None:
     chapter = (tmp_path / "two_beats.md").read_text(encoding="utf-8")
     assert trace["complete"] and all(b["text"] in chapter for b in trace["beats"])
     assert all(b["eval"]["coverage"] is not None for b in trace["beats"])  # and kept its figures in the trace
+
+
+def test_list_entries_is_what_b2p_entries_lists(sample_store) -> None:  # noqa: ANN001
+    """``b2p.list_entries`` is the library side of ``b2p entries``: the same entries, in the same order."""
+    from typer.testing import CliRunner
+
+    import b2p
+    from cli import app
+
+    name, rows = b2p.list_entries("drowned_archive", sample_store)
+    listed = CliRunner().invoke(app, ["entries", "--bible", "drowned_archive", "--store", str(sample_store.store), "--json"])
+    assert listed.exit_code == 0, listed.stderr
+    shown = json.loads(listed.stdout)
+    assert name == shown["bible"] == "drowned_archive"
+    assert [(s.entry.name, s.chunks) for s in rows] == [(e["name"], e["chunks"]) for e in shown["entries"]]
+    assert rows and [(s.entry.kind, s.entry.name) for s in rows] == sorted((s.entry.kind, s.entry.name) for s in rows)

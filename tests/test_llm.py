@@ -96,8 +96,8 @@ def test_local_same_seed_gives_the_same_draft() -> None:
 
 def test_local_refuses_a_prompt_larger_than_its_context(local: LocalLLM) -> None:
     huge = [{"role": "user", "content": "The tide rolls in over the old harbour. " * 200}]
-    with pytest.raises(ModelError, match=r"context.*--n-ctx"):
-        local.complete(huge, GenOptions(max_tokens=8))
+    with pytest.raises(ModelError, match=r"context; shorten the prompt or raise n_ctx \(in b2p\.toml, or env B2P_N_CTX\)$"):
+        local.complete(huge, GenOptions(max_tokens=8))  # the setting's real names: there is no --n-ctx flag
 
 
 def test_local_missing_or_bogus_model_file_says_what_to_do(tmp_path: Path) -> None:
@@ -293,6 +293,65 @@ def test_request_body_carries_the_options(fault_server: FaultServer) -> None:
     assert body["model"] == "fault-model" and body["messages"] == PROMPT and body["stream"] is True
     assert body["max_tokens"] == 7 and body["temperature"] == 0.3 and body["stop"] == ["\n\n"]
     assert isinstance(body["seed"], int)
+
+
+PENALTIES = {"repeat_penalty": 1.3, "frequency_penalty": 0.4, "presence_penalty": 0.6}
+
+
+def test_penalties_reach_an_openai_compatible_server(fault_server: FaultServer) -> None:
+    fault_llm(fault_server, penalties=PENALTIES).complete(PROMPT, GenOptions(max_tokens=7))
+    body = fault_server.requests[0].body
+    assert body["frequency_penalty"] == 0.4 and body["presence_penalty"] == 0.6
+    assert body["repeat_penalty"] == 1.3 and body["repetition_penalty"] == 1.3  # llama.cpp's and vLLM's names
+    fault_llm(fault_server).complete(PROMPT, GenOptions(max_tokens=7))  # unset: nothing sent
+    assert not {"frequency_penalty", "presence_penalty", "repeat_penalty", "repetition_penalty"} & set(fault_server.requests[1].body)
+
+
+def test_a_server_that_refuses_a_penalty_is_asked_again_without_it_and_never_sent_it_again(fault_server: FaultServer) -> None:
+    fault_server.reject_params = {"repeat_penalty", "repetition_penalty"}  # as OpenAI answers fields it does not know
+    llm = fault_llm(fault_server, penalties=PENALTIES, retries=0)
+    first = llm.complete(PROMPT, GenOptions(max_tokens=50))
+    second = llm.complete(PROMPT, GenOptions(max_tokens=50))
+    assert first.text == second.text == OK_TEXT
+    assert fault_server.count == 4  # refused twice (one name at a time), then answered; the next request goes straight through
+    last = fault_server.requests[-1].body
+    assert not {"repeat_penalty", "repetition_penalty"} & set(last) and last["frequency_penalty"] == 0.4
+    assert llm.rejected == {"repeat_penalty", "repetition_penalty"}
+
+
+def test_llama_cpp_server_accepts_the_penalties(llama_server: str) -> None:
+    llm = OpenAILLM(base_url=llama_server, model="smollm2", timeout=60, penalties=PENALTIES)
+    out = llm.complete(PROMPT, GenOptions(max_tokens=8, temperature=0.7, seed=3))
+    llm.close()
+    assert out.text.strip() and not llm.rejected
+
+
+def test_penalties_reach_llama_cpp_in_process() -> None:
+    """The same seed writes something else once a strong presence penalty reaches the sampler."""
+    options = GenOptions(max_tokens=24, temperature=0.9, seed=99)
+    drafts = []
+    for penalty in (0.0, 2.0):
+        model = LocalLLM(n_ctx=1024, seed=1, presence_penalty=penalty, frequency_penalty=penalty)
+        drafts.append(model.complete(PROMPT, options).text)
+        model.close()
+    assert drafts[0] != drafts[1]
+
+
+def test_penalties_are_settings_of_each_backend(tmp_path: Path) -> None:
+    from b2p.settings import load_settings
+
+    cfg = tmp_path / "b2p.toml"
+    cfg.write_text("repeat_penalty = 1.1\npresence_penalty = 0.5\n")
+    s = load_settings(cfg)
+    local, remote = s.backend_options("local"), s.backend_options("openai")
+    assert local.repeat_penalty == 1.1 and local.presence_penalty == 0.5 and local.frequency_penalty == 0.0  # type: ignore[attr-defined]
+    assert remote.repeat_penalty == 1.1 and remote.presence_penalty == 0.5 and remote.frequency_penalty is None  # type: ignore[attr-defined]
+    llm = OpenAILLM.from_settings(load_settings(cfg, llm="openai", base_url="http://127.0.0.1:9/v1"))
+    assert llm.penalties == {"repeat_penalty": 1.1, "presence_penalty": 0.5}
+    llm.close()
+    cfg.write_text("presence_penalty = 7\n")
+    with pytest.raises(ConfigError, match="presence_penalty"):
+        load_settings(cfg)
 
 
 # ── tables ───────────────────────────────────────────────────────────────────────────────────

@@ -237,3 +237,46 @@ def test_parse_only() -> None:
     for bad in ("x", "0", "5,", "-1", "2-4"):
         with pytest.raises(ConfigError, match="--only"):
             parse_only(bad)
+
+
+# -- the short shape, for small models ------------------------------------------------------------------
+
+
+def test_short_prompt_is_the_beat_its_lore_leads_the_last_paragraph_and_a_line_of_story() -> None:
+    llm = WordLLM()
+    texts = {p.id: f"{p.name} is the first sentence. It has a second one here. " + "More lore words follow. " * 30 for p in PICKS}
+    story = prompts.Story(["Jack dug all day. The sun was low.\n\nXander called him in. They ate.", "The Lantern hummed.\n\nJack froze."],
+                          summarise=lambda k: ["Jack and Xander dug. Then they ate.", "They found the Lantern."][k])
+    p = prompts.build_short_prompt(llm, META, BEATS, 3, PICKS, texts, 50, story)
+    assert p.shape == "short" and p.outline == "none" and prompts.OUTLINE_HEADING not in p.user
+    assert "Jack Halloran is the first sentence. It has a second one here." in p.user and "More lore words" not in p.user
+    assert "Genre is the first sentence." in p.system and "More lore words" not in p.system
+    assert f"{prompts.LAST_HEADING}:\nJack froze." in p.user and "The Lantern hummed." not in p.user.split(prompts.LINE_HEADING)[0]
+    assert f"{prompts.LINE_HEADING}: Jack and Xander dug. They found the Lantern." in p.user  # first sentences, oldest first
+    assert "write part 3 of 3: Jack calls Selene." in p.user and p.user.rstrip().endswith("end on a complete sentence.")
+    assert (p.summarised, p.last_paragraph, p.left_out) == (2, 1, 0)
+    assert p.prompt_tokens == llm.count_tokens(p.messages) < 0.5 * llm.count_tokens(
+        prompts.build_prompt(llm, META, BEATS, [3], PICKS, texts, 50, story).messages)
+    first = prompts.build_short_prompt(llm, META, BEATS, 1, PICKS, texts, 50, prompts.Story())
+    assert prompts.LAST_HEADING not in first.user and "open the chapter" in first.user
+
+
+def test_short_prompt_fits_by_dropping_the_story_line_then_the_lowest_lore() -> None:
+    story = prompts.Story(["Jack dug.", "Xander hummed."], summarise=lambda k: "A summary sentence of some length here.")
+    full = prompts.build_short_prompt(WordLLM(), META, BEATS, 3, PICKS, TEXTS, 50, story)
+    tight = WordLLM(context_window=full.prompt_tokens + full.max_tokens + prompts.MARGIN - 3)
+    p = prompts.build_short_prompt(tight, META, BEATS, 3, PICKS, TEXTS, 50, story)
+    assert prompts.LINE_HEADING not in p.user and not p.lore_cut and p.summarised == 0
+    tighter = WordLLM(context_window=p.prompt_tokens + p.max_tokens + prompts.MARGIN - 3)
+    q = prompts.build_short_prompt(tighter, META, BEATS, 3, PICKS, TEXTS, 50, story)
+    assert q.lore_cut == ["Varro Crater"]
+    with pytest.raises(ConfigError, match="cannot hold even a bare prompt"):
+        prompts.build_short_prompt(WordLLM(context_window=60), META, BEATS, 3, PICKS, TEXTS, 50, story)
+
+
+def test_auto_shape_is_short_for_a_small_model() -> None:
+    small, big, unknown = WordLLM(), WordLLM(context_window=8192), WordLLM(context_window=8192)
+    small.params, big.params = 135_000_000, 8_000_000_000
+    assert [prompts.choose_shape("auto", m) for m in (small, big, unknown)] == ["short", "full", "full"]
+    assert prompts.choose_shape("auto", WordLLM(context_window=2048)) == "short"  # a small window, whatever the model
+    assert prompts.choose_shape("full", small) == "full" and prompts.choose_shape("short", big) == "short"

@@ -158,8 +158,9 @@ def test_a_thing_named_by_what_its_entry_says_it_is(family, beat: str) -> None: 
 def test_a_title_the_lore_gives_goes_to_the_holder_it_names_with_the_article(family) -> None:  # noqa: ANN001
     """Both men's lore gives them the title; "the Skipper" is the one whose lore says "the Skipper",
     and an ordinary lower-case "skipper" is no title at all."""
-    assert picks(ledger(family, ["The Skipper curses the weir."]).beats[0]) == {"Oskar Brill": "named"}
-    assert picks(ledger(family, ["Ida asks the old skipper about the weir."]).beats[0]) == {"Ida Brill": "named"}
+    # (the weir is Falling Water, the bible's only weir)
+    assert picks(ledger(family, ["The Skipper curses the weir."]).beats[0]) == {"Oskar Brill": "named", "Falling Water": "scene"}
+    assert picks(ledger(family, ["Ida asks the old skipper about the weir."]).beats[0]) == {"Ida Brill": "named", "Falling Water": "scene"}
 
 
 def test_an_event_named_after_someone_in_the_beat_comes_in_when_the_beat_describes_it(family) -> None:  # noqa: ANN001

@@ -21,9 +21,11 @@ from cli import app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PWNED = "document.documentElement.dataset.pwned = '1'"
+# Markup in the model's prose is debris: the generation guards cut its sentence (the rest is kept), so it
+# never reaches the trace; the escape and "& <" stay in the prose for the page to show as text.
 HOSTILE_PROSE = (
-    f"Mara Quell <script>{PWNED}</script> rows the Gullwing past the <img src=x onerror=\"{PWNED}\"> "
-    "breakwater while Odo Brask watches \x1b]0;retitled\x07 from the pier. The tide turns."
+    f"The Gullwing slides past the <img src=x onerror=\"{PWNED}\"> reef. Mara Quell rows past the "
+    "breakwater while Odo Brask watches \x1b]0;retitled\x07 from the pier & counts: 3 < 4. The tide turns."
 )
 BEATS = [
     "Mara Quell takes the Gullwing out before dawn <script>" + PWNED + "</script>.",
@@ -55,7 +57,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report")
     _write_bible(root)
     (root / "sheet.txt").write_text("\n".join(BEATS) + "\n", encoding="utf-8")
-    (root / "b2p.toml").write_text(f'store = "{root / ".b2p"}"\nretries = 0\ntimeout = 20\n', encoding="utf-8")
+    # The fault server writes one canned passage for every beat, so every redraft would fail as the first did.
+    (root / "b2p.toml").write_text(f'store = "{root / ".b2p"}"\nretries = 0\ntimeout = 20\nredrafts = 0\n', encoding="utf-8")
     return root
 
 
@@ -140,6 +143,8 @@ def test_report_shows_every_beat_its_lore_and_names_and_runs_nothing(project: Pa
     assert "<script" not in source.lower().replace("&lt;script", "")  # the page carries no script of its own or anyone's
     assert "\x1b" not in source and "\\x1b]0;retitled\\x07" in source  # the bible's escape is shown, not sent
     assert "retitled" not in json.dumps(trace["beats"][0]["text"])  # and the model's was never saved as prose
+    assert "<img" not in trace["beats"][0]["text"] and "3 < 4" in trace["beats"][0]["text"]  # its markup was cut, not its prose
+    assert "3 &lt; 4" in source  # shown as text
 
     for width, name in ((390, "phone"), (1280, "desktop")):
         p = _open(browser, html, width)

@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.request
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -113,6 +113,15 @@ class FaultServer:
     - ``"cut"``: streams two pieces over chunked encoding, then drops the socket.
     - ``"eof"``: streams two pieces without chunking, then closes cleanly: no finish, no ``[DONE]``.
     - ``"garbage"``: a 200 stream whose data lines are not JSON.
+    - ``"trickle"``: a 200 stream that sends one piece every ``trickle_seconds`` for ever, ignoring the
+      request's token limit, until the client hangs up.
+    - ``"html"``: a 200 HTML page (a web server or login portal at the URL instead of the API).
+    - ``"json"``: the whole completion as one JSON object, as servers that ignore ``stream`` send it.
+
+    ``text`` may hold ``{key}``: the server writes the caller's key (through ``echo``) into its prose.
+    Error bodies echo the key through ``echo`` too (verbatim by default; upper-cased, cut, …).
+    ``piece_chars`` streams the text in pieces of that many characters instead of by word, so an echoed
+    key arrives cut across pieces. ``retry_after`` is sent as the ``Retry-After`` header of errors.
     """
 
     def __init__(self) -> None:
@@ -120,7 +129,12 @@ class FaultServer:
         self.default = "ok"
         self.text = OK_TEXT  # what an "ok" answer says
         self.slow_seconds = 3.0
+        self.trickle_seconds = 2.0
         self.reject_stream_options = False  # answer 400 to stream_options, like older servers
+        self.reject_params: set[str] = set()  # answer 400 to these request fields, as OpenAI does to ones it does not know
+        self.echo: Callable[[str], str] = lambda key: key
+        self.piece_chars: int | None = None
+        self.retry_after: str | None = None
         self._script: deque[str] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -198,32 +212,52 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, {"error": {"message": "Unrecognized request argument supplied: stream_options",
                                        "type": "invalid_request_error"}})
             return
+        refused = sorted(k for k in body if k in self.fault.reject_params)
+        if refused:
+            self._json(400, {"error": {"message": f"Unrecognized request argument supplied: {refused[0]}",
+                                       "type": "invalid_request_error"}})
+            return
         if behaviour.isdigit():
+            headers = {"Retry-After": self.fault.retry_after} if self.fault.retry_after is not None else {}
             self._json(int(behaviour), {"error": {
-                "message": f"simulated failure {behaviour} for key {received.key}", "type": "server_error"}})
+                "message": f"simulated failure {behaviour} for key {self.fault.echo(received.key)}", "type": "server_error"}},
+                headers)
             return
         if behaviour == "slow":
             self.fault.pause(self.fault.slow_seconds)
             behaviour = "ok"
+        text = self.fault.text.replace("{key}", self.fault.echo(received.key))
         try:
-            if body.get("stream"):
-                self._stream(behaviour, body)
+            if behaviour == "html":
+                self._page()
+            elif body.get("stream") and behaviour != "json":
+                self._stream(behaviour, body, text)
             else:
-                self._json(200, _completion(body, self.fault.text))
+                self._json(200, _completion(body, text))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout): expected in slow tests
 
     # -- responses --
 
-    def _json(self, status: int, payload: dict[str, Any]) -> None:
+    def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
-    def _stream(self, behaviour: str, body: dict[str, Any]) -> None:
+    def _page(self) -> None:
+        data = b"<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head><body><h1>It works</h1></body></html>\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _stream(self, behaviour: str, body: dict[str, Any], text: str) -> None:
         chunked = behaviour != "eof"
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -238,13 +272,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"{len(payload):X}\r\n".encode() + payload + b"\r\n" if chunked else payload)
             self.wfile.flush()
 
-        pieces, finish = _pieces(body, self.fault.text)
+        pieces, finish = _pieces(body, text, self.fault.piece_chars)
         base = {"id": "chatcmpl-fault", "object": "chat.completion.chunk", "created": int(time.time()),
                 "model": body.get("model", "fault-model")}
         if behaviour == "garbage":
             event("this is not json")
             event("[DONE]")
             self.wfile.write(b"0\r\n\r\n")
+            return
+        if behaviour == "trickle":
+            words = text.split(" ")
+            n = 0
+            while not self.fault._stopping.is_set():
+                piece = ("" if n == 0 else " ") + words[n % len(words)]
+                event(json.dumps({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}))
+                n += 1
+                self.fault.pause(self.fault.trickle_seconds)
             return
         for i, piece in enumerate(pieces):
             if i == 2 and behaviour in ("cut", "eof"):
@@ -262,10 +305,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def _pieces(body: dict[str, Any], text: str = OK_TEXT) -> tuple[list[str], str]:
-    """The canned text as word pieces, cut at the request's token limit (one piece = one token)."""
-    words = text.split(" ")
-    pieces = [words[0]] + [" " + w for w in words[1:]]
+def _pieces(body: dict[str, Any], text: str = OK_TEXT, size: int | None = None) -> tuple[list[str], str]:
+    """The canned text as word pieces (or pieces of ``size`` characters), cut at the request's token
+    limit (one piece = one token)."""
+    if size:
+        pieces = [text[i : i + size] for i in range(0, len(text), size)]
+    else:
+        words = text.split(" ")
+        pieces = [words[0]] + [" " + w for w in words[1:]]
     limit = body.get("max_completion_tokens") or body.get("max_tokens") or len(pieces)
     return (pieces[:limit], "length") if limit < len(pieces) else (pieces, "stop")
 
