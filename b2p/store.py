@@ -37,8 +37,8 @@ from typing import Any
 from b2p.errors import StoreError
 from b2p.models import BibleMeta, LoreEntry
 from b2p.settings import Settings
-from b2p.store_guard import DB_FILE, Guarded, aside_path, Where, check_db, guard, ReadOnlyStore
-from b2p.store_lock import ServerLock, is_lock, wait_unlocked
+from b2p.store_guard import DB_FILE, Guarded, ReadOnlyStore, Where, check_db, guard, read_copy
+from b2p.store_lock import ServerLock, is_lock, server_lock
 from b2p.store_names import catalog, collection_name, held_name, index_key, legacy_name, sources
 
 LOCK_FILE = ".b2p.lock"
@@ -191,12 +191,7 @@ class Store:
 
             path = self.settings.store
             if self.read_only:
-                import shutil
-                import tempfile
-
-                self._copy = tempfile.TemporaryDirectory(prefix="b2p-readonly-")
-                path = Path(self._copy.name) / "store"
-                shutil.copytree(self.settings.store, path, ignore=shutil.ignore_patterns("b2p-index", LOCK_FILE))
+                self._copy, path = read_copy(path)
             with guard(self.where):
                 self._client = Guarded(chromadb.PersistentClient(path=str(path), settings=_chroma_settings()), self.where)
         return self._client
@@ -251,19 +246,6 @@ class Store:
         (see ``b2p.store_names.catalog``)."""
         return catalog(settings.store) if not settings.chroma_url else None
 
-    @staticmethod
-    def set_aside(settings: Settings) -> Path:
-        """Move a damaged embedded store out of the way (``<store>.damaged``) for ``ingest --rebuild``."""
-        import sys
-
-        aside = aside_path(settings.store)
-        try:
-            settings.store.rename(aside)
-        except OSError as err:
-            raise StoreError(f"{settings.store}: cannot move the damaged store aside: {err.strerror}") from None
-        print(f"moved the damaged store {settings.store} to {aside}; building a new one", file=sys.stderr)
-        return aside
-
     def close(self) -> None:
         if self._client is not None:
             with contextlib.suppress(Exception):
@@ -283,8 +265,12 @@ class Store:
         On a server, a writer holds the bible's lock record (``b2p/store_lock.py``) and a reader waits
         while one is held."""
         if self.settings.chroma_url:
-            with self._server_lock(exclusive, bible or self.bible):
-                yield
+            name = self.name(bible or self.bible) if (bible or self.bible) else None
+            with server_lock(self.client, name, self.settings.chroma_url, exclusive, LOCK_WAIT_SECONDS) as self._lease:
+                try:
+                    yield
+                finally:
+                    self._lease = None
             return
         if self.lock_path is None:
             yield
@@ -311,34 +297,16 @@ class Store:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    @contextlib.contextmanager
-    def _server_lock(self, exclusive: bool, bible: str | None) -> Iterator[None]:
-        if bible is None:
-            yield
-            return
-        name = self.name(bible)
-        if not exclusive:
-            wait_unlocked(self.client, name, self.settings.chroma_url or "", LOCK_WAIT_SECONDS)
-            yield
-            return
-        self._lease = ServerLock(self.client, name, self.settings.chroma_url or "", LOCK_WAIT_SECONDS)
-        self._lease.acquire()
-        try:
-            yield
-        finally:
-            self._lease.release()
-            self._lease = None
-
     # -- collections --------------------------------------------------------------------------
 
     def name(self, bible: str) -> str:
         """The name of the collection holding ``bible`` (see ``held_name``)."""
         if bible not in self._names:
             name, old = collection_name(bible), legacy_name(bible)
-            sources: dict[str, str | None] = {}
+            held: dict[str, str | None] = {}
             if name != old and self._get(name) is None and (col := self._get(old)) is not None:
-                sources[old] = (col.metadata or {}).get(META_PREFIX + "source")
-            self._names[bible] = held_name(bible, sources)
+                held[old] = (col.metadata or {}).get(META_PREFIX + "source")
+            self._names[bible] = held_name(bible, held)
         return self._names[bible]
 
     def bibles(self) -> list[str]:

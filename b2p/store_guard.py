@@ -51,6 +51,31 @@ def aside_path(store: Path) -> Path:
     return aside
 
 
+def set_aside(store: Path) -> Path:
+    """Move a damaged embedded store out of the way (``<store>.damaged``) for ``ingest --rebuild``."""
+    import sys
+
+    aside = aside_path(store)
+    try:
+        store.rename(aside)
+    except OSError as err:
+        raise StoreError(f"{store}: cannot move the damaged store aside: {err.strerror}") from None
+    print(f"moved the damaged store {store} to {aside}; building a new one", file=sys.stderr)
+    return aside
+
+
+def read_copy(store: Path) -> tuple[Any, Path]:
+    """A temporary copy of a read-only store to open Chroma on (opening writes); the lore index and
+    the lock file are left out. Returns the TemporaryDirectory (clean it up) and the copy's path."""
+    import shutil
+    import tempfile
+
+    tmp = tempfile.TemporaryDirectory(prefix="b2p-readonly-")
+    path = Path(tmp.name) / "store"
+    shutil.copytree(store, path, ignore=shutil.ignore_patterns("b2p-index", ".b2p.lock"))
+    return tmp, path
+
+
 def check_db(store: Path) -> None:
     """Refuse a ``chroma.sqlite3`` that is not a whole SQLite database, cheaply (its header, and one
     read of the catalog): Chroma's own bindings fail on one with an AttributeError."""

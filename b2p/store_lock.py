@@ -20,6 +20,7 @@ to within the lease (60 s).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 import hashlib
 import os
 import socket
@@ -148,3 +149,21 @@ def wait_unlocked(client: Any, collection: str, url: str, wait_seconds: float) -
         if time.monotonic() > deadline:
             raise StoreError(f"'{collection}' on {url} is still being written after {wait_seconds:.0f} s; run again when it is done")
         time.sleep(POLL_SECONDS)
+
+
+@contextlib.contextmanager
+def server_lock(client: Any, collection: str | None, url: str, exclusive: bool, wait_seconds: float) -> Iterator[ServerLock | None]:
+    """A writer holds the collection's lock (yielding it); a reader waits while one is held."""
+    if collection is None:
+        yield None
+        return
+    if not exclusive:
+        wait_unlocked(client, collection, url, wait_seconds)
+        yield None
+        return
+    lock = ServerLock(client, collection, url, wait_seconds)
+    lock.acquire()
+    try:
+        yield lock
+    finally:
+        lock.release()

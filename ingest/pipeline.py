@@ -17,7 +17,7 @@ from b2p.models import IngestReport, LoreEntry
 from b2p.scene import entry_pronouns
 from b2p.settings import Settings
 from b2p.store import EntryChunks, Store, StoreScan
-from b2p.store_guard import DamagedStore, ReadOnlyStore
+from b2p.store_guard import DamagedStore, ReadOnlyStore, set_aside
 from b2p.store_names import held_name, sources
 from ingest.chunking import chunk_entry, chunk_signature, chunker_version, lead_of, make_splitter
 from ingest.gating import chapter_sizes, is_gated
@@ -102,7 +102,7 @@ def ingest_bible(root: Path, settings: Settings, rebuild: bool = False, progress
     except DamagedStore as err:
         if not rebuild or settings.chroma_url:
             raise err.with_bible(root) from None
-    Store.set_aside(settings)
+    set_aside(settings.store)
     return _ingest(root, settings, rebuild, progress)
 
 
