@@ -75,8 +75,8 @@ def _open_collection(store: Store, bible: Bible, settings: Settings, embedder: E
         store.create(bible.name, want)
         return
     have = store.meta(bible.name)
-    _refuse_other_source(have, bible.root, store.name(bible.name), settings)
     _refuse_mismatch(have, want, store.name(bible.name))
+    _refuse_other_source(have, bible.root, store.name(bible.name), settings)
     store.check_space(bible.name)
 
 
@@ -131,8 +131,8 @@ def _ingest(root: Path, settings: Settings, rebuild: bool, progress: Progress | 
         held = held_name(bible.name, sources(catalog))
         have = catalog.get(held)
         if have is not None and not rebuild:
-            _refuse_other_source(have, bible.root, held, settings)
             _refuse_mismatch(have, _built_with(settings), held)
+            _refuse_other_source(have, bible.root, held, settings)
         if have is None or rebuild:
             embedder.load()
     elif not settings.chroma_url:
