@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from b2p.models import HeldBack, LoreEntry
@@ -229,8 +230,8 @@ def _words(text: str, n: int) -> str:
 
 class ChapterView:
     """The lore index as the story stands at one chapter. Retrieval reads it as it reads the index:
-    ``entries``, ``always``, ``case_words``, ``matcher``, ``describers``, ``relations``, ``texts()``,
-    ``nearest()``, ``bible_meta``; ``held_back`` lists what it keeps out, and why."""
+    ``entries``, ``always``, ``case_words``, ``matcher``, ``describers``, ``relations``, ``parts``,
+    ``descriptions``, ``texts()``, ``nearest()``, ``bible_meta``; ``held_back`` lists what it keeps out, and why."""
 
     def __init__(self, base: Any, chapter: int) -> None:
         from b2p.matcher import NameMatcher
@@ -265,6 +266,10 @@ class ChapterView:
         self.held_back = held
         self.entries = entries
         self._texts = texts
+        # Nothing gated differs at this chapter (every entry shown, with its whole text and every alias):
+        # the index's own tables hold; else the ones read from the lore are read again from the view.
+        self._same = len(entries) == len(base.entries) and all(
+            texts[i] == full.get(i, "") and entries[i].aliases == base.entries[i].aliases for i in entries)
         self.always: list[str] = [i for i in base.always if i in entries]
         self.case_words = _case_words(entries.values())
         self.matcher = NameMatcher(entries.values())
@@ -280,6 +285,26 @@ class ChapterView:
     def texts(self) -> dict[str, str]:
         """Every visible entry's text as it reads at this chapter, by id."""
         return self._texts
+
+    @cached_property
+    def parts(self) -> Any:
+        """What each thing is and has, as the lore reads at this chapter (the index's own when nothing differs)."""
+        from b2p.parts import Parts
+
+        return self.base.parts if self._same else Parts.build(self.entries.values(), self._texts, self._find, _is_person)
+
+    @cached_property
+    def descriptions(self) -> Any:
+        """The words and links that describe each person, as the lore reads at this chapter."""
+        from b2p.describe import Descriptions
+
+        return self.base.descriptions if self._same else Descriptions.build(self.entries.values(), self._texts, self._find, _is_person)
+
+    @cached_property
+    def _find(self) -> Any:
+        from functools import lru_cache
+
+        return lru_cache(maxsize=None)(self.matcher.find)
 
     def listing(self) -> Any:
         return self.base.listing()
@@ -300,6 +325,12 @@ class ChapterView:
             top = top[np.argsort(-row[top], kind="stable")]
             out.append([(self.chunk_entry[r], float(row[r]), self.chunk_snippet[r]) for r in top])
         return out
+
+
+def _is_person(e: LoreEntry) -> bool:
+    from b2p.nouns import is_person
+
+    return is_person(e)
 
 
 def _relations(base: Any, entries: dict[str, LoreEntry], changed: set[str], texts: dict[str, str], find: Any, is_person: Any,

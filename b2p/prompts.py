@@ -478,20 +478,6 @@ def story_line(story: Story, words: int = LINE_WORDS) -> tuple[str, int]:
     return _words(" ".join(parts), words), len(parts)
 
 
-def book_line(book: Sequence[str], words: int = LINE_WORDS) -> tuple[str, int]:
-    """The earlier chapters of a book in one line: the first sentence of each chapter's summary (they read
-    "Chapter 2: …"), the most recent kept first, within ``words``; and how many chapters it tells."""
-    from b2p.lexicon import sentences
-
-    parts: list[str] = []
-    for summary in reversed(book):
-        first = (sentences(" ".join(summary.split())) or [""])[0]
-        if not first or (parts and len(" ".join([first, *parts]).split()) > words):
-            break
-        parts.insert(0, first)
-    return _words(" ".join(parts), words), len(parts)
-
-
 def build_short_prompt(
     llm: LLM,
     meta: BibleMeta,
@@ -504,10 +490,11 @@ def build_short_prompt(
     extra: str | None = None,
 ) -> Prompt:
     """The short shape, for a small model: the writing defaults, the beat's lore cut to each entry's lead,
-    in a book the earlier chapters in one line, the story so far in one line, the previous beat's last
+    in a book the earlier chapters' summaries, the story so far in one line, the previous beat's last
     paragraph, and the task. No outline, no verbatim story: a small model copies what it is shown and
-    loses the task in a long prompt. When it does not fit, the chapters' line goes first, then the story
-    line, then the lore (lowest priority first)."""
+    loses the task in a long prompt. When it does not fit, the earlier chapters shrink first (as in the
+    full shape: the oldest to its first sentence, then the oldest goes), then the story line goes, then
+    the lore (lowest priority first)."""
     story = story or Story()
     max_tokens = reply_tokens(words)
     leads = {p.id: lead(texts.get(p.id, "")) for p in picks}
@@ -520,7 +507,7 @@ def build_short_prompt(
         (line, told), paragraph = story_line(story), _tail(last_paragraph(story.texts[-1]), PARAGRAPH_WORDS)
     else:
         line, told, paragraph = "", 0, ""
-    chapters_line, chapters = book_line(story.book)
+    levels = _book_levels(story.book) or [[]]
     opening = target == 1 or (not story.texts and story.placeholder is None)
     task = (f"{TASK_HEADING}: write part {target} of {len(beats)}: {beats[target - 1]}\n"
             f"Write about {words} words of prose" + (" that open the chapter. " if opening else " that carry on from the last paragraph. ")
@@ -528,12 +515,12 @@ def build_short_prompt(
     if extra:
         task += f"\nAlso: {extra.strip()}"
 
-    def render(own_kept: Sequence[LorePick], with_line: bool, with_book: bool) -> list[Message]:
+    def render(own_kept: Sequence[LorePick], with_line: bool, book: Sequence[str]) -> list[Message]:
         user = []
         if own_kept:
             user.append(f"{LORE_HEADING}:\n" + "\n".join(f"- {_lead_line(p, leads[p.id])}" for p in own_kept))
-        if with_book and chapters_line:
-            user.append(f"{BOOK_HEADING}: {chapters_line}")
+        if book:
+            user.append(f"({BOOK_HEADING}) " + " ".join(book))
         if with_line and line:
             user.append(f"{LINE_HEADING}: {line}")
         if paragraph and not opening:
@@ -541,14 +528,14 @@ def build_short_prompt(
         user.append(task)
         return [{"role": "system", "content": system_text(meta, always, leads)}, {"role": "user", "content": "\n\n".join(user)}]
 
-    own_kept, with_line, with_book, cut = list(own), True, True, []
+    own_kept, with_line, level, cut = list(own), True, 0, []
     while True:
-        msgs = render(own_kept, with_line, with_book)
+        msgs = render(own_kept, with_line, levels[level])
         used = llm.count_tokens(msgs)
         if used + max_tokens + MARGIN <= llm.context_window:
             break
-        if with_book and chapters_line:
-            with_book = False
+        if level < len(levels) - 1:
+            level += 1
         elif with_line and line:
             with_line = False
         elif own_kept:
@@ -564,7 +551,7 @@ def build_short_prompt(
     has_para = int(bool(paragraph) and not opening)
     return Prompt(msgs, used, max_tokens, summarised=summarised, left_out=max(0, n - summarised - has_para), lore_cut=cut,
                   outline="none", stop=list(STOP_SHORT), shape="short", last_paragraph=has_para,
-                  chapters=chapters if with_book and chapters_line else 0)
+                  chapters=len(levels[level]))
 
 
 def _lead_line(p: LorePick, text: str) -> str:

@@ -61,7 +61,7 @@ def write_chapter(store: Path, out: Path, seed: int, words: int, fresh: bool, th
     out.parent.mkdir(parents=True, exist_ok=True)
     (out.parent / "REV").write_text(revision() + "\n")
     cmd = [*b2p_command(), "generate", str(SHEET), "--bible", SAMPLE_BIBLE.name, "--store", str(store), "-o", str(out),
-           "--no-stream", "--seed", str(seed), "--words-per-beat", str(words), "--resume"]
+           "--no-stream", "--seed", str(seed), "--words-per-beat", str(words), *(["--resume"] if trace.is_file() else [])]
     t = time.perf_counter()
     env = {**os.environ, **({"B2P_N_THREADS": str(threads)} if threads else {}), **extra_env}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)

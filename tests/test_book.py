@@ -236,7 +236,11 @@ def lore_part(prompt: list[dict[str, str]]) -> str:
     """A prompt without its story so far (the earlier prose and summaries, which a model may have seeded
     with anything it was shown before): the system text, the lore, the outline and the task."""
     system, user = prompt[0]["content"], prompt[1]["content"]
-    story, task = user.find(f"{prompts.STORY_HEADING}:"), user.find(f"{prompts.TASK_HEADING}:")
+    # Where the story so far begins: the full shape's heading, or the short shape's earlier chapters,
+    # one-line story or last paragraph.
+    starts = [user.find(h) for h in (f"{prompts.STORY_HEADING}:", f"({prompts.BOOK_HEADING})", f"{prompts.LINE_HEADING}:",
+                                     f"{prompts.LAST_HEADING}:")]
+    story, task = min((k for k in starts if k >= 0), default=-1), user.find(f"{prompts.TASK_HEADING}:")
     return system + "\n" + (user[:story] + user[task:] if story >= 0 else user)
 
 
