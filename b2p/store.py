@@ -19,7 +19,10 @@ from lives in Chroma itself, so a Chroma server works too):
 leaves state the next ingest repairs without duplicates, and readers ignore chunks whose hash is
 not their entry record's.
 
-The embedded store is not process-safe, so writers hold an exclusive ``flock`` and readers a shared one.
+The embedded store is not process-safe, so writers hold an exclusive ``flock`` and readers a shared one;
+on a server, writers of a bible hold its lock record (``b2p/store_lock.py``). Every Chroma call goes
+through ``b2p/store_guard.py``: a damaged file, a full disk, a read-only store, a lost or silent server
+are one line.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ Readers do not take the lock; they wait while it is held (``wait_unlocked``), an
 they build is only saved when the collection's state did not change while they read it.
 
 Leases are compared with the waiter's clock: the machines sharing a server must agree on the time
-to within the lease (60 s).
+to within the lease (60 s). A record taken on this machine (its owner names the host and process)
+whose process has died is taken over at once, so an ingest killed or cut off from the server does
+not keep the next one waiting for its lease.
 """
 
 from __future__ import annotations
