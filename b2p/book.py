@@ -194,13 +194,14 @@ def find_book(bible: str | Path, settings: object, read_meta: object = None) -> 
     bible's name (its folder and bible.yaml as the store recorded them at its last ingest)."""
     import json
 
-    from b2p.store import Store, collection_name
+    from b2p.store import Store
+    from b2p.store_names import held_name, sources
 
     folder = Path(bible)
     if folder.is_dir():
         return Book.of(folder, read_meta(folder)) if read_meta is not None else None  # type: ignore[operator]
     catalog = Store.catalog(settings)  # type: ignore[arg-type]
-    have = (catalog or {}).get(collection_name(str(bible)))
+    have = (catalog or {}).get(held_name(str(bible), sources(catalog or {})))
     if have is None:
         with Store.open(settings, bible=str(bible)) as st:  # type: ignore[arg-type]
             have = st.meta(str(bible))

@@ -55,7 +55,7 @@ from b2p.nouns import Describers, is_person
 from b2p.parts import Parts
 from b2p.relations import Relations
 from b2p.settings import Settings
-from b2p.store import Store, StoredEntry, chunk_header, collection_name
+from b2p.store import Store, StoredEntry, chunk_header
 
 INDEX_DIR = "b2p-index"  # inside an embedded store's folder
 HEAD = "index.json"
@@ -184,6 +184,7 @@ class LoreIndex:
         import numpy as np
 
         meta = store.meta(bible)
+        key = store.state(bible)  # read again below: an index read while an ingest wrote is never saved
         scan = store.scan(bible, with_text=True, chunks=False)
         enabled = {i: s.entry for i, s in scan.entries.items() if s.entry.enabled}
         src = Source(list(enabled.values()), list(scan.entries.values()), [], [], [])
@@ -201,8 +202,8 @@ class LoreIndex:
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         head = {
             "format": _FORMAT,
-            "bible": collection_name(bible),
-            "state": meta.get("state") or "",
+            "bible": store.name(bible),
+            "state": key if key == store.state(bible) else "",
             "embed_model": meta.get("embed_model") or settings.embed_model,
             "bible_meta": meta.get("bible_meta") or "",
             "chunks": len(vectors),
@@ -427,7 +428,8 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _folder(root: Path, bible: str, state: str) -> Path:
-    return root / bible / f"{state[:24]}-{_code_key()}"
+    content, _, generation = state.partition(".")  # see Store.state
+    return root / bible / f"{content[:24]}{'.' + generation if generation else ''}-{_code_key()}"
 
 
 def _case_words(entries: Iterable[LoreEntry]) -> dict[str, set[str]]:
@@ -461,7 +463,7 @@ def open_index(settings: Settings, store: Store, bible: str) -> LoreIndex:
         return index
 
     state = store.state(bible)
-    index = LoreIndex.load(root, collection_name(bible), state) if state else None
+    index = LoreIndex.load(root, store.name(bible), state) if state else None
     if index is None:
         index = rebuild()
     index.recover = rebuild

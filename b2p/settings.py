@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     store: Path = Field(Path(".b2p"), description="Folder of the embedded Chroma store. Unset, a bible folder's store is "
                         "an existing ./.b2p that holds it, else <bible>/.b2p (ingest/project.py); a bible name's is ./.b2p.")
     chroma_url: str | None = Field(None, description="http://HOST:PORT of a Chroma server; replaces the embedded store.")
+    chroma_timeout: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False,
+                                  description="Seconds to wait for the Chroma server to answer any one call.")
     cache_dir: Path = Field(
         default_factory=lambda: Path.home() / ".cache" / "b2p",
         description="Where derived model files (the ONNX export used at query time) are kept.",

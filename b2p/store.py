@@ -19,7 +19,10 @@ from lives in Chroma itself, so a Chroma server works too):
 leaves state the next ingest repairs without duplicates, and readers ignore chunks whose hash is
 not their entry record's.
 
-The embedded store is not process-safe, so writers hold an exclusive ``flock`` and readers a shared one.
+The embedded store is not process-safe, so writers hold an exclusive ``flock`` and readers a shared one;
+on a server, writers of a bible hold its lock record (``b2p/store_lock.py``). Every Chroma call goes
+through ``b2p/store_guard.py``: a damaged file, a full disk, a read-only store, a lost or silent server
+are one line.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,20 +40,15 @@ from typing import Any
 from b2p.errors import StoreError
 from b2p.models import BibleMeta, LoreEntry
 from b2p.settings import Settings
+from b2p.store_guard import DB_FILE, Guarded, ReadOnlyStore, Where, check_db, guard, read_copy
+from b2p.store_lock import ServerLock, is_lock, server_lock
+from b2p.store_names import catalog, collection_name, held_name, index_key, legacy_name, sources
 
 LOCK_FILE = ".b2p.lock"
 META_PREFIX = "b2p_"
 LOCK_WAIT_SECONDS = 600.0
 ENTRY_PREFIX = "e:"
 PAGE = 5000  # records per read
-
-
-def collection_name(bible: str) -> str:
-    """A bible's folder name as a valid Chroma collection name (3–63 chars of [a-z0-9._-])."""
-    slug = re.sub(r"[^a-z0-9._-]+", "-", bible.strip().lower()).strip("-._")
-    if len(slug) < 3:
-        slug = f"bible-{slug}".strip("-")
-    return slug[:63].rstrip("-._")
 
 
 def chunk_header(e: LoreEntry) -> str:
@@ -175,20 +172,31 @@ def _no_bible(bible: str, have: list[str], where: str) -> StoreError:
 class Store:
     """A Chroma client (embedded or server) plus the lock discipline around it."""
 
-    def __init__(self, settings: Settings, client: Any, lock_path: Path | None) -> None:
+    def __init__(self, settings: Settings, client: Any, lock_path: Path | None, read_only: bool = False, bible: str | None = None) -> None:
         self.settings = settings
-        self._client = client
+        self.where = Where(settings.store, settings.chroma_url, settings.chroma_timeout)
+        self._client = Guarded(client, self.where) if client is not None else None
         self.lock_path = lock_path
+        self.read_only = read_only  # a store we may not write: read through a copy of it
+        self.bible = bible  # the bible it was opened for
         self._cols: dict[str, Any] = {}  # collection name → Chroma collection, fetched once
+        self._names: dict[str, str] = {}  # bible → its collection's name
+        self._copy: Any = None  # the temporary copy a read-only store is read through
+        self._lease: ServerLock | None = None
 
     @property
     def client(self) -> Any:
         """The Chroma client. The embedded one is created on first use, i.e. after ``lock()`` is taken:
-        Chroma writes to its database on every open, which must not race another process's ingest."""
+        Chroma writes to its database on every open, which must not race another process's ingest (and
+        cannot be done to a read-only store, which is read through a temporary copy)."""
         if self._client is None:
             import chromadb
 
-            self._client = chromadb.PersistentClient(path=str(self.settings.store), settings=_chroma_settings())
+            path = self.settings.store
+            if self.read_only:
+                self._copy, path = read_copy(path)
+            with guard(self.where):
+                self._client = Guarded(chromadb.PersistentClient(path=str(path), settings=_chroma_settings()), self.where)
         return self._client
 
     # -- opening -----------------------------------------------------------------------------
@@ -201,77 +209,52 @@ class Store:
         error leaves the store byte-for-byte unchanged.
         """
         if settings.chroma_url:
-            import chromadb
             from urllib.parse import urlparse
+
+            from b2p.store_guard import http_client
 
             url = urlparse(settings.chroma_url)
             if url.scheme not in ("http", "https") or not url.hostname:
                 raise StoreError(f"--chroma-url '{settings.chroma_url}' is not a URL like http://127.0.0.1:8000")
-            try:
-                client = chromadb.HttpClient(
-                    host=url.hostname,
-                    port=url.port or (443 if url.scheme == "https" else 80),
-                    ssl=url.scheme == "https",
-                    settings=_chroma_settings(),
-                )
-                client.heartbeat()
-            except Exception as err:  # noqa: BLE001 - chromadb raises many types for a dead server
-                raise StoreError(
-                    f"cannot reach the Chroma server at {settings.chroma_url} ({err.__class__.__name__}); "
-                    "start it with 'chroma run --path DIR --port PORT' or drop --chroma-url"
-                ) from None
-            return cls(settings, client, None)
+            port = url.port or (443 if url.scheme == "https" else 80)
+            client = http_client(settings.chroma_url, url.hostname, port, url.scheme == "https", settings.chroma_timeout, _chroma_settings())
+            return cls(settings, client, None, bible=bible)
         path = settings.store
         if path.exists() and not path.is_dir():
             raise StoreError(f"{path}: the store path is a file; pass a folder with --store")
-        if not create and not (path / "chroma.sqlite3").is_file():
+        held = (path / DB_FILE).is_file()
+        if not create and not held:
             raise StoreError(f"{path}: no b2p store here; run 'b2p ingest BIBLE_DIR' first (or pass --store)")
+        if held:
+            check_db(path)
         if bible is not None:
             catalog = cls.catalog(settings)
-            if catalog is not None and collection_name(bible) not in catalog:
+            if catalog is not None and held_name(bible, sources(catalog)) not in catalog:
                 raise _no_bible(bible, sorted(catalog), str(path))
         try:
             path.mkdir(parents=True, exist_ok=True)
             (path / LOCK_FILE).touch(exist_ok=True)
         except OSError as err:
+            if held and not create:  # a read-only store: reading it needs no write
+                lock = path / LOCK_FILE
+                return cls(settings, None, lock if lock.is_file() else None, read_only=True, bible=bible)
+            if held:
+                raise ReadOnlyStore(path) from None
             raise StoreError(f"{path}: cannot create the store: {err.strerror}") from None
-        return cls(settings, None, path / LOCK_FILE)
+        return cls(settings, None, path / LOCK_FILE, bible=bible)
 
     @staticmethod
     def catalog(settings: Settings) -> dict[str, dict[str, Any]] | None:
-        """The collections of an embedded store and their b2p metadata, read without opening Chroma.
-
-        Opening a ``PersistentClient`` always writes (Chroma logs each opener in ``acquire_write``), so
-        checks that may refuse a command read Chroma's catalog read-only first. None when there is no
-        embedded store, or its catalog is not laid out as expected (the checks after opening still run).
-        """
-        db = settings.store / "chroma.sqlite3"
-        if settings.chroma_url or not db.is_file():
-            return None
-        import sqlite3
-
-        try:
-            con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-            try:
-                names = [r[0] for r in con.execute("SELECT name FROM collections")]
-                rows = con.execute(
-                    "SELECT c.name, m.key, COALESCE(m.str_value, m.int_value, m.float_value, m.bool_value) "
-                    "FROM collections c JOIN collection_metadata m ON m.collection_id = c.id"
-                ).fetchall()
-            finally:
-                con.close()
-        except sqlite3.Error:
-            return None
-        out: dict[str, dict[str, Any]] = {n: {} for n in names}
-        for name, key, value in rows:
-            if isinstance(key, str) and key.startswith(META_PREFIX) and name in out:
-                out[name][key[len(META_PREFIX) :]] = value
-        return out
+        """The collections of an embedded store and their b2p metadata, read without opening Chroma
+        (see ``b2p.store_names.catalog``)."""
+        return catalog(settings.store) if not settings.chroma_url else None
 
     def close(self) -> None:
         if self._client is not None:
             with contextlib.suppress(Exception):
                 self._client.close()
+        if self._copy is not None:
+            self._copy.cleanup()
 
     def __enter__(self) -> Store:
         return self
@@ -280,12 +263,22 @@ class Store:
         self.close()
 
     @contextlib.contextmanager
-    def lock(self, exclusive: bool) -> Iterator[None]:
-        """Writers exclusive, readers shared; waits (with a message) for another ingest to finish."""
+    def lock(self, exclusive: bool, bible: str | None = None) -> Iterator[None]:
+        """Writers exclusive, readers shared; waits (with a message) for another ingest to finish.
+        On a server, a writer holds the bible's lock record (``b2p/store_lock.py``) and a reader waits
+        while one is held."""
+        if self.settings.chroma_url:
+            name = self.name(bible or self.bible) if (bible or self.bible) else None
+            with server_lock(self.client, name, self.settings.chroma_url, exclusive, LOCK_WAIT_SECONDS) as self._lease:
+                try:
+                    yield
+                finally:
+                    self._lease = None
+            return
         if self.lock_path is None:
             yield
             return
-        with open(self.lock_path, "a+b") as fh:
+        with open(self.lock_path, "rb" if self.read_only else "a+b") as fh:
             mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
             try:
                 fcntl.flock(fh, mode | fcntl.LOCK_NB)
@@ -309,19 +302,30 @@ class Store:
 
     # -- collections --------------------------------------------------------------------------
 
+    def name(self, bible: str) -> str:
+        """The name of the collection holding ``bible`` (see ``held_name``)."""
+        if bible not in self._names:
+            name, old = collection_name(bible), legacy_name(bible)
+            held: dict[str, str | None] = {}
+            if name != old and self._get(name) is None and (col := self._get(old)) is not None:
+                held[old] = (col.metadata or {}).get(META_PREFIX + "source")
+            self._names[bible] = held_name(bible, held)
+        return self._names[bible]
+
     def bibles(self) -> list[str]:
         """Names of the bibles in this store."""
         names = []
         for col in self.client.list_collections():
             name = col if isinstance(col, str) else col.name
-            names.append(name)
+            if not is_lock(name):
+                names.append(name)
         return sorted(names)
 
     def collection(self, bible: str) -> Any:
         """An existing bible's raw Chroma collection, or a StoreError listing what the store holds.
 
         Only this module's methods use it (tests also reach for it to inspect or damage records)."""
-        col = self._get(collection_name(bible))
+        col = self._get(self.name(bible))
         if col is None:
             raise _no_bible(bible, self.bibles(), self.settings.chroma_url or str(self.settings.store))
         return col
@@ -330,16 +334,18 @@ class Store:
         if name not in self._cols:
             try:
                 self._cols[name] = self.client.get_collection(name, embedding_function=None)
+            except StoreError:
+                raise
             except Exception:  # noqa: BLE001 - NotFoundError's module moved between chromadb releases
                 return None
         return self._cols[name]
 
     def has(self, bible: str) -> bool:
-        return self._get(collection_name(bible)) is not None
+        return self._get(self.name(bible)) is not None
 
     def create(self, bible: str, meta: dict[str, Any]) -> None:
         """A new, empty collection for the bible, recording ``meta`` (e.g. what builds its vectors)."""
-        name = collection_name(bible)
+        name = self._names[bible] = collection_name(bible)
         self._cols[name] = self.client.create_collection(
             name,
             embedding_function=None,
@@ -347,7 +353,8 @@ class Store:
         )
 
     def drop(self, bible: str) -> None:
-        name = collection_name(bible)
+        name = self.name(bible)
+        self._names.pop(bible, None)
         self._cols.pop(name, None)
         with contextlib.suppress(Exception):
             self.client.delete_collection(name)
@@ -358,13 +365,13 @@ class Store:
         return {k[len(META_PREFIX) :]: v for k, v in (col.metadata or {}).items() if k.startswith(META_PREFIX)}
 
     def state(self, bible: str) -> str:
-        """The bible's state ("" while an ingest is unfinished). An embedded store's is read from
-        Chroma's catalog, without importing chromadb."""
+        """The key of the bible's lore index: its state ("" while an ingest is unfinished) and the
+        generation every writing ingest gives it, so the key changes whenever the collection does. An
+        embedded store's is read from Chroma's catalog, without importing chromadb."""
         catalog = self.catalog(self.settings)
-        name = collection_name(bible)
-        if catalog is not None and name in catalog:
-            return catalog[name].get("state") or ""
-        return self.meta(bible).get("state") or ""
+        name = held_name(bible, sources(catalog)) if catalog is not None else ""
+        meta = catalog[name] if catalog is not None and name in catalog else self.meta(bible)
+        return index_key(meta)
 
     def check_space(self, bible: str) -> None:
         """Scores assume cosine distance; refuse a collection built with another space."""
@@ -380,6 +387,8 @@ class Store:
         return BibleMeta(**json.loads(raw)) if raw else BibleMeta()
 
     def set_meta(self, bible: str, values: dict[str, Any]) -> None:
+        if self._lease is not None and values.get("state"):
+            self._lease.check()  # marking the work done: only under a lock still ours
         col = self.collection(bible)
         meta = {k: v for k, v in (col.metadata or {}).items() if not k.startswith("hnsw:")}
         meta.update({META_PREFIX + k: v for k, v in values.items()})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,9 @@ from b2p.index import LoreIndex, collection_state, index_root
 from b2p.models import IngestReport, LoreEntry
 from b2p.scene import entry_pronouns
 from b2p.settings import Settings
-from b2p.store import EntryChunks, Store, StoreScan, collection_name
+from b2p.store import EntryChunks, Store, StoreScan
+from b2p.store_guard import DamagedStore, ReadOnlyStore, set_aside
+from b2p.store_names import held_name, sources
 from ingest.chunking import chunk_entry, chunk_signature, chunker_version, lead_of, make_splitter
 from ingest.gating import chapter_sizes, is_gated
 
@@ -71,12 +74,44 @@ def _open_collection(store: Store, bible: Bible, settings: Settings, embedder: E
             store.drop(bible.name)
         store.create(bible.name, want)
         return
-    _refuse_mismatch(store.meta(bible.name), want, collection_name(bible.name))
+    have = store.meta(bible.name)
+    _refuse_mismatch(have, want, store.name(bible.name))
+    _refuse_other_source(have, bible.root, store.name(bible.name), settings)
     store.check_space(bible.name)
 
 
+def _refuse_other_source(have: dict[str, Any], root: Path, name: str, settings: Settings) -> None:
+    """Two folders of one name share a collection name: the second is refused while the first,
+    recorded as its source, is still there (a bible that moved is simply ingested from its new place,
+    and a store copied along with its bible, a project copied whole, belongs to the copy)."""
+    source = have.get("source")
+    if not settings.chroma_url and have.get("store_path") != _store_path(settings):
+        return
+    if source and Path(source) != root.resolve() and Path(source).is_dir():
+        raise StoreError(
+            f"{root}: the store already holds a bible '{root.resolve().name}' (collection '{name}') ingested from {source}; "
+            "rename one of the folders, use another --store, or replace it with --rebuild"
+        )
+
+
 def ingest_bible(root: Path, settings: Settings, rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
-    """Ingest one bible folder into the store. Validates every file before touching the store."""
+    """Ingest one bible folder into the store. Validates every file before touching the store. A
+    damaged embedded store is refused with the command that rebuilds it (``--rebuild`` moves it aside)."""
+    try:
+        return _ingest(root, settings, rebuild, progress)
+    except DamagedStore as err:
+        if not rebuild or settings.chroma_url:
+            raise err.with_bible(root) from None
+    set_aside(settings.store)
+    return _ingest(root, settings, rebuild, progress)
+
+
+def _store_path(settings: Settings) -> str:
+    """Where the store is, as ingest records it ("" for a server)."""
+    return "" if settings.chroma_url else str(settings.store.resolve())
+
+
+def _ingest(root: Path, settings: Settings, rebuild: bool, progress: Progress | None) -> IngestReport:
     from ingest.bible import bible_fingerprint, read_bible  # yaml: not for `b2p lore --bible NAME`
 
     started = time.perf_counter()
@@ -93,28 +128,39 @@ def ingest_bible(root: Path, settings: Settings, rebuild: bool = False, progress
     # not load. Either way the store stays byte-for-byte as it was.
     catalog = Store.catalog(settings)
     if catalog is not None:
-        have = catalog.get(collection_name(bible.name))
+        held = held_name(bible.name, sources(catalog))
+        have = catalog.get(held)
         if have is not None and not rebuild:
-            _refuse_mismatch(have, _built_with(settings), collection_name(bible.name))
+            _refuse_mismatch(have, _built_with(settings), held)
+            _refuse_other_source(have, bible.root, held, settings)
         if have is None or rebuild:
             embedder.load()
     elif not settings.chroma_url:
         embedder.load()  # a new store
     name = bible.name
-    with Store.open(settings, create=True) as store, store.lock(exclusive=True):
+    bible_meta = bible.meta.model_dump_json()
+    state = collection_state(((e.id, e.hash) for e in bible.entries), _built_with(settings), bible_meta)
+    try:
+        opened = Store.open(settings, create=True)
+    except ReadOnlyStore:
+        have = catalog.get(held_name(name, sources(catalog))) if catalog is not None else None
+        if rebuild or not have or have.get("state") != state:
+            raise
+        return _same(have, name, started)  # a read-only store that holds this very bible: nothing to write
+    with opened as store, store.lock(exclusive=True, bible=bible.name):
         _open_collection(store, bible, settings, embedder, rebuild)
-        bible_meta = bible.meta.model_dump_json()
-        state = collection_state(((e.id, e.hash) for e in bible.entries), _built_with(settings), bible_meta)
         meta = store.meta(name)
         if meta.get("state") != state:
-            store.set_meta(name, {"state": ""})  # until every write below is done, no lore index may look current
+            # until every write below is done, no lore index may look current; the generation makes a new index key
+            store.set_meta(name, {"state": "", "generation": uuid.uuid4().hex[:12]})
         rechunk = meta.get("chunker") != _built_with(settings)["chunker"]
         report = _apply(store, bible, store.scan(name), embedder, settings, progress, rechunk)
         store.set_meta(name, {
-            **_built_with(settings), "bible_meta": bible_meta, "source": str(bible.root.resolve()), "state": state, "files": files,
+            **_built_with(settings), "bible_meta": bible_meta, "source": str(bible.root.resolve()), "store_path": _store_path(settings),
+            "state": state, "files": files,
             "entries": len(bible.entries), "chunks": report.chunks, "warnings": json.dumps(bible.warnings),
         })
-        if LoreIndex.load(index_root(settings), collection_name(name), state) is None:  # missing, or unreadable
+        if LoreIndex.load(index_root(settings), store.name(name), store.state(name)) is None:  # missing, or unreadable
             LoreIndex.build(store, name, settings).save(index_root(settings), replace=True)
     # Also after an unchanged run: an export interrupted last time is retried here.
     ensure_onnx(embedder, settings.cache_dir)
@@ -129,15 +175,22 @@ def _unchanged(root: Path, settings: Settings) -> IngestReport | None:
     from ingest.bible import bible_fingerprint, bible_name
 
     catalog = Store.catalog(settings)
-    have = catalog.get(collection_name(bible_name(root))) if catalog is not None and root.is_dir() else None
-    if not have or not have.get("state") or not have.get("files") or any(have.get(k) != v for k, v in _built_with(settings).items()):
+    have = catalog.get(held_name(bible_name(root), sources(catalog))) if catalog is not None and root.is_dir() else None
+    if not have or have.get("source") != str(root.resolve()) or not have.get("state") or not have.get("files") or any(have.get(k) != v for k, v in _built_with(settings).items()):
         return None
     if have["files"] != bible_fingerprint(root):
         return None
     ensure_onnx(Embedder(settings.embed_model), settings.cache_dir)  # an export interrupted last time is retried
+    return _same(have, bible_name(root))
+
+
+def _same(have: dict[str, Any], name: str, started: float | None = None) -> IngestReport:
+    """The report of an ingest that found the store holding the bible as it is."""
     n = int(have.get("entries") or 0)
-    report = IngestReport(bible=bible_name(root), entries=n, added=0, updated=0, removed=0, unchanged=n, chunks=int(have.get("chunks") or 0))
+    report = IngestReport(bible=name, entries=n, added=0, updated=0, removed=0, unchanged=n, chunks=int(have.get("chunks") or 0))
     report.warnings = json.loads(have.get("warnings") or "[]")
+    if started is not None:
+        report.seconds = time.perf_counter() - started
     return report
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from b2p.errors import ConfigError
 from b2p.settings import Settings
-from b2p.store import Store, collection_name
+from b2p.store import Store
+from b2p.store_names import held_name, sources
 from ingest.bible import BIBLE_FILE, bible_name
 
 STORE_DIR = ".b2p"
@@ -36,7 +37,7 @@ def _holds(settings: Settings, store: Path, folder: Path) -> bool:
     catalog = Store.catalog(settings.model_copy(update={"store": store, "chroma_url": None}))
     if not catalog:
         return False
-    have = catalog.get(collection_name(bible_name(folder)))
+    have = catalog.get(held_name(bible_name(folder), sources(catalog)))
     return have is not None and have.get("source") in (None, str(folder.resolve()))
 
 

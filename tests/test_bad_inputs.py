@@ -243,6 +243,28 @@ def world(**entry: Any) -> str:
     return json.dumps({"entries": {"0": {"uid": 0, "key": ["Mara"], "comment": "Mara", "content": "A captain.", **entry}}})
 
 
+def garbage_store(w: Path) -> None:
+    """A store whose database is random bytes (a bad copy, a disk error)."""
+    import random
+
+    write(w / "damaged/chroma.sqlite3", random.Random(13).randbytes(200_000))
+
+
+def truncated_store(w: Path) -> None:
+    """A store whose database was cut short (a copy interrupted, a full disk when it was made)."""
+    import sqlite3
+
+    db = w / "damaged/chroma.sqlite3"
+    db.parent.mkdir(parents=True)
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE collections (id TEXT, name TEXT)")
+    con.executemany("INSERT INTO collections VALUES (?, ?)", [(str(i), "x" * 500) for i in range(400)])
+    con.commit()
+    con.close()
+    with open(db, "r+b") as fh:
+        fh.truncate(db.stat().st_size // 2)
+
+
 def imported_bible(w: Path) -> None:
     """A bible holding one entry imported from SillyTavern whose imported field was broken by hand."""
     write(w / "bible/lore/mara.md", "---\nname: Mara\nimported:\n  format: sillytavern\n  source: w.json\n  uid: 0\n"
@@ -425,6 +447,23 @@ CASES = [
     C("store_from_other_chunking", "ingest good_bible --store {store}",
       r"error: the store's 'good_bible' was built with chunking '.*', not '.*'; vectors cannot be mixed: re-ingest with --rebuild.*",
       code=1, good=True, config="other_chunking"),
+    C("store_database_garbage_lore", "lore --bible good_bible --store damaged --beat 'Jack drives out.'",
+      r"error: damaged/chroma\.sqlite3: the store is damaged \(file is not a database\); rebuild it with "
+      r"'b2p ingest BIBLE_DIR --store damaged --rebuild' \(the damaged store is moved to damaged\.damaged\)", code=1, make=garbage_store),
+    C("store_database_garbage_ingest", "ingest good_bible --store damaged",
+      r"error: damaged/chroma\.sqlite3: the store is damaged \(file is not a database\); rebuild it with "
+      r"'b2p ingest good_bible --store damaged --rebuild' .*", code=1, good=True, make=garbage_store),
+    C("store_database_truncated_entries", "entries --bible good_bible --store damaged",
+      r"error: damaged/chroma\.sqlite3: the store is damaged \(the file is cut short: [\d,]+ of [\d,]+ bytes\); rebuild it with .*",
+      code=1, make=truncated_store),
+    C("store_database_empty_generate", "generate beats.txt --bible good_bible --store damaged --dry-run",
+      r"error: damaged/chroma\.sqlite3: the store is damaged \(the file is empty\); .*", code=1, beats="one_beat.txt",
+      make=lambda w: write(w / "damaged/chroma.sqlite3", b"")),
+    C("chroma_url_silent_lore", "lore --bible good_bible --beat 'Jack drives out.' --chroma-url {silent}",
+      r"error: the Chroma server at {silent} did not answer within 2 s; check that it is healthy, or raise chroma_timeout \(B2P_CHROMA_TIMEOUT\)",
+      code=1, env={"B2P_CHROMA_TIMEOUT": "2"}, seconds=60),
+    C("chroma_url_silent_ingest", "ingest good_bible --chroma-url {silent}", r"error: the Chroma server at {silent} did not answer within 2 s; .*",
+      code=1, good=True, env={"B2P_CHROMA_TIMEOUT": "2"}, seconds=60),
     C("embedding_model_missing", "ingest bible --store {store} --embed-model no-such-model",
       r"error: cannot load embedding model 'no-such-model': .*; give a local path or a model already in the Hugging Face cache.*",
       code=1, make=lambda w: write(w / "bible/characters/jack.md", entry())),
@@ -636,6 +675,35 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "store"
 
 
+@pytest.fixture(scope="module")
+def silent() -> Any:
+    """A server that accepts connections and never answers (a hung Chroma, a wrong port behind a proxy)."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])  # read nothing, answer nothing
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
 def prepare(case: Case, work: Path) -> None:
     if case.bible:
         shutil.copytree(HERE / "bibles" / case.bible, work / "bible", symlinks=True)
@@ -680,7 +748,7 @@ def test_readme_counts_cases_by_class() -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input(case: Case, store: Path, tmp_path: Path) -> None:
+def test_bad_input(case: Case, store: Path, silent: str, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     prefix: list[str] = []
@@ -690,9 +758,10 @@ def test_bad_input(case: Case, store: Path, tmp_path: Path) -> None:
             pytest.skip("running as root without a way to drop CAP_DAC_OVERRIDE (setpriv): root can read a mode-000 file")
         prefix = got
     prepare(case, work)
-    fill = {"store": str(store), "refused": f"http://127.0.0.1:{closed_port()}"}
+    fill = {"store": str(store), "refused": f"http://127.0.0.1:{closed_port()}", "silent": silent}
     argv = [*prefix, *b2p_command(), *(a.format(**fill) for a in shlex.split(case.argv))]
-    expected = [line.replace("{store}", re.escape(fill["store"])).replace("{refused}", re.escape(fill["refused"])) for line in case.lines]
+    expected = [line.replace("{store}", re.escape(fill["store"])).replace("{refused}", re.escape(fill["refused"])).replace("{silent}", re.escape(silent))
+                for line in case.lines]
     env = {**os.environ, "COLUMNS": "100", **case.env}
     made = {p for p in ("fresh", "store", ".b2p") if (work / p).exists()}
     before = snapshot(store)

@@ -11,6 +11,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -278,8 +279,12 @@ def test_collection_named_after_folder_slug(tmp_path: Path, settings: Settings) 
     report = ingest_bible(root, settings)
     assert report.bible == "My Moon Bible!"
     with Store.open(settings) as store:
-        assert store.bibles() == ["my-moon-bible"]
-        assert store.collection("My Moon Bible!").name == "my-moon-bible"
+        (name,) = store.bibles()
+        assert store.collection("My Moon Bible!").name == name == collection_name("My Moon Bible!")
+    # its slug, plus a hash of the name (so "My Moon Bible?" is another collection); a name that is
+    # already a valid collection name is kept as it is
+    assert re.fullmatch(r"my-moon-bible-[0-9a-f]{10}", name) and name != collection_name("My Moon Bible?")
+    assert collection_name("my_moon.bible-2") == "my_moon.bible-2"
 
 
 # ---------------------------------------------------------------- repairs of interrupted writes

@@ -297,12 +297,13 @@ def test_a_title_on_a_known_name_is_part_of_it() -> None:
 def test_without_beat_sheets_usage_is_not_judged(runner: CliRunner, work: Path, tmp_path: Path) -> None:
     bible = shutil.copytree(work / "clean", tmp_path / "clean")
     shutil.rmtree(bible / "beats")
-    result = lint(runner, work, str(bible), "--json")
+    # its own store: a second folder named "clean" is refused by the store that holds work/clean
+    result = lint(runner, tmp_path, str(bible), "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["findings"] == [] and data["beats"] == 0 and data["sheets"] == []
     assert data["skipped"] == ["unused and over-broad entries: no beat sheet (put sheets in beats/ or name them)"]
-    text = lint(runner, work, str(bible))
+    text = lint(runner, tmp_path, str(bible))
     assert "note: not checked: unused and over-broad entries" in text.stderr
 
 
