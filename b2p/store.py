@@ -211,13 +211,16 @@ class Store:
         if settings.chroma_url:
             from urllib.parse import urlparse
 
+            import chromadb
+
             from b2p.store_guard import http_client
 
             url = urlparse(settings.chroma_url)
             if url.scheme not in ("http", "https") or not url.hostname:
                 raise StoreError(f"--chroma-url '{settings.chroma_url}' is not a URL like http://127.0.0.1:8000")
             port = url.port or (443 if url.scheme == "https" else 80)
-            client = http_client(settings.chroma_url, url.hostname, port, url.scheme == "https", settings.chroma_timeout, _chroma_settings())
+            client = http_client(settings.chroma_url, settings.chroma_timeout,
+                                 lambda: chromadb.HttpClient(host=url.hostname, port=port, ssl=url.scheme == "https", settings=_chroma_settings()))
             return cls(settings, client, None, bible=bible)
         path = settings.store
         if path.exists() and not path.is_dir():

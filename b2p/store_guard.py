@@ -18,6 +18,7 @@ import sqlite3
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from b2p.errors import StoreError
@@ -206,16 +207,16 @@ class guard:  # noqa: N801 - used as a context manager
         raise line from None
 
 
-def http_client(url: str, host: str, port: int, ssl: bool, timeout: float, settings: Any) -> Any:
-    """A Chroma ``HttpClient`` whose every request has a deadline. Chroma's own client waits forever
-    (its httpx session has no timeout) and talks to the server while it is being made, so the server
-    is asked for its heartbeat first, with the deadline, and the session gets the deadline after."""
-    import chromadb
+def http_client(url: str, timeout: float, make: Callable[[], Any]) -> Any:
+    """The Chroma ``HttpClient`` that ``make()`` builds (``b2p.store`` holds Chroma), with a deadline on
+    every request. Chroma's own client waits forever (its httpx session has no timeout) and talks to the
+    server while it is being made, so the server is asked for its heartbeat first, with the deadline,
+    and the session gets the deadline after."""
     import httpx
 
     try:
         httpx.get(f"{url.rstrip('/')}/api/v2/heartbeat", timeout=timeout).raise_for_status()
-        client = _within(timeout, lambda: chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings))
+        client = _within(timeout, make)
     except Exception as err:  # noqa: BLE001 - chromadb raises many types for a dead server
         if isinstance(err, httpx.TimeoutException) and not isinstance(err, httpx.ConnectTimeout):
             raise Where(Path("."), url, timeout).fault(err) from None  # type: ignore[misc]
