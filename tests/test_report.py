@@ -10,6 +10,7 @@ loopback, so the prose can carry hostile markup on purpose.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -253,3 +254,46 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "no trace" in lines[0] and str(lone) in lines[0]
     result = runner.invoke(app, ["report", str(tmp_path / "missing.md")])
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_lint_report_and_export_on_an_imported_lorebook(fault_server, browser, tmp_path: Path) -> None:  # noqa: ANN001
+    """The three commands on a bible that is a SillyTavern lorebook imported as it came: lint reads it,
+    a chapter written from it has a report whose lore rows are the imported entries, and export gives
+    back a lorebook that imports to the same entries."""
+    bible = tmp_path / "harbour"
+    imported = runner.invoke(app, ["import", str(Path(__file__).parent / "data" / "import" / "harbour_world.json"), "--into", str(bible)])
+    assert imported.exit_code == 0, imported.stderr
+    sheet = tmp_path / "beats.txt"
+    sheet.write_text("Captain Voss walks the Tidewall at dusk.\nShe holds a shard of salt glass up to the storm light.\n", encoding="utf-8")
+    cfg = tmp_path / "b2p.toml"
+    cfg.write_text(f'store = "{tmp_path / ".b2p"}"\nretries = 0\ntimeout = 20\nredrafts = 0\n', encoding="utf-8")
+
+    linted = runner.invoke(app, ["lint", str(bible), str(sheet), "--config", str(cfg)])
+    assert linted.exit_code in (0, 1) and "Traceback" not in linted.stdout + linted.stderr, linted.stderr
+    findings = [ln for ln in linted.stdout.splitlines() if ln.strip()]
+    assert findings and all(re.match(r"^\S+:\d+: (error|warning): .+ \[[a-z-]+\]$", ln) for ln in findings), findings
+
+    fault_server.text = "Mara Voss walked the black basalt of the Tidewall while the gulls complained. The tide turned."
+    chapter = tmp_path / "chapter.md"
+    written = runner.invoke(app, ["generate", str(sheet), "--bible", str(bible), "--config", str(cfg), "--llm", "openai",
+                                  "--base-url", fault_server.url, "--words-per-beat", "40", "--no-stream", "-o", str(chapter)])
+    assert written.exit_code == 0, written.stderr
+    html = chapter.with_suffix(".html")
+    reported = runner.invoke(app, ["report", str(chapter), "--config", str(cfg), "-o", str(html)])
+    assert reported.exit_code == 0, reported.stderr
+    trace = json.loads(chapter.with_name("chapter.trace.json").read_text())
+    assert "Captain Mara Voss" in [p["name"] for p in trace["beats"][0]["lore"]]
+    p = _open(browser, html, 1280)
+    try:
+        assert p.requests == [html.resolve().as_uri()] and p.js("document.querySelectorAll('script').length") == 0
+        rows = p.js("[...document.querySelectorAll('#beat-1 table.lore tr[data-entry]')].map(r => r.dataset.entry)")
+        assert rows == [pick["id"] for pick in trace["beats"][0]["lore"]]
+    finally:
+        p.close()
+
+    world = tmp_path / "world.json"
+    exported = runner.invoke(app, ["export", str(bible), "--format", "sillytavern", "-o", str(world)])
+    assert exported.exit_code == 0, exported.stderr
+    again = tmp_path / "again"
+    assert runner.invoke(app, ["import", str(world), "--into", str(again)]).exit_code == 0
+    assert sorted(p.name for p in (again / "lore").glob("*.md")) == sorted(p.name for p in (bible / "lore").glob("*.md"))
