@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from b2p.dates import dates
+from b2p.dates import dates, is_bare_month
 from b2p.lexicon import (
     EVENT_KINDS,
     NOTE_KINDS,
@@ -53,7 +53,8 @@ class Parts:
     def __init__(self, is_: dict[str, list[str]], has: dict[str, list[str]], defines: dict[str, list[str]], places: list[str],
                  terms: list[str] = (), its: dict[str, list[str]] | None = None) -> None:  # type: ignore[assignment]
         self.its = its or {}  # what a thing's own lore gives it with "its": "Its tailgate is held shut"
-        self.dates: dict[str, dict[str, list[str]]] = {"named": {}, "dated": {}}  # date → events: by name/alias, by defining sentence
+        # date → events: by name/alias, by defining sentence (a year, a day), by a bare month the bible calls them by
+        self.dates: dict[str, dict[str, list[str]]] = {"named": {}, "dated": {}, "bare": {}}
         self.is_ = is_
         self.has = has
         self.defines = defines
@@ -68,14 +69,15 @@ class Parts:
     def from_data(cls, data: Mapping[str, Any]) -> Parts:
         made = cls(dict(data.get("is", {})), dict(data.get("has", {})), dict(data.get("defines", {})), list(data.get("places", [])),
                    list(data.get("terms", [])), dict(data.get("its", {})))
-        made.dates = dict(data.get("dates") or {"named": {}, "dated": {}})
+        made.dates = {"named": {}, "dated": {}, "bare": {}, **dict(data.get("dates") or {})}
         return made
 
     @classmethod
     def build(cls, entries: Iterable[LoreEntry], texts: Mapping[str, str], find: Find, is_person: Callable[[LoreEntry], bool]) -> Parts:
         entries = [e for e in entries if not e.always]
         things = {e.id for e in entries if not is_person(e) and e.kind not in NOTE_KINDS}
-        tables: dict[str, dict[str, set[str]]] = {"is": {}, "has": {}, "defines": {}, "its": {}, "named_in": {}, "dated": {}}
+        tables: dict[str, dict[str, set[str]]] = {"is": {}, "has": {}, "defines": {}, "its": {}, "named_in": {}, "dated": {}, "bare": {}}
+        events = {e.id for e in entries if e.kind in EVENT_KINDS}
         terms_seen: set[str] = set()
         for e in entries:
             mine = e.id in things
@@ -83,9 +85,16 @@ class Parts:
                 for _, _, w in (d for k in e.keys() for d in dates(k)):
                     tables["named_in"].setdefault(w, set()).add(e.id)
                 for _, _, w in dates(next(iter(sentences(texts.get(e.id) or e.text)), "")):
-                    tables["dated"].setdefault(w, set()).add(e.id)
+                    if not is_bare_month(w):
+                        tables["dated"].setdefault(w, set()).add(e.id)
             for n, sentence in enumerate(sentences(texts.get(e.id) or e.text)):
                 ms = [(m.start, m.end, m.entry_ids) for m in find(sentence)]
+                # A bare month the bible says in an event's own lore or beside its name: "last January the ferry went down".
+                said = {e.id} & events | {ids[0] for _, _, ids in ms if len(ids) == 1 and ids[0] in events}
+                for _, _, w in dates(sentence) if said else ():
+                    if is_bare_month(w):
+                        for i in said:
+                            tables["bare"].setdefault(w, set()).add(i)
                 heads = is_heads(sentence, ms, e.kind in EVENT_KINDS) if mine and n == 0 else set()
                 for h in heads:
                     tables["is"].setdefault(h, set()).add(e.id)
@@ -110,7 +119,7 @@ class Parts:
         places = [e.id for e in entries if e.kind in PLACE_KINDS]
         out = {name: {k: sorted(v) for k, v in t.items()} for name, t in tables.items()}
         made = cls(out["is"], out["has"], out["defines"], places, sorted(terms_seen), out["its"])
-        made.dates = {"named": out["named_in"], "dated": out["dated"]}
+        made.dates = {"named": out["named_in"], "dated": out["dated"], "bare": out["bare"]}
         return made
 
     def owners(self, phrase: Phrase) -> tuple[str, list[str], str]:
@@ -181,7 +190,8 @@ def resolve_parts(
     for s, e, w in dates(text, beat=True):  # "sixty-eight all over again": the war the bible names by that year
         if any(a <= s < b for a, b in masked):
             continue
-        events = parts.dates["named"].get(w) or parts.dates["dated"].get(w) or []
+        # A month alone is no date ("due in July"): only one the bible calls the event by.
+        events = parts.dates["named"].get(w) or parts.dates["bare" if is_bare_month(w) else "dated"].get(w) or []
         if len(events) == 1 and events[0] not in taken and events[0] in entries:
             taken.add(events[0])
             found.append((events[0], f"{text[s:e]} (the date of {entries[events[0]].name})", 0))

@@ -64,13 +64,13 @@ The Red Cart is the neighbour's pickup, newer and louder. Its tailgate has a den
 name: The Great Hail
 aliases: [the hail of eighty-seven]
 ---
-The Great Hail was the storm of 1987 that stripped the south slope in twenty minutes. The Orsinis lost the whole vintage and nearly the estate.
+The Great Hail was the storm of 12 June 1987 that stripped the south slope in twenty minutes. The Orsinis lost the whole vintage and nearly the estate.
 """,
     "history/strike.md": """---
 name: The Pickers' Strike
 aliases: [the Harvest Walkout]
 ---
-The Pickers' Strike was the week in September 1994 when the seasonal pickers stopped work at every estate on the lake.
+The Pickers' Strike was the week in September 1994 when the seasonal pickers stopped work at every estate on the lake. On the lake it is still just "that September".
 """,
 }
 
@@ -140,10 +140,19 @@ def test_the_thing_named_in_the_beat_owns_its_part(vineyard) -> None:  # noqa: A
 
 
 def test_a_year_the_bible_names_an_event_by(vineyard) -> None:  # noqa: ANN001
-    """'eighty-seven' is in the Great Hail's alias; 'September' in the strike's defining sentence."""
+    """'eighty-seven' is in the Great Hail's alias; the strike's own lore calls it by its bare month ("that September")."""
     got = beats(vineyard, ["Pietro still talks about eighty-seven when the clouds build.", "Lucia was born the September the pickers walked out."])
     assert "The Great Hail" in scene(got[0])
     assert "The Pickers' Strike" in scene(got[1])
+
+
+def test_a_month_alone_is_no_date_but_its_day_is(vineyard) -> None:  # noqa: ANN001
+    """The hail fell on 12 June 1987: "in June" is any June; "the twelfth of June" is that day."""
+    bare, other_day, day = beats(vineyard, ["The lease on the press house renews in June.", "Lucia bottles the rosé on the first of June.",
+                                            "Pietro lights a candle in the chapel every twelfth of June."])
+    assert "The Great Hail" not in {p.name for p in bare.lore if p.reason == "scene"}
+    assert "The Great Hail" not in {p.name for p in other_day.lore if p.reason == "scene"}
+    assert "the date of The Great Hail" in (scene(day).get("The Great Hail") or "")
 
 
 def test_a_number_that_counts_is_no_date(vineyard) -> None:  # noqa: ANN001
