@@ -73,6 +73,7 @@ _IS_A = re.compile(
 # A noun phrase in a defining sentence: a determiner, up to three modifiers, and the noun that ends it.
 _NOUN_PHRASE = re.compile(r"\b(?:a|an|the)\s+((?:[A-Za-z][\w-]*\s+){0,3}[A-Za-z][\w-]*)")
 _RELATIVE = CLAUSE_BREAKS | PREPOSITIONS
+_POSSESSED = re.compile(r"['’]s?\s+((?:[a-z][\w-]*\s+){0,3}[a-z][\w-]*)")  # what a possessive owns: "'s younger brother"
 
 
 def _head(phrase: str, after: str, lists: bool = False) -> str | None:
@@ -81,7 +82,9 @@ def _head(phrase: str, after: str, lists: bool = False) -> str | None:
     artifact uncovered by" → artifact)."""
     words = phrase.split()
     kept: list[str] = []
-    for w in words:
+    for n, w in enumerate(words):
+        if w.lower() in ("and", "or") and kept and (words[n + 1] if n + 1 < len(words) else after.lstrip())[:1].isupper():
+            break  # "eldest son and Lottie Brannock's brother": a name opens the next phrase; the head came before
         if w.lower() in ("and", "or") and kept:
             kept = []  # "a trauma and vascular surgeon": the noun comes after the coordination
             continue
@@ -100,7 +103,15 @@ def _is_a_heads(first_sentence: str) -> list[str]:
     heads = []
     for m in _IS_A.finditer(first_sentence):
         if m.group(1) or m.group(2) or m.group(3)[0].isupper():  # "is a …", "is Josiah's …", "is Chief of …"
-            h = _head(m.group(3), first_sentence[m.end(3) :], lists=True)  # "is a copyist, book-restorer and …"
+            phrase, after = m.group(3), first_sentence[m.end(3) :]
+            while pos := _POSSESSED.match(after):
+                # "the show's bookkeeper", "Lena Kessler's younger brother": the word before "'s" owns the head, it is not it;
+                # what came before a coordination is a head of its own ("X's second wife and the show's bookkeeper").
+                before = re.split(r"\s+(?:and|or)\s+", phrase)
+                if len(before) > 1 and before[-2].split()[-1].islower() and (h := _head(" ".join(before[:-1]), ".", lists=True)):
+                    heads.append(h)
+                phrase, after = pos.group(1), after[pos.end() :]
+            h = _head(phrase, after, lists=True)  # "is a copyist, book-restorer and …"
             if h:
                 heads.append(h)
     from b2p.phrases import is_heads  # appositions and roles without an article: "the driver, the whip, of …", "is chair of …"
