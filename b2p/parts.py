@@ -31,6 +31,7 @@ from typing import Any
 from b2p.dates import dates, is_bare_month
 from b2p.lexicon import (
     EVENT_KINDS,
+    GROUP_KINDS,
     NOTE_KINDS,
     PLACE_KINDS,
     POSITION_NOUNS,
@@ -60,16 +61,18 @@ class Parts:
         self.defines = defines
         self.places = set(places)
         self.terms = set(terms)  # the words lore writes terms with: "resus" of "Resus One"
+        self.called: dict[str, list[str]] = {}  # the head noun of a thing's name or alias → those things ("the Kessler show" → show)
 
     def to_data(self) -> dict[str, Any]:
         return {"is": self.is_, "has": self.has, "defines": self.defines, "places": sorted(self.places), "terms": sorted(self.terms),
-                "its": self.its, "dates": self.dates}
+                "its": self.its, "dates": self.dates, "called": self.called}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Parts:
         made = cls(dict(data.get("is", {})), dict(data.get("has", {})), dict(data.get("defines", {})), list(data.get("places", [])),
                    list(data.get("terms", [])), dict(data.get("its", {})))
         made.dates = {"named": {}, "dated": {}, "bare": {}, **dict(data.get("dates") or {})}
+        made.called = dict(data.get("called") or {})
         return made
 
     @classmethod
@@ -120,6 +123,13 @@ class Parts:
         out = {name: {k: sorted(v) for k, v in t.items()} for name, t in tables.items()}
         made = cls(out["is"], out["has"], out["defines"], places, sorted(terms_seen), out["its"])
         made.dates = {"named": out["named_in"], "dated": out["dated"], "bare": out["bare"]}
+        called: dict[str, set[str]] = {}
+        for e in entries:
+            for k in e.keys() if e.id in things else ():
+                words = k.split()
+                if len(words) > 1 and words[-1].islower():  # "the Kessler show": a show, by what it is called
+                    called.setdefault(norm(words[-1]), set()).add(e.id)
+        made.called = {k: sorted(v) for k, v in called.items()}
         return made
 
     def owners(self, phrase: Phrase) -> tuple[str, list[str], str]:
@@ -210,7 +220,15 @@ def resolve_parts(
         reach = 10**6 if how in ("is", "defines") or named_by_compound else setting
         if how == "has" and not named_by_compound:  # the setting's furniture, or what an item's lore gives it with "its"
             owners = [o for o in owners if o in parts.places or o in parts.its.get(key, ())]
-        near = sorted((stage[o], o) for o in owners if o in stage and stage[o] <= reach)
+        # "a show", "a lantern": an indefinite noun brings in a new one, not the one on stage (of a group, one of its members).
+        near = sorted((stage[o], o) for o in owners if o in stage and stage[o] <= reach
+                      and (p.det not in ("a", "an") or entries[o].kind in GROUP_KINDS))
+        called = [c for c in parts.called.get(key, ()) if c not in owners and c in entries] if " " not in key and how in ("is", "defines") else []
+        if called:  # "the show": the rival show by its defining sentence, and another thing called "the Kessler show"
+            if refused is not None:
+                refused.append((f"{text[p.start : p.end]} (what {entries[owners[0]].name} is, and what {entries[called[0]].name} is called)",
+                                [*owners, *called]))
+            continue
         pick = None
         if near and (len(near) == 1 or near[0][0] < near[1][0]):
             pick, d = near[0][1], near[0][0]

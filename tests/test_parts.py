@@ -60,6 +60,18 @@ aliases: [the Red Cart]
 ---
 The Red Cart is the neighbour's pickup, newer and louder. Its tailgate has a dent from a tractor.
 """,
+    "items/greco_launch.md": """---
+name: Greco Launch
+aliases: [the Greco boat]
+---
+The Greco Launch is the rival boat, a varnished motor launch that the Greco family runs across the lake.
+""",
+    "items/la_serena.md": """---
+name: La Serena
+aliases: [the estate boat]
+---
+La Serena is a flat-bottomed rowing skiff that the Orsinis keep tied up below the terrace.
+""",
     "history/hail.md": """---
 name: The Great Hail
 aliases: [the hail of eighty-seven]
@@ -172,3 +184,17 @@ def test_a_lower_case_alias_that_only_modifies_or_repeats_a_compound_is_not_the_
     assert "Press House" not in {p.name for p in modifier.lore if p.reason == "named"}
     compound = beats(vineyard, ["Lucia buys a steel winepress in town, and Pietro bolts the press to the floor."])[0]
     assert "Press House" not in {p.name for p in compound.lore if p.reason == "named"}
+
+
+def test_an_indefinite_noun_is_a_new_one_not_the_thing_on_stage(vineyard) -> None:  # noqa: ANN001
+    """The Blue Cart on stage has a tailgate; 'a tailgate' welded for a trailer is another one."""
+    got = beats(vineyard, ["Lucia loads the Blue Cart with crates.", "Pietro welds a tailgate for the trailer."])
+    assert "The Blue Cart" not in scene(got[1])
+
+
+def test_what_one_thing_is_and_another_is_called_is_refused(vineyard) -> None:  # noqa: ANN001
+    """'the boat': the Greco Launch *is* the rival boat, but La Serena is called 'the estate boat' — no guess
+    (the name matcher does not take 'boat' either: two names end in it)."""
+    got = beats(vineyard, ["Lucia rows the boat out past the reeds at dawn."], explain=True)[0]
+    assert not {"Greco Launch", "La Serena"} & set(scene(got))
+    assert {d.name for d in got.dropped if d.reason.startswith("ambiguous")} == {"Greco Launch", "La Serena"}
