@@ -146,6 +146,15 @@ def _says(e: LoreEntry, word: str, strict: bool = False, roles: frozenset[str] |
     return any(pat.search(k) for k in (*aliases, *tags)) or bool(pat.search(lead))
 
 
+def calls_itself(e: LoreEntry | None, word: str) -> bool:
+    """Does the entry's name, an alias or its defining sentence use this word? "the estate van" is the
+    thing whose lore says "the estate's delivery van"; "the river bank" is no bank whose lore never says river."""
+    if e is None:
+        return False
+    said = " ".join([*e.keys(), _first_sentence(e.lead or e.text)])
+    return re.search(rf"\b{re.escape(word)}", said, re.IGNORECASE) is not None
+
+
 def _descriptive(alias: str) -> str:
     """The words of an alias that describe rather than name: "the hired hand" → all of it; "Old
     Jubal" → none ("the old whip" is not Jubal by his nickname's adjective)."""

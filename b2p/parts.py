@@ -41,6 +41,7 @@ from b2p.lexicon import (
     sentences,
 )
 from b2p.models import LoreEntry
+from b2p.nouns import calls_itself
 from b2p.phrases import DETERMINERS, STOPS, Phrase, capitalised_terms, head, is_heads, noun_phrases, norm
 
 Find = Callable[[str], list[Any]]  # NameMatcher.find
@@ -62,10 +63,11 @@ class Parts:
         self.places = set(places)
         self.terms = set(terms)  # the words lore writes terms with: "resus" of "Resus One"
         self.called: dict[str, list[str]] = {}  # the head noun of a thing's name or alias → those things ("the Kessler show" → show)
+        self.nouns: set[str] = set()  # words the bible's lore uses as a noun (the head of a noun phrase: "near the river")
 
     def to_data(self) -> dict[str, Any]:
         return {"is": self.is_, "has": self.has, "defines": self.defines, "places": sorted(self.places), "terms": sorted(self.terms),
-                "its": self.its, "dates": self.dates, "called": self.called}
+                "its": self.its, "dates": self.dates, "called": self.called, "nouns": sorted(self.nouns)}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Parts:
@@ -73,6 +75,7 @@ class Parts:
                    list(data.get("terms", [])), dict(data.get("its", {})))
         made.dates = {"named": {}, "dated": {}, "bare": {}, **dict(data.get("dates") or {})}
         made.called = dict(data.get("called") or {})
+        made.nouns = set(data.get("nouns") or ())
         return made
 
     @classmethod
@@ -82,6 +85,7 @@ class Parts:
         tables: dict[str, dict[str, set[str]]] = {"is": {}, "has": {}, "defines": {}, "its": {}, "named_in": {}, "dated": {}, "bare": {}}
         events = {e.id for e in entries if e.kind in EVENT_KINDS}
         terms_seen: set[str] = set()
+        nouns: set[str] = set()
         for e in entries:
             mine = e.id in things
             if e.kind in EVENT_KINDS:  # "the war of sixty-eight", "the 2011 strike"; "… on the night of 14 January"
@@ -102,7 +106,9 @@ class Parts:
                 for h in heads:
                     tables["is"].setdefault(h, set()).add(e.id)
                 terms = capitalised_terms(sentence, [(s, t) for s, t, _ in ms])
-                for p in [*noun_phrases(sentence, ms), *terms]:
+                phrases = noun_phrases(sentence, ms)
+                nouns.update(norm(p.words[-1]) for p in phrases if p.words[-1].isalpha() and p.words[-1].islower())
+                for p in [*phrases, *terms]:
                     if head(p) in heads:
                         owner = e.id  # what the entry is, even "of the Bitter Wells and Laramie line"
                     else:
@@ -130,6 +136,7 @@ class Parts:
                 if len(words) > 1 and words[-1].islower():  # "the Kessler show": a show, by what it is called
                     called.setdefault(norm(words[-1]), set()).add(e.id)
         made.called = {k: sorted(v) for k, v in called.items()}
+        made.nouns = nouns
         return made
 
     def owners(self, phrase: Phrase) -> tuple[str, list[str], str]:
@@ -214,6 +221,9 @@ def resolve_parts(
         key, owners, how = parts.owners(p)
         if not owners or any(o in here for o in owners):
             continue  # "the hull of the Annie": the thing is named in the beat
+        if (" " not in key and not p.term and len(p.words) >= 2 and p.words[-2].islower() and norm(p.words[-2]) in parts.nouns
+                and not any(calls_itself(entries.get(o), p.words[-2]) for o in owners)):
+            continue  # "the river bank", "a blood bank": a noun the bank's name and defining sentence never use makes it another bank
         # A thing the beat's noun is, or names by a compound, may be anywhere earlier in the sheet;
         # a single noun it merely has ("the hearth") only the setting of the last beats has.
         named_by_compound = p.compound and (" " in key or p.words[-1][:1].isupper())

@@ -155,7 +155,7 @@ class Retriever:
         refused: list[tuple[str, list[str]]] = []
         for c in resolve(beat, named, masked, on_stage, self.entries, self.settings.scene_depth, self.index.describers,  # type: ignore[arg-type]
                          self.index.relations, possessives, refused, self.index.descriptions.ages, self.index.descriptions.tagged,
-                         bystanders(*last) if last else frozenset()):
+                         bystanders(*last) if last else frozenset(), self.index.parts.nouns):
             add(self.entries[c.entry_id], "scene", max(0.5, 0.95 - 0.1 * c.distance), c.cue)
         for i, cue, d in resolve_parts(beat, spans, taken, on_stage, self.entries, self.index.parts, self.index.describers.roles, is_person,
                                          self.index.describers.name_words, self.settings.scene_depth, refused):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -35,6 +35,7 @@ from b2p.nouns import (  # noqa: F401 - re-exported: the scene's vocabulary
     Describers,
     _bible_only,
     _says,
+    calls_itself,
     entry_pronouns,
     infer_pronouns,
     is_item,
@@ -193,6 +194,7 @@ def resolve(
     ages: Mapping[str, int] | None = None,
     tagged: Mapping[str, Sequence[str]] | None = None,
     bystanders: set[str] | frozenset[str] = frozenset(),
+    nouns: Collection[str] = frozenset(),
 ) -> list[Carry]:
     """Entries the beat refers back to. ``named``: (entry id, position) named in this beat;
     ``history``: for every earlier beat, most recent first, the entries on stage in mention order.
@@ -306,14 +308,15 @@ def resolve(
                     for i, d in group:
                         carry(i, cue.word, d)
         else:
-            _resolve_noun(cue, stage, entries, people_here, here, carry, describers, ages or {}, tagged or {}, counts, says)
+            _resolve_noun(cue, stage, entries, people_here, here, carry, describers, ages or {}, tagged or {}, counts, says, nouns)
     return list(carried.values())
 
 
 def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people_here: list[tuple[str, int]], here: set[str], carry,  # noqa: ANN001
                   describers: Describers, ages: Mapping[str, int], tagged: Mapping[str, Sequence[str]],
-                  counts: Counter[str] | None = None, says: Callable[[str, str], bool] | None = None) -> None:
-    """``counts``: how often each person is in ``people_here``; ``says``: ``_says`` by entry id, remembered."""
+                  counts: Counter[str] | None = None, says: Callable[[str, str], bool] | None = None, nouns: Collection[str] = frozenset()) -> None:
+    """``counts``: how often each person is in ``people_here``; ``says``: ``_says`` by entry id, remembered;
+    ``nouns``: the words the bible's lore uses as nouns (``Parts.nouns``)."""
     counts = counts if counts is not None else Counter(i for i, _ in people_here)
     says = says or (lambda i, word: _says(entries[i], word))
     noun = cue.word
@@ -337,6 +340,8 @@ def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people
         if match is None:  # "a stone on his desk glows…": the bible's only stone
             only = _bible_only(noun, entries, here, describers, people=False)
             match = (only, 0) if only else None
+        if match and cue.mods and singular(cue.mods[-1]) in nouns and not calls_itself(entries.get(match[0]), cue.mods[-1]):
+            match = None  # "the market van": a noun the van's name and defining sentence never use makes it another van
         if match:
             carry(match[0], f"{'a' if cue.role == 'indefinite' else 'the'} {noun}", match[1])
         return

@@ -198,3 +198,11 @@ def test_what_one_thing_is_and_another_is_called_is_refused(vineyard) -> None:  
     got = beats(vineyard, ["Lucia rows the boat out past the reeds at dawn."], explain=True)[0]
     assert not {"Greco Launch", "La Serena"} & set(scene(got))
     assert {d.name for d in got.dropped if d.reason.startswith("ambiguous")} == {"Greco Launch", "La Serena"}
+
+
+def test_a_noun_before_the_head_that_the_thing_never_uses_is_another_thing(vineyard) -> None:  # noqa: ANN001
+    """The Blue Cart is 'the estate's delivery van': 'the estate van' is it, 'the market van' (a noun its name and
+    defining sentence never use) is some other van."""
+    market, estate = beats(vineyard, ["Lucia follows the market van down the hill.", "Pietro hoses the mud off the estate van."])
+    assert "The Blue Cart" not in {p.name for p in market.lore if p.reason == "scene"}
+    assert "The Blue Cart" in scene(estate)
