@@ -195,6 +195,7 @@ def resolve(
     tagged: Mapping[str, Sequence[str]] | None = None,
     bystanders: set[str] | frozenset[str] = frozenset(),
     nouns: Collection[str] = frozenset(),
+    subjects: Collection[str] = frozenset(),
 ) -> list[Carry]:
     """Entries the beat refers back to. ``named``: (entry id, position) named in this beat;
     ``history``: for every earlier beat, most recent first, the entries on stage in mention order.
@@ -263,7 +264,7 @@ def resolve(
     chained: set[str] = set()  # genders already referred to by a subject/possessive pronoun in this beat
     for cue in cues:
         if cue.kind == "kin":
-            resolve_kin(cue, owner, relations, entries, carry, refused)  # type: ignore[arg-type]
+            resolve_kin(cue, owner, relations, entries, carry, refused, [i for i, p in people_here if p < cue.pos])  # type: ignore[arg-type]
             continue
         if cue.kind in ("he", "she") and cue.role != "object" and cue.kind in chained:
             continue  # "He admits he is…": the second "he" is the first one's person
@@ -304,6 +305,9 @@ def resolve(
                 group = [(i, d) for i, d in recent if d == last]
                 if len(group) > 2 and bystanders:  # "they": those the last beat was about, not the ones it mentioned
                     group = [(i, d) for i, d in group if i not in bystanders] or group
+                about = [(i, d) for i, d in group if i in subjects]
+                if len(group) > 2 and len(about) >= 2:  # "Karl accuses Lena …; Dolores drags him out": Karl and Dolores
+                    group = about
                 if len(group) >= 2:
                     for i, d in group:
                         carry(i, cue.word, d)
