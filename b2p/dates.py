@@ -3,7 +3,7 @@ January", "the fourth of May", "July 9"), or a month alone where the bible itsel
 
 A reader who meets "whether it is to be sixty-eight all over again" thinks of the war the bible
 calls "the war of sixty-eight"; "on the ninth of July", of the one event whose defining sentence
-happened on July 9. A month alone is not a date: "the note falls due in July" is any July, not the
+happened on July 9. A month alone is not a date: "the rent is due in July" is any July, not the
 fire of July 9 — unless the bible itself calls the event by its bare month, in the event's own lore
 or beside its name ('they just say "January"', "last January the ferry went down"). ``parts.Parts``
 keeps, per date, the events whose name or alias gives it, those whose defining sentence does and

@@ -144,7 +144,7 @@ class NameMatcher:
                 if end is None or (start > 0 and hay[start - 1].isalnum()):
                     continue
                 # The first letter may be capitalised by a sentence start; elsewhere a capital says it is a name
-                # ("Karl accuses Lena of running …" is Lena, not a description).
+                # ("Marta accuses Hedda of hiding …" is Hedda, not a description).
                 said = text[start + 1 : end] if start == 0 or _SENTENCE_OPENS.search(text, 0, start) else text[start:end]
                 if (key.descriptive or key.partial) and said == said.lower() and _OF_AFTER.match(text, end):
                     continue  # "the base of the crater wall": a description, not the outpost

@@ -59,12 +59,12 @@ def position(beat: str, pick: LorePick) -> int:
 # set off by a comma ("Later,", "At the farm,") is passed over.
 _CLAUSE_START = re.compile(r"(?:^|[.;:!?—]\s*|,\s+(?:and|but|while|then|so)\s+|\s+(?:and|but|while|then)\s+(?=[A-Z]))"
                            r"(?:[A-Z][\w'’-]*(?:\s+[\w'’-]+){0,4},\s+)?$")
-_JOINED = re.compile(r"(?:,\s*|\s+(?:and|&)\s+|,\s+and\s+)$")  # "Karl and Lena", "Karl, Lena and Tommy"
+_JOINED = re.compile(r"(?:,\s*|\s+(?:and|&)\s+|,\s+and\s+)$")  # "Nell and Wes", "Nell, Wes and Ada"
 
 
 def subjects(beat: str, picks: list[LorePick]) -> set[str]:
-    """The people a beat is about: those it names as the subject of a clause ("Karl accuses Lena …;
-    Dolores drags her husband out" → Karl, Dolores), with the names joined to them ("Karl and Lena
+    """The people a beat is about: those it names as the subject of a clause ("Marta shows Ida …;
+    Jonas drags Oskar out" → Marta, Jonas), with the names joined to them ("Nell and Wes
     ride …"). 'They' in the next beat, when the beat mentioned more, means them."""
     found: list[tuple[int, int, str]] = []
     for p in picks:

@@ -84,7 +84,7 @@ def _head(phrase: str, after: str, lists: bool = False) -> str | None:
     kept: list[str] = []
     for n, w in enumerate(words):
         if w.lower() in ("and", "or") and kept and (words[n + 1] if n + 1 < len(words) else after.lstrip())[:1].isupper():
-            break  # "eldest son and Lottie Brannock's brother": a name opens the next phrase; the head came before
+            break  # "eldest son and Ada Brenn's brother": a name opens the next phrase; the head came before
         if w.lower() in ("and", "or") and kept:
             kept = []  # "a trauma and vascular surgeon": the noun comes after the coordination
             continue
@@ -105,8 +105,8 @@ def _is_a_heads(first_sentence: str) -> list[str]:
         if m.group(1) or m.group(2) or m.group(3)[0].isupper():  # "is a …", "is Josiah's …", "is Chief of …"
             phrase, after = m.group(3), first_sentence[m.end(3) :]
             while pos := _POSSESSED.match(after):
-                # "the show's bookkeeper", "Lena Kessler's younger brother": the word before "'s" owns the head, it is not it;
-                # what came before a coordination is a head of its own ("X's second wife and the show's bookkeeper").
+                # "the ferry's bookkeeper", "Mara Quist's younger brother": the word before "'s" owns the head, it is not it;
+                # what came before a coordination is a head of its own ("X's second wife and the ferry's bookkeeper").
                 before = re.split(r"\s+(?:and|or)\s+", phrase)
                 if len(before) > 1 and before[-2].split()[-1].islower() and (h := _head(" ".join(before[:-1]), ".", lists=True)):
                     heads.append(h)
@@ -148,7 +148,7 @@ def _says(e: LoreEntry, word: str, strict: bool = False, roles: frozenset[str] |
 
 def calls_itself(e: LoreEntry | None, word: str) -> bool:
     """Does the entry's name, an alias or its defining sentence use this word? "the estate van" is the
-    thing whose lore says "the estate's delivery van"; "the river bank" is no bank whose lore never says river."""
+    thing whose lore says "the estate's delivery van"; "the lake shore" is no shore whose lore never says lake."""
     if e is None:
         return False
     said = " ".join([*e.keys(), _first_sentence(e.lead or e.text)])

@@ -62,7 +62,7 @@ class Parts:
         self.defines = defines
         self.places = set(places)
         self.terms = set(terms)  # the words lore writes terms with: "resus" of "Resus One"
-        self.called: dict[str, list[str]] = {}  # the head noun of a thing's name or alias → those things ("the Kessler show" → show)
+        self.called: dict[str, list[str]] = {}  # the head noun of a thing's name or alias → those things ("the estate boat" → boat)
         self.nouns: set[str] = set()  # words the bible's lore uses as a noun (the head of a noun phrase: "near the river")
 
     def to_data(self) -> dict[str, Any]:
@@ -133,7 +133,7 @@ class Parts:
         for e in entries:
             for k in e.keys() if e.id in things else ():
                 words = k.split()
-                if len(words) > 1 and words[-1].islower():  # "the Kessler show": a show, by what it is called
+                if len(words) > 1 and words[-1].islower():  # "the estate boat": a boat, by what it is called
                     called.setdefault(norm(words[-1]), set()).add(e.id)
         made.called = {k: sorted(v) for k, v in called.items()}
         made.nouns = nouns
@@ -223,18 +223,18 @@ def resolve_parts(
             continue  # "the hull of the Annie": the thing is named in the beat
         if (" " not in key and not p.term and len(p.words) >= 2 and p.words[-2].islower() and norm(p.words[-2]) in parts.nouns
                 and not any(calls_itself(entries.get(o), p.words[-2]) for o in owners)):
-            continue  # "the river bank", "a blood bank": a noun the bank's name and defining sentence never use makes it another bank
+            continue  # "the lake shore", "a ferry landing": a noun the thing's name and defining sentence never use makes it another one
         # A thing the beat's noun is, or names by a compound, may be anywhere earlier in the sheet;
         # a single noun it merely has ("the hearth") only the setting of the last beats has.
         named_by_compound = p.compound and (" " in key or p.words[-1][:1].isupper())
         reach = 10**6 if how in ("is", "defines") or named_by_compound else setting
         if how == "has" and not named_by_compound:  # the setting's furniture, or what an item's lore gives it with "its"
             owners = [o for o in owners if o in parts.places or o in parts.its.get(key, ())]
-        # "a show", "a lantern": an indefinite noun brings in a new one, not the one on stage (of a group, one of its members).
+        # "a van", "a lantern": an indefinite noun brings in a new one, not the one on stage (of a group, one of its members).
         near = sorted((stage[o], o) for o in owners if o in stage and stage[o] <= reach
                       and (p.det not in ("a", "an") or entries[o].kind in GROUP_KINDS))
         called = [c for c in parts.called.get(key, ()) if c not in owners and c in entries] if " " not in key and how in ("is", "defines") else []
-        if called:  # "the show": the rival show by its defining sentence, and another thing called "the Kessler show"
+        if called:  # "the boat": the rival boat by its defining sentence, and another thing called "the estate boat"
             if refused is not None:
                 refused.append((f"{text[p.start : p.end]} (what {entries[owners[0]].name} is, and what {entries[called[0]].name} is called)",
                                 [*owners, *called]))

@@ -297,7 +297,7 @@ def resolve_kin(cue: KinCue, owner, relations: Relations, entries: dict[str, Lor
 
 
 def _resolve_shared(cue: KinCue, relations: Relations, entries: dict[str, LoreEntry], carry, group: Sequence[str]) -> None:  # noqa: ANN001
-    """"Karl accuses Lena … their father": the one relative all the people the beat has named share;
+    """"Marta and Hedda … their brother": the one relative all the people the beat has named share;
     with fewer than two, or none or several in common, no one can say whose."""
     group = list(dict.fromkeys(i for i in group if i in entries))
     if len(group) < 2:

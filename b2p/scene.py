@@ -306,7 +306,7 @@ def resolve(
                 if len(group) > 2 and bystanders:  # "they": those the last beat was about, not the ones it mentioned
                     group = [(i, d) for i, d in group if i not in bystanders] or group
                 about = [(i, d) for i, d in group if i in subjects]
-                if len(group) > 2 and len(about) >= 2:  # "Karl accuses Lena …; Dolores drags him out": Karl and Dolores
+                if len(group) > 2 and len(about) >= 2:  # "Marta shows Ida …; Jonas drags Oskar out": Marta and Jonas
                     group = about
                 if len(group) >= 2:
                     for i, d in group:
