@@ -104,6 +104,12 @@ NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleve
 # Adjectives of age, +1 old / -1 young: "the old man" is the oldest man the lore gives an age for.
 AGE_WORDS = {"old": 1, "older": 1, "elderly": 1, "aged": 1, "young": -1, "younger": -1, "youthful": -1}
 MONTHS = frozenset("january february march april may june july august september october november december".split())
+# Ordinal words for the day of a month: "the fourth of May", "the twenty-first of June" → 4, 21.
+_ORDINAL_UNITS = "first second third fourth fifth sixth seventh eighth ninth".split()
+ORDINAL_DAYS = {**{w: n for n, w in enumerate(_ORDINAL_UNITS, start=1)},
+                **{w: n for n, w in enumerate("tenth eleventh twelfth thirteenth fourteenth fifteenth sixteenth seventeenth "
+                                              "eighteenth nineteenth twentieth".split(), start=10)},
+                **{f"twenty-{w}": 20 + n for n, w in enumerate(_ORDINAL_UNITS, start=1)}, "thirtieth": 30, "thirty-first": 31}
 # Counting words: "the two women", "the siblings".
 GROUP_WORDS = frozenset({"pair", "two", "both", "duo", "trio", "three", "siblings", "twins", "partners", "friends"})
 GROUP_COUNT = {"two": 2, "both": 2, "pair": 2, "duo": 2, "twins": 2, "siblings": 2, "partners": 2, "friends": 2,

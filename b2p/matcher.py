@@ -31,6 +31,7 @@ _OF_AFTER = re.compile(r"\s+of\s+(?:(?:the|a|an|its|his|her|their)\s+)?(?!(?:%s)
 
 
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_SENTENCE_OPENS = re.compile(r"(?:^|[.!?:;]\s+|[\"“'‘(]\s*)$")  # where a sentence or a quotation begins
 # A capitalised word (not opening a sentence) right before: the match is the tail of a longer name.
 _CAPITALISED_BEFORE = re.compile(r"(?<![.!?:;]\s)(?<!^)\b[A-Z][\w'’-]*['’]?\s+$")
 
@@ -142,7 +143,9 @@ class NameMatcher:
                 end = _word_end(hay, last + 1)
                 if end is None or (start > 0 and hay[start - 1].isalnum()):
                     continue
-                said = text[start + 1 : end]  # the first letter may be capitalised by a sentence start
+                # The first letter may be capitalised by a sentence start; elsewhere a capital says it is a name
+                # ("Marta accuses Hedda of hiding …" is Hedda, not a description).
+                said = text[start + 1 : end] if start == 0 or _SENTENCE_OPENS.search(text, 0, start) else text[start:end]
                 if (key.descriptive or key.partial) and said == said.lower() and _OF_AFTER.match(text, end):
                     continue  # "the base of the crater wall": a description, not the outpost
                 if key.common and text[start:end] == text[start:end].lower() and not folded[max(0, start - 4) : start] == "the ":

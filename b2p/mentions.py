@@ -53,3 +53,34 @@ def position(beat: str, pick: LorePick) -> int:
     said = (pick.match or "").split(" (")[0].lower()
     at = beat.lower().find(said) if said and pick.reason in ("named", "scene") else -1
     return at if at >= 0 else 10**6
+
+
+# Where a clause begins: the beat's start, a stop or a semicolon, ", and" / "; then" …; an opening phrase
+# set off by a comma ("Later,", "At the farm,") is passed over.
+_CLAUSE_START = re.compile(r"(?:^|[.;:!?—]\s*|,\s+(?:and|but|while|then|so)\s+|\s+(?:and|but|while|then)\s+(?=[A-Z]))"
+                           r"(?:[A-Z][\w'’-]*(?:\s+[\w'’-]+){0,4},\s+)?$")
+_JOINED = re.compile(r"(?:,\s*|\s+(?:and|&)\s+|,\s+and\s+)$")  # "Nell and Wes", "Nell, Wes and Ada"
+
+
+def subjects(beat: str, picks: list[LorePick]) -> set[str]:
+    """The people a beat is about: those it names as the subject of a clause ("Marta shows Ida …;
+    Jonas drags Oskar out" → Marta, Jonas), with the names joined to them ("Nell and Wes
+    ride …"). 'They' in the next beat, when the beat mentioned more, means them."""
+    found: list[tuple[int, int, str]] = []
+    for p in picks:
+        said = (p.match or "").split(" (")[0]
+        m = re.search(rf"(?<![\w'’]){re.escape(said)}(?![\w'’])", beat) if said else None
+        if m is not None:
+            found.append((m.start(), m.end(), p.id))
+    found.sort()
+    out: set[str] = set()
+    last_end = -1
+    for start, end, i in found:
+        opens = _CLAUSE_START.search(beat, 0, start) is not None
+        joined = last_end >= 0 and _JOINED.fullmatch(beat, last_end, start) is not None
+        if opens or joined:
+            out.add(i)
+            last_end = end
+        else:
+            last_end = -1
+    return out

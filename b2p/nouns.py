@@ -73,6 +73,7 @@ _IS_A = re.compile(
 # A noun phrase in a defining sentence: a determiner, up to three modifiers, and the noun that ends it.
 _NOUN_PHRASE = re.compile(r"\b(?:a|an|the)\s+((?:[A-Za-z][\w-]*\s+){0,3}[A-Za-z][\w-]*)")
 _RELATIVE = CLAUSE_BREAKS | PREPOSITIONS
+_POSSESSED = re.compile(r"['’]s?\s+((?:[a-z][\w-]*\s+){0,3}[a-z][\w-]*)")  # what a possessive owns: "'s younger brother"
 
 
 def _head(phrase: str, after: str, lists: bool = False) -> str | None:
@@ -81,7 +82,9 @@ def _head(phrase: str, after: str, lists: bool = False) -> str | None:
     artifact uncovered by" → artifact)."""
     words = phrase.split()
     kept: list[str] = []
-    for w in words:
+    for n, w in enumerate(words):
+        if w.lower() in ("and", "or") and kept and (words[n + 1] if n + 1 < len(words) else after.lstrip())[:1].isupper():
+            break  # "eldest son and Ada Brenn's brother": a name opens the next phrase; the head came before
         if w.lower() in ("and", "or") and kept:
             kept = []  # "a trauma and vascular surgeon": the noun comes after the coordination
             continue
@@ -100,7 +103,15 @@ def _is_a_heads(first_sentence: str) -> list[str]:
     heads = []
     for m in _IS_A.finditer(first_sentence):
         if m.group(1) or m.group(2) or m.group(3)[0].isupper():  # "is a …", "is Josiah's …", "is Chief of …"
-            h = _head(m.group(3), first_sentence[m.end(3) :], lists=True)  # "is a copyist, book-restorer and …"
+            phrase, after = m.group(3), first_sentence[m.end(3) :]
+            while pos := _POSSESSED.match(after):
+                # "the ferry's bookkeeper", "Mara Quist's younger brother": the word before "'s" owns the head, it is not it;
+                # what came before a coordination is a head of its own ("X's second wife and the ferry's bookkeeper").
+                before = re.split(r"\s+(?:and|or)\s+", phrase)
+                if len(before) > 1 and before[-2].split()[-1].islower() and (h := _head(" ".join(before[:-1]), ".", lists=True)):
+                    heads.append(h)
+                phrase, after = pos.group(1), after[pos.end() :]
+            h = _head(phrase, after, lists=True)  # "is a copyist, book-restorer and …"
             if h:
                 heads.append(h)
     from b2p.phrases import is_heads  # appositions and roles without an article: "the driver, the whip, of …", "is chair of …"
@@ -133,6 +144,15 @@ def _says(e: LoreEntry, word: str, strict: bool = False, roles: frozenset[str] |
     tags = e.tags if (not strict or word in roles) else ()  # tags say roles, but also moods and places
     aliases = [_descriptive(a) for a in e.aliases] if strict else e.aliases
     return any(pat.search(k) for k in (*aliases, *tags)) or bool(pat.search(lead))
+
+
+def calls_itself(e: LoreEntry | None, word: str) -> bool:
+    """Does the entry's name, an alias or its defining sentence use this word? "the estate van" is the
+    thing whose lore says "the estate's delivery van"; "the lake shore" is no shore whose lore never says lake."""
+    if e is None:
+        return False
+    said = " ".join([*e.keys(), _first_sentence(e.lead or e.text)])
+    return re.search(rf"\b{re.escape(word)}", said, re.IGNORECASE) is not None
 
 
 def _descriptive(alias: str) -> str:

@@ -28,9 +28,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from b2p.dates import dates
+from b2p.dates import dates, is_bare_month
 from b2p.lexicon import (
     EVENT_KINDS,
+    GROUP_KINDS,
     NOTE_KINDS,
     PLACE_KINDS,
     POSITION_NOUNS,
@@ -40,6 +41,7 @@ from b2p.lexicon import (
     sentences,
 )
 from b2p.models import LoreEntry
+from b2p.nouns import calls_itself
 from b2p.phrases import DETERMINERS, STOPS, Phrase, capitalised_terms, head, is_heads, noun_phrases, norm
 
 Find = Callable[[str], list[Any]]  # NameMatcher.find
@@ -53,44 +55,60 @@ class Parts:
     def __init__(self, is_: dict[str, list[str]], has: dict[str, list[str]], defines: dict[str, list[str]], places: list[str],
                  terms: list[str] = (), its: dict[str, list[str]] | None = None) -> None:  # type: ignore[assignment]
         self.its = its or {}  # what a thing's own lore gives it with "its": "Its tailgate is held shut"
-        self.dates: dict[str, dict[str, list[str]]] = {"named": {}, "dated": {}}  # date → events: by name/alias, by defining sentence
+        # date → events: by name/alias, by defining sentence (a year, a day), by a bare month the bible calls them by
+        self.dates: dict[str, dict[str, list[str]]] = {"named": {}, "dated": {}, "bare": {}}
         self.is_ = is_
         self.has = has
         self.defines = defines
         self.places = set(places)
         self.terms = set(terms)  # the words lore writes terms with: "resus" of "Resus One"
+        self.called: dict[str, list[str]] = {}  # the head noun of a thing's name or alias → those things ("the estate boat" → boat)
+        self.nouns: set[str] = set()  # words the bible's lore uses as a noun (the head of a noun phrase: "near the river")
 
     def to_data(self) -> dict[str, Any]:
         return {"is": self.is_, "has": self.has, "defines": self.defines, "places": sorted(self.places), "terms": sorted(self.terms),
-                "its": self.its, "dates": self.dates}
+                "its": self.its, "dates": self.dates, "called": self.called, "nouns": sorted(self.nouns)}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Parts:
         made = cls(dict(data.get("is", {})), dict(data.get("has", {})), dict(data.get("defines", {})), list(data.get("places", [])),
                    list(data.get("terms", [])), dict(data.get("its", {})))
-        made.dates = dict(data.get("dates") or {"named": {}, "dated": {}})
+        made.dates = {"named": {}, "dated": {}, "bare": {}, **dict(data.get("dates") or {})}
+        made.called = dict(data.get("called") or {})
+        made.nouns = set(data.get("nouns") or ())
         return made
 
     @classmethod
     def build(cls, entries: Iterable[LoreEntry], texts: Mapping[str, str], find: Find, is_person: Callable[[LoreEntry], bool]) -> Parts:
         entries = [e for e in entries if not e.always]
         things = {e.id for e in entries if not is_person(e) and e.kind not in NOTE_KINDS}
-        tables: dict[str, dict[str, set[str]]] = {"is": {}, "has": {}, "defines": {}, "its": {}, "named_in": {}, "dated": {}}
+        tables: dict[str, dict[str, set[str]]] = {"is": {}, "has": {}, "defines": {}, "its": {}, "named_in": {}, "dated": {}, "bare": {}}
+        events = {e.id for e in entries if e.kind in EVENT_KINDS}
         terms_seen: set[str] = set()
+        nouns: set[str] = set()
         for e in entries:
             mine = e.id in things
             if e.kind in EVENT_KINDS:  # "the war of sixty-eight", "the 2011 strike"; "… on the night of 14 January"
                 for _, _, w in (d for k in e.keys() for d in dates(k)):
                     tables["named_in"].setdefault(w, set()).add(e.id)
                 for _, _, w in dates(next(iter(sentences(texts.get(e.id) or e.text)), "")):
-                    tables["dated"].setdefault(w, set()).add(e.id)
+                    if not is_bare_month(w):
+                        tables["dated"].setdefault(w, set()).add(e.id)
             for n, sentence in enumerate(sentences(texts.get(e.id) or e.text)):
                 ms = [(m.start, m.end, m.entry_ids) for m in find(sentence)]
+                # A bare month the bible says in an event's own lore or beside its name: "last January the ferry went down".
+                said = {e.id} & events | {ids[0] for _, _, ids in ms if len(ids) == 1 and ids[0] in events}
+                for _, _, w in dates(sentence) if said else ():
+                    if is_bare_month(w):
+                        for i in said:
+                            tables["bare"].setdefault(w, set()).add(i)
                 heads = is_heads(sentence, ms, e.kind in EVENT_KINDS) if mine and n == 0 else set()
                 for h in heads:
                     tables["is"].setdefault(h, set()).add(e.id)
                 terms = capitalised_terms(sentence, [(s, t) for s, t, _ in ms])
-                for p in [*noun_phrases(sentence, ms), *terms]:
+                phrases = noun_phrases(sentence, ms)
+                nouns.update(norm(p.words[-1]) for p in phrases if p.words[-1].isalpha() and p.words[-1].islower())
+                for p in [*phrases, *terms]:
                     if head(p) in heads:
                         owner = e.id  # what the entry is, even "of the Bitter Wells and Laramie line"
                     else:
@@ -110,7 +128,15 @@ class Parts:
         places = [e.id for e in entries if e.kind in PLACE_KINDS]
         out = {name: {k: sorted(v) for k, v in t.items()} for name, t in tables.items()}
         made = cls(out["is"], out["has"], out["defines"], places, sorted(terms_seen), out["its"])
-        made.dates = {"named": out["named_in"], "dated": out["dated"]}
+        made.dates = {"named": out["named_in"], "dated": out["dated"], "bare": out["bare"]}
+        called: dict[str, set[str]] = {}
+        for e in entries:
+            for k in e.keys() if e.id in things else ():
+                words = k.split()
+                if len(words) > 1 and words[-1].islower():  # "the estate boat": a boat, by what it is called
+                    called.setdefault(norm(words[-1]), set()).add(e.id)
+        made.called = {k: sorted(v) for k, v in called.items()}
+        made.nouns = nouns
         return made
 
     def owners(self, phrase: Phrase) -> tuple[str, list[str], str]:
@@ -181,7 +207,8 @@ def resolve_parts(
     for s, e, w in dates(text, beat=True):  # "sixty-eight all over again": the war the bible names by that year
         if any(a <= s < b for a, b in masked):
             continue
-        events = parts.dates["named"].get(w) or parts.dates["dated"].get(w) or []
+        # A month alone is no date ("due in July"): only one the bible calls the event by.
+        events = parts.dates["named"].get(w) or parts.dates["bare" if is_bare_month(w) else "dated"].get(w) or []
         if len(events) == 1 and events[0] not in taken and events[0] in entries:
             taken.add(events[0])
             found.append((events[0], f"{text[s:e]} (the date of {entries[events[0]].name})", 0))
@@ -194,13 +221,24 @@ def resolve_parts(
         key, owners, how = parts.owners(p)
         if not owners or any(o in here for o in owners):
             continue  # "the hull of the Annie": the thing is named in the beat
+        if (" " not in key and not p.term and len(p.words) >= 2 and p.words[-2].islower() and norm(p.words[-2]) in parts.nouns
+                and not any(calls_itself(entries.get(o), p.words[-2]) for o in owners)):
+            continue  # "the lake shore", "a ferry landing": a noun the thing's name and defining sentence never use makes it another one
         # A thing the beat's noun is, or names by a compound, may be anywhere earlier in the sheet;
         # a single noun it merely has ("the hearth") only the setting of the last beats has.
         named_by_compound = p.compound and (" " in key or p.words[-1][:1].isupper())
         reach = 10**6 if how in ("is", "defines") or named_by_compound else setting
         if how == "has" and not named_by_compound:  # the setting's furniture, or what an item's lore gives it with "its"
             owners = [o for o in owners if o in parts.places or o in parts.its.get(key, ())]
-        near = sorted((stage[o], o) for o in owners if o in stage and stage[o] <= reach)
+        # "a van", "a lantern": an indefinite noun brings in a new one, not the one on stage (of a group, one of its members).
+        near = sorted((stage[o], o) for o in owners if o in stage and stage[o] <= reach
+                      and (p.det not in ("a", "an") or entries[o].kind in GROUP_KINDS))
+        called = [c for c in parts.called.get(key, ()) if c not in owners and c in entries] if " " not in key and how in ("is", "defines") else []
+        if called:  # "the boat": the rival boat by its defining sentence, and another thing called "the estate boat"
+            if refused is not None:
+                refused.append((f"{text[p.start : p.end]} (what {entries[owners[0]].name} is, and what {entries[called[0]].name} is called)",
+                                [*owners, *called]))
+            continue
         pick = None
         if near and (len(near) == 1 or near[0][0] < near[1][0]):
             pick, d = near[0][1], near[0][0]

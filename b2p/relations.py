@@ -271,13 +271,15 @@ def kin_phrases(text: str, masked: Sequence[tuple[int, int]], possessives: Seque
 
 
 def resolve_kin(cue: KinCue, owner, relations: Relations, entries: dict[str, LoreEntry], carry,  # noqa: ANN001
-                 refused: list[tuple[str, list[str]]] | None) -> None:
-    """Resolve the possessor first (a name, or the pronoun's person), then follow the relation."""
+                 refused: list[tuple[str, list[str]]] | None, group: Sequence[str] = ()) -> None:
+    """Resolve the possessor first (a name, or the pronoun's person), then follow the relation.
+    ``group``: the people the beat names before the cue, whom "their" may mean together."""
     if cue.role == "name":
         who, d, said = cue.owner, 0, None
     else:
         if cue.owner == "they":
-            return  # "their mother": whose, of the several on stage, no one can say
+            _resolve_shared(cue, relations, entries, carry, group)
+            return
         found = owner(cue.owner, cue.pos)
         if found is None:
             return
@@ -292,3 +294,20 @@ def resolve_kin(cue: KinCue, owner, relations: Relations, entries: dict[str, Lor
         carry(i, f"{cue.phrase} ({path}{cue.word}, from {entries[src].name}'s entry)", d, cue.pos)
     elif len(fits) > 1 and refused is not None:
         refused.append((f"{cue.phrase} ({path}{len(fits)} fit equally)", [i for i, _ in fits]))
+
+
+def _resolve_shared(cue: KinCue, relations: Relations, entries: dict[str, LoreEntry], carry, group: Sequence[str]) -> None:  # noqa: ANN001
+    """"Marta and Hedda … their brother": the one relative all the people the beat has named share;
+    with fewer than two, or none or several in common, no one can say whose."""
+    group = list(dict.fromkeys(i for i in group if i in entries))
+    if len(group) < 2:
+        return
+    found: list[dict[str, str]] = []
+    for who in group:
+        fits = relations.relatives(who, cue.word, lambda i: entries[i].pronouns if i in entries else None)
+        found.append({i: src for i, src in fits if i in entries and i not in group})
+    common = set(found[0]).intersection(*found[1:])
+    if len(common) == 1:
+        i = common.pop()
+        names = " and ".join(entries[w].name for w in group)
+        carry(i, f"{cue.phrase} (their = {names}; {cue.word}, from {entries[found[0][i]].name}'s entry)", 0, cue.pos)

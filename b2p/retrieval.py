@@ -17,7 +17,7 @@ from b2p.gating import held_back, held_mentions
 from b2p.index import open_index
 from b2p.lexicon import CLAUSE_BREAKS, EVENT_KINDS, FUNCTION_WORDS, PREPOSITIONS, PRONOUNS, singular
 from b2p.matcher import Mention
-from b2p.mentions import bystanders, part_of_a_phrase, position
+from b2p.mentions import bystanders, part_of_a_phrase, position, subjects
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
 from b2p.describe import describe
 from b2p.parts import resolve_parts
@@ -155,7 +155,7 @@ class Retriever:
         refused: list[tuple[str, list[str]]] = []
         for c in resolve(beat, named, masked, on_stage, self.entries, self.settings.scene_depth, self.index.describers,  # type: ignore[arg-type]
                          self.index.relations, possessives, refused, self.index.descriptions.ages, self.index.descriptions.tagged,
-                         bystanders(*last) if last else frozenset()):
+                         bystanders(*last) if last else frozenset(), self.index.parts.nouns, subjects(*last) if last else frozenset()):
             add(self.entries[c.entry_id], "scene", max(0.5, 0.95 - 0.1 * c.distance), c.cue)
         for i, cue, d in resolve_parts(beat, spans, taken, on_stage, self.entries, self.index.parts, self.index.describers.roles, is_person,
                                          self.index.describers.name_words, self.settings.scene_depth, refused):

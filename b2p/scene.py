@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -35,6 +35,7 @@ from b2p.nouns import (  # noqa: F401 - re-exported: the scene's vocabulary
     Describers,
     _bible_only,
     _says,
+    calls_itself,
     entry_pronouns,
     infer_pronouns,
     is_item,
@@ -193,6 +194,8 @@ def resolve(
     ages: Mapping[str, int] | None = None,
     tagged: Mapping[str, Sequence[str]] | None = None,
     bystanders: set[str] | frozenset[str] = frozenset(),
+    nouns: Collection[str] = frozenset(),
+    subjects: Collection[str] = frozenset(),
 ) -> list[Carry]:
     """Entries the beat refers back to. ``named``: (entry id, position) named in this beat;
     ``history``: for every earlier beat, most recent first, the entries on stage in mention order.
@@ -261,7 +264,7 @@ def resolve(
     chained: set[str] = set()  # genders already referred to by a subject/possessive pronoun in this beat
     for cue in cues:
         if cue.kind == "kin":
-            resolve_kin(cue, owner, relations, entries, carry, refused)  # type: ignore[arg-type]
+            resolve_kin(cue, owner, relations, entries, carry, refused, [i for i, p in people_here if p < cue.pos])  # type: ignore[arg-type]
             continue
         if cue.kind in ("he", "she") and cue.role != "object" and cue.kind in chained:
             continue  # "He admits he is…": the second "he" is the first one's person
@@ -302,18 +305,22 @@ def resolve(
                 group = [(i, d) for i, d in recent if d == last]
                 if len(group) > 2 and bystanders:  # "they": those the last beat was about, not the ones it mentioned
                     group = [(i, d) for i, d in group if i not in bystanders] or group
+                about = [(i, d) for i, d in group if i in subjects]
+                if len(group) > 2 and len(about) >= 2:  # "Marta shows Ida …; Jonas drags Oskar out": Marta and Jonas
+                    group = about
                 if len(group) >= 2:
                     for i, d in group:
                         carry(i, cue.word, d)
         else:
-            _resolve_noun(cue, stage, entries, people_here, here, carry, describers, ages or {}, tagged or {}, counts, says)
+            _resolve_noun(cue, stage, entries, people_here, here, carry, describers, ages or {}, tagged or {}, counts, says, nouns)
     return list(carried.values())
 
 
 def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people_here: list[tuple[str, int]], here: set[str], carry,  # noqa: ANN001
                   describers: Describers, ages: Mapping[str, int], tagged: Mapping[str, Sequence[str]],
-                  counts: Counter[str] | None = None, says: Callable[[str, str], bool] | None = None) -> None:
-    """``counts``: how often each person is in ``people_here``; ``says``: ``_says`` by entry id, remembered."""
+                  counts: Counter[str] | None = None, says: Callable[[str, str], bool] | None = None, nouns: Collection[str] = frozenset()) -> None:
+    """``counts``: how often each person is in ``people_here``; ``says``: ``_says`` by entry id, remembered;
+    ``nouns``: the words the bible's lore uses as nouns (``Parts.nouns``)."""
     counts = counts if counts is not None else Counter(i for i, _ in people_here)
     says = says or (lambda i, word: _says(entries[i], word))
     noun = cue.word
@@ -337,6 +344,8 @@ def _resolve_noun(cue: Cue, stage: _Stage, entries: dict[str, LoreEntry], people
         if match is None:  # "a stone on his desk glows…": the bible's only stone
             only = _bible_only(noun, entries, here, describers, people=False)
             match = (only, 0) if only else None
+        if match and cue.mods and singular(cue.mods[-1]) in nouns and not calls_itself(entries.get(match[0]), cue.mods[-1]):
+            match = None  # "the market van": a noun the van's name and defining sentence never use makes it another van
         if match:
             carry(match[0], f"{'a' if cue.role == 'indefinite' else 'the'} {noun}", match[1])
         return

@@ -52,6 +52,12 @@ tags: [pilgrim]
 ---
 Oswin Hale is a pilgrim from the lowland cities, a lean clerk in a borrowed coat. He came up to Saint Calder's to copy its books, and he coughs in the cold.
 """,
+    "characters/greta.md": """---
+name: Greta Lenz
+aliases: [Greta]
+---
+Greta Lenz is Petra Lenz's older sister and the abbey's beekeeper, sixty, deaf in one ear. She keeps forty hives on the terraces below the wall, and she sells the honey in the village.
+""",
     "places/abbey.md": """---
 name: Saint Calder's
 ---
@@ -162,3 +168,10 @@ def test_they_are_the_people_the_last_beat_was_about(monastery) -> None:  # noqa
     """Not the owner of the pack nor the man in the 'because' clause: the two who lifted it."""
     got = beats(monastery, ["Ilse and Petra lift Oswin's pack onto the mule because Ambrose asked it.", "Tomas tells them the pass is closed."])
     assert set(scene(got[1])) == {"Ilse Varga", "Petra Lenz"}
+
+
+def test_a_role_owned_by_a_thing_is_the_role_not_the_thing(monastery) -> None:  # noqa: ANN001
+    """'the abbey's beekeeper': Greta is a beekeeper, not an abbey — 'the abbey' never carries her in."""
+    abbey, role = beats(monastery, ["Oswin reaches the abbey at dusk, half frozen.", "The beekeeper smokes the hives before the frost."])
+    assert "Greta Lenz" not in {p.name for p in abbey.lore}
+    assert "Greta Lenz" in scene(role)

@@ -60,17 +60,29 @@ aliases: [the Red Cart]
 ---
 The Red Cart is the neighbour's pickup, newer and louder. Its tailgate has a dent from a tractor.
 """,
+    "items/greco_launch.md": """---
+name: Greco Launch
+aliases: [the Greco boat]
+---
+The Greco Launch is the rival boat, a varnished motor launch that the Greco family runs across the lake.
+""",
+    "items/la_serena.md": """---
+name: La Serena
+aliases: [the estate boat]
+---
+La Serena is a flat-bottomed rowing skiff that the Orsinis keep tied up below the terrace.
+""",
     "history/hail.md": """---
 name: The Great Hail
 aliases: [the hail of eighty-seven]
 ---
-The Great Hail was the storm of 1987 that stripped the south slope in twenty minutes. The Orsinis lost the whole vintage and nearly the estate.
+The Great Hail was the storm of 12 June 1987 that stripped the south slope in twenty minutes. The Orsinis lost the whole vintage and nearly the estate.
 """,
     "history/strike.md": """---
 name: The Pickers' Strike
 aliases: [the Harvest Walkout]
 ---
-The Pickers' Strike was the week in September 1994 when the seasonal pickers stopped work at every estate on the lake.
+The Pickers' Strike was the week in September 1994 when the seasonal pickers stopped work at every estate on the lake. On the lake it is still just "that September".
 """,
 }
 
@@ -140,10 +152,19 @@ def test_the_thing_named_in_the_beat_owns_its_part(vineyard) -> None:  # noqa: A
 
 
 def test_a_year_the_bible_names_an_event_by(vineyard) -> None:  # noqa: ANN001
-    """'eighty-seven' is in the Great Hail's alias; 'September' in the strike's defining sentence."""
+    """'eighty-seven' is in the Great Hail's alias; the strike's own lore calls it by its bare month ("that September")."""
     got = beats(vineyard, ["Pietro still talks about eighty-seven when the clouds build.", "Lucia was born the September the pickers walked out."])
     assert "The Great Hail" in scene(got[0])
     assert "The Pickers' Strike" in scene(got[1])
+
+
+def test_a_month_alone_is_no_date_but_its_day_is(vineyard) -> None:  # noqa: ANN001
+    """The hail fell on 12 June 1987: "in June" is any June; "the twelfth of June" is that day."""
+    bare, other_day, day = beats(vineyard, ["The lease on the press house renews in June.", "Lucia bottles the rosé on the first of June.",
+                                            "Pietro lights a candle in the chapel every twelfth of June."])
+    assert "The Great Hail" not in {p.name for p in bare.lore if p.reason == "scene"}
+    assert "The Great Hail" not in {p.name for p in other_day.lore if p.reason == "scene"}
+    assert "the date of The Great Hail" in (scene(day).get("The Great Hail") or "")
 
 
 def test_a_number_that_counts_is_no_date(vineyard) -> None:  # noqa: ANN001
@@ -163,3 +184,25 @@ def test_a_lower_case_alias_that_only_modifies_or_repeats_a_compound_is_not_the_
     assert "Press House" not in {p.name for p in modifier.lore if p.reason == "named"}
     compound = beats(vineyard, ["Lucia buys a steel winepress in town, and Pietro bolts the press to the floor."])[0]
     assert "Press House" not in {p.name for p in compound.lore if p.reason == "named"}
+
+
+def test_an_indefinite_noun_is_a_new_one_not_the_thing_on_stage(vineyard) -> None:  # noqa: ANN001
+    """The Blue Cart on stage has a tailgate; 'a tailgate' welded for a trailer is another one."""
+    got = beats(vineyard, ["Lucia loads the Blue Cart with crates.", "Pietro welds a tailgate for the trailer."])
+    assert "The Blue Cart" not in scene(got[1])
+
+
+def test_what_one_thing_is_and_another_is_called_is_refused(vineyard) -> None:  # noqa: ANN001
+    """'the boat': the Greco Launch *is* the rival boat, but La Serena is called 'the estate boat' — no guess
+    (the name matcher does not take 'boat' either: two names end in it)."""
+    got = beats(vineyard, ["Lucia rows the boat out past the reeds at dawn."], explain=True)[0]
+    assert not {"Greco Launch", "La Serena"} & set(scene(got))
+    assert {d.name for d in got.dropped if d.reason.startswith("ambiguous")} == {"Greco Launch", "La Serena"}
+
+
+def test_a_noun_before_the_head_that_the_thing_never_uses_is_another_thing(vineyard) -> None:  # noqa: ANN001
+    """The Blue Cart is 'the estate's delivery van': 'the estate van' is it, 'the market van' (a noun its name and
+    defining sentence never use) is some other van."""
+    market, estate = beats(vineyard, ["Lucia follows the market van down the hill.", "Pietro hoses the mud off the estate van."])
+    assert "The Blue Cart" not in {p.name for p in market.lore if p.reason == "scene"}
+    assert "The Blue Cart" in scene(estate)

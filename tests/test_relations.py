@@ -127,6 +127,25 @@ def test_the_possessor_is_resolved_first_from_the_stage(family) -> None:  # noqa
     assert picks(got.beats[1]) == {"Ida Brill": "scene", "Oskar Brill": "scene"}
 
 
+def test_their_relative_is_the_one_the_people_named_share(family) -> None:  # noqa: ANN001
+    """Marta and Hedda are both Jonas's sisters: 'their brother' is Jonas, and the ledger says whose."""
+    beat = ledger(family, ["Marta and Hedda go out in the rain to look for their brother."]).beats[0]
+    assert picks(beat) == {"Marta Kohl": "named", "Hedda Brill": "named", "Jonas Kohl": "scene"}
+    assert "their = Marta Kohl and Hedda Brill" in next(p.match for p in beat.lore if p.name == "Jonas Kohl")
+
+
+def test_they_are_the_last_beats_subjects_not_everyone_it_mentioned(family) -> None:  # noqa: ANN001
+    """Marta shows Ida the ledger; Jonas drags Oskar out: 'they' next is Marta and Jonas, who did things."""
+    got = ledger(family, ["Marta shows Ida the ledger; Jonas drags Oskar out of the mill.", "Later, they sit alone by the stove and say nothing."])
+    assert picks(got.beats[1]) == {"Marta Kohl": "scene", "Jonas Kohl": "scene"}
+
+
+def test_a_name_followed_by_of_is_still_the_name(family) -> None:  # noqa: ANN001
+    """'accuses Hedda of hiding …': a capitalised name mid-sentence is the name, whatever follows it."""
+    beat = ledger(family, ["Marta accuses Hedda of hiding the sluice keys."]).beats[0]
+    assert picks(beat).get("Hedda Brill") == "named"
+
+
 def test_a_named_possessor_and_an_in_law(family) -> None:  # noqa: ANN001
     beat = ledger(family, ["Jonas's brother-in-law owes the mill for a season of flour."]).beats[0]
     assert picks(beat) == {"Jonas Kohl": "named", "Oskar Brill": "scene"}
