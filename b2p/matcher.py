@@ -66,6 +66,9 @@ class Mention:
     text: str
     entry_ids: tuple[str, ...]
     partial: bool = False  # a definite description ("the crater"), not a name
+    # Other entries' full names written inside this one's ("Sir Orrin" in "the Death of Sir Orrin"):
+    # (entry ids, start, end). The event is about him: he is named too.
+    inner: tuple[tuple[tuple[str, ...], int, int], ...] = ()
 
 
 class _Key(NamedTuple):  # a tuple: an index of 50k keys pickles and loads fast
@@ -152,6 +155,10 @@ class NameMatcher:
                     if ordinary is not None:
                         ordinary.append(Mention(start, end, text[start:end], key.ids))
                     continue  # "no weeping woman": the words, not the pass named Weeping Woman ("the lunar surface" is still the place)
+                if _in_compound(text, start, end):
+                    if ordinary is not None:
+                        ordinary.append(Mention(start, end, text[start:end], key.ids))
+                    continue  # "they ran pell-mell": a word of a lower-case compound, not Pell
                 if key.derived and _CAPITALISED_BEFORE.search(text, 0, start):
                     continue  # "the Ladies' Aid Association": part of a larger name, not "the Association"
                 candidates.append((start, end, key))
@@ -160,12 +167,16 @@ class NameMatcher:
         kept: dict[tuple[int, int], list[_Key]] = {}
         starts: list[int] = []  # the kept spans, which never overlap, in order: a bisection finds a clash
         ends: list[int] = []
+        inside: dict[int, list[tuple[tuple[str, ...], int, int]]] = {}  # kept span start → full names within it
         for s, e, key in candidates:
             if (s, e) in kept:
                 kept[(s, e)].append(key)
                 continue
             k = bisect_left(starts, s)
             if (k > 0 and ends[k - 1] > s) or (k < len(starts) and starts[k] < e):
+                host = k - 1 if k > 0 and ends[k - 1] > s else k
+                if starts[host] <= s and e <= ends[host] and _full_name(key, text[s:e]):
+                    inside.setdefault(starts[host], []).append((key.ids, s, e))
                 continue
             kept[(s, e)] = [key]
             starts.insert(k, s)
@@ -177,7 +188,8 @@ class NameMatcher:
             if all(k.derived for k in ks) and nxt is not None and text[e:nxt].strip() == "":
                 continue  # "Captain Brisk": a title before another entry's name belongs to that name
             ids = tuple(dict.fromkeys(i for k in ks for i in k.ids))
-            out.append(Mention(s, e, text[s:e], ids, partial=all(k.partial for k in ks)))
+            inner = tuple((i, a, b) for i, a, b in sorted(inside.get(s, []), key=lambda x: x[1]) if not set(i) & set(ids))
+            out.append(Mention(s, e, text[s:e], ids, partial=all(k.partial for k in ks), inner=inner))
         return out
 
     # -- plain data, for the lore index (JSON: no pickle) ----------------------------------------
@@ -240,6 +252,25 @@ def _unique_name_words(entries: list[LoreEntry]) -> dict[str, str]:
             if len(low) >= 3 and low not in NAME_FILLERS and low not in NOT_REFERENCES and owners.get(low) == {e.id}:
                 out[low] = e.id
     return out
+
+
+def _in_compound(text: str, start: int, end: int) -> bool:
+    """The span is written in lower case and joined by a hyphen to a word ("pell-mell", "hob-nailed"):
+    part of a compound word, not a name (a name in a compound keeps its capital: "Vane-Tempest")."""
+    said = text[start:end]
+    if said != said.lower():
+        return False
+    before = start >= 2 and text[start - 1] == "-" and text[start - 2].isalpha()
+    after = end + 1 < len(text) and text[end] == "-" and text[end + 1].isalpha()
+    return before or after
+
+
+def _full_name(key: _Key, said: str) -> bool:
+    """A key that names its entry by itself wherever it stands: two words or more, written with capitals
+    as a name, not a description, a derived title or words the bible's prose uses in lower case
+    ("Sir Orrin", "Mara Voss"; not "Voss", "the crater" or "Company")."""
+    return (not (key.partial or key.derived or key.common) and len(key.ids) == 1
+            and len(_WORDS.findall(said)) >= 2 and said[:1].isupper())
 
 
 def _word_end(hay: str, end: int) -> int | None:

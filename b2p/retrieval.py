@@ -138,6 +138,10 @@ class Retriever:
                 named.append((i, m.start))
                 score = 0.8 if m.partial else 1.0 if len(ids) == 1 else 0.9
                 add(self.entries[i], "named", score, m.text)
+            for inner, start, end in m.inner:  # "the night Sir Orrin died": Sir Orrin is named too
+                for i in inner:
+                    named.append((i, start))
+                    add(self.entries[i], "named", 1.0, beat[start:end])
         masked = [(m.start, m.end) for m in mentions]
         spans = [(m.start, m.end, m.entry_ids) for m in mentions]
         people_stage = {i: d for d, cast in reversed(list(enumerate(on_stage[: self.settings.scene_depth], start=1))) for i in cast}

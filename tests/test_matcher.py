@@ -219,3 +219,28 @@ def test_an_empty_bible_matches_nothing() -> None:
 def test_a_title_before_another_entrys_name_is_that_entry() -> None:
     m = NameMatcher([entry("brisk", "Odile Brisk", "Brisk"), entry("vane", "Osric Vane", "the Captain")])
     assert ids(m, "Captain Brisk pockets the bribe.") == {"brisk"}
+
+
+def test_a_full_name_inside_a_longer_name_is_named_too() -> None:
+    """The event or thing named after someone is about them: "the night Sir Orrin died" names the event
+    and Sir Orrin; a single name word inside a place name ("Vale" in "Vale Hall") does not."""
+    m = NameMatcher([
+        entry("orrin", "Sir Orrin Vale", "Sir Orrin", "Vale"),
+        entry("death", "The Death of Sir Orrin", "the night Sir Orrin died", kind="history"),
+        entry("will", "The Vale Will", "Sir Orrin's will", kind="item"),
+        entry("hall", "Vale Hall", kind="place"),
+    ])
+    found = m.find("On the night Sir Orrin died, the steward read Sir Orrin's will at Vale Hall.")
+    assert [(x.text, x.entry_ids) for x in found] == [("the night Sir Orrin died", ("death",)), ("Sir Orrin's will", ("will",)),
+                                                      ("Vale Hall", ("hall",))]
+    assert [[ids for ids, _, _ in x.inner] for x in found] == [[("orrin",)], [("orrin",)], []]
+    text = "On the night Sir Orrin died"
+    ids_, start, end = found[0].inner[0]
+    assert text[start:end] == "Sir Orrin"
+
+
+def test_a_name_in_a_lower_case_compound_is_a_word() -> None:
+    m = NameMatcher([entry("pell", "Julian Pell", "Pell")])
+    ordinary: list[Mention] = []
+    assert m.find("The crowd ran pell-mell down the lane.", ordinary) == [] and [x.text for x in ordinary] == ["pell"]
+    assert [x.text for x in m.find("Pell runs; the Pell-Dunmore match is off.")] == ["Pell", "Pell"]
