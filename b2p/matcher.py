@@ -33,6 +33,7 @@ _OF_AFTER = re.compile(r"\s+of\s+(?:(?:the|a|an|its|his|her|their)\s+)?(?!(?:%s)
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'-]*")
 _SENTENCE_OPENS = re.compile(r"(?:^|[.!?:;]\s+|[\"“'‘(]\s*)$")  # where a sentence or a quotation begins
 # A capitalised word (not opening a sentence) right before: the match is the tail of a longer name.
+_LOOK_BACK = 80  # characters before a match these look at (the whole beat before it would cost n² on a long beat)
 _CAPITALISED_BEFORE = re.compile(r"(?<![.!?:;]\s)(?<!^)\b[A-Z][\w'’-]*['’]?\s+$")
 
 
@@ -148,7 +149,7 @@ class NameMatcher:
                     continue
                 # The first letter may be capitalised by a sentence start; elsewhere a capital says it is a name
                 # ("Marta accuses Hedda of hiding …" is Hedda, not a description).
-                said = text[start + 1 : end] if start == 0 or _SENTENCE_OPENS.search(text, 0, start) else text[start:end]
+                said = text[start + 1 : end] if start == 0 or _SENTENCE_OPENS.search(text, max(0, start - _LOOK_BACK), start) else text[start:end]
                 if (key.descriptive or key.partial) and said == said.lower() and _OF_AFTER.match(text, end):
                     continue  # "the base of the crater wall": a description, not the outpost
                 if key.common and text[start:end] == text[start:end].lower() and not folded[max(0, start - 4) : start] == "the ":
@@ -159,7 +160,7 @@ class NameMatcher:
                     if ordinary is not None:
                         ordinary.append(Mention(start, end, text[start:end], key.ids))
                     continue  # "they ran pell-mell": a word of a lower-case compound, not Pell
-                if key.derived and _CAPITALISED_BEFORE.search(text, 0, start):
+                if key.derived and _CAPITALISED_BEFORE.search(text, max(0, start - _LOOK_BACK), start):
                     continue  # "the Ladies' Aid Association": part of a larger name, not "the Association"
                 candidates.append((start, end, key))
         # Longest first (names before partial descriptions); identical spans merge; overlaps lose.

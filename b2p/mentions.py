@@ -76,7 +76,7 @@ def subjects(beat: str, picks: list[LorePick]) -> set[str]:
     out: set[str] = set()
     last_end = -1
     for start, end, i in found:
-        opens = _CLAUSE_START.search(beat, 0, start) is not None
+        opens = _CLAUSE_START.search(beat, max(0, start - 120), start) is not None  # the clause's opening words only
         joined = last_end >= 0 and _JOINED.fullmatch(beat, last_end, start) is not None
         if opens or joined:
             out.add(i)

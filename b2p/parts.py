@@ -42,7 +42,7 @@ from b2p.lexicon import (
 )
 from b2p.models import LoreEntry
 from b2p.nouns import calls_itself
-from b2p.phrases import DETERMINERS, STOPS, Phrase, capitalised_terms, head, is_heads, noun_phrases, norm
+from b2p.phrases import DETERMINERS, STOPS, Phrase, capitalised_terms, covered_by, head, is_heads, noun_phrases, norm
 
 Find = Callable[[str], list[Any]]  # NameMatcher.find
 
@@ -204,8 +204,9 @@ def resolve_parts(
     phrases = [p for p in noun_phrases(text, mentions, beat=True) if p.det not in ("his", "her", "their")]  # a person's X is theirs
     phrases += capitalised_terms(text, masked, beat=True)
     phrases += _bare_places(text, masked, parts)
+    inside = covered_by(masked)
     for s, e, w in dates(text, beat=True):  # "sixty-eight all over again": the war the bible names by that year
-        if any(a <= s < b for a, b in masked):
+        if inside(s):
             continue
         # A month alone is no date ("due in July"): only one the bible calls the event by.
         events = parts.dates["named"].get(w) or parts.dates["bare" if is_bare_month(w) else "dated"].get(w) or []
@@ -273,9 +274,10 @@ _BARE = re.compile(r"\b(?i:(%s))\s+([a-z]+)(?=\s*(?:[,.;:!?]|$)|\s+(?:%s)\b)" % 
 def _bare_places(text: str, masked: Sequence[tuple[int, int]], parts: Parts) -> list[Phrase]:
     """"in town", "out of town": a word alone after a preposition that the bible's only place of its kind *is*."""
     out = []
+    inside = covered_by(masked)
     for m in _BARE.finditer(text):
         w = m.group(2)
-        if w in STOPS or w in DETERMINERS or any(s <= m.start(2) < e for s, e in masked):
+        if w in STOPS or w in DETERMINERS or inside(m.start(2)):
             continue
         owners = [o for o in parts.is_.get(norm(w), []) if o in parts.places]
         if len(owners) == 1 and norm(w) == w:

@@ -7,8 +7,10 @@ scabbard", "Schedule C", "bed nine"; and the heads of what a defining sentence s
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from b2p.lexicon import (
     CLAUSE_BREAKS,
@@ -58,6 +60,20 @@ class Phrase:
             return True
         return len(self.words) >= 2 and self.words[-2].islower() and self.words[-1].islower()
 
+
+
+def covered_by(spans: Sequence[tuple[int, int]]) -> Callable[[int], bool]:
+    """``inside(pos)``: is ``pos`` within one of the ``(start, end)`` spans? A bisection per question,
+    so a long beat's thousands of names cost n log n, not n²."""
+    ordered = sorted(spans)
+    starts = [s for s, _ in ordered]
+    reach = list(accumulate((e for _, e in ordered), max))  # the furthest end among spans starting up to here
+
+    def inside(pos: int) -> bool:
+        k = bisect_right(starts, pos) - 1
+        return k >= 0 and reach[k] > pos
+
+    return inside
 
 def norm(word: str) -> str:
     w = word.lower().replace("’", "'")
@@ -131,8 +147,9 @@ def capitalised_terms(text: str, masked: Sequence[tuple[int, int]] = (), beat: b
     """"Schedule C", "Bed nine", "Resus Two": a word and a number or a letter, without a determiner.
     In lore the word has its capital; a beat may write it in lower case ("bed nine")."""
     out = []
+    inside = covered_by(masked)
     for m in re.finditer(r"\b([A-Za-z][a-z]+)\s+(?=([A-Z]\b|\d+\b|[A-Za-z]+\b))", text):
-        if any(s <= m.start() < e for s, e in masked) or not (beat or m.group(1)[0].isupper()):
+        if inside(m.start()) or not (beat or m.group(1)[0].isupper()):
             continue
         first, tail = m.group(1), m.group(2)
         if tail.lower() in NUMBER_WORDS or tail.isdigit() or (len(tail) == 1 and tail.isupper()):

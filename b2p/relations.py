@@ -26,6 +26,7 @@ from typing import Any
 
 from b2p.lexicon import APPOSITION_ADVERBS, KIN_CONVERSE, KINSHIP, PRONOUN_OF, kin_noun, sentences
 from b2p.models import LoreEntry
+from b2p.phrases import covered_by
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 # What may stand between a possessor and its kinship noun: "Josiah's second wife", "her late mother".
@@ -244,8 +245,10 @@ def kin_phrases(text: str, masked: Sequence[tuple[int, int]], possessives: Seque
     the possessor."""
     out = []
 
+    inside = covered_by(masked)
+
     def free(pos: int) -> bool:
-        return all(not (s <= pos < e) for s, e in masked)
+        return not inside(pos)
 
     def noun_after(end: int) -> tuple[str, int, int] | None:
         for n, w in enumerate(_TOKENS.finditer(text, end)):

@@ -21,7 +21,8 @@ from b2p.mentions import bystanders, part_of_a_phrase, position, subjects
 from b2p.models import BeatLore, BibleMeta, Dropped, Ledger, LoreEntry, LorePick
 from b2p.describe import describe
 from b2p.parts import resolve_parts
-from b2p.scene import covered_by, is_person, resolve
+from b2p.phrases import covered_by
+from b2p.scene import is_person, resolve
 from b2p.settings import Settings
 from b2p.store import Store
 

@@ -13,7 +13,6 @@ from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 
 from b2p.lexicon import (
     FUNCTION_WORDS,
@@ -31,6 +30,7 @@ from b2p.lexicon import (
     singular,
 )
 from b2p.models import LoreEntry
+from b2p.phrases import covered_by
 from b2p.nouns import (  # noqa: F401 - re-exported: the scene's vocabulary
     Describers,
     _bible_only,
@@ -70,20 +70,6 @@ class Cue:
     pos: int
     count: int = 1
     mods: tuple[str, ...] = ()  # the words before the noun: "the old man" → ("old",)
-
-
-def covered_by(spans: Sequence[tuple[int, int]]) -> Callable[[int], bool]:
-    """``inside(pos)``: is ``pos`` within one of the ``(start, end)`` spans? A bisection per question,
-    so a long beat's thousands of names cost n log n, not n²."""
-    ordered = sorted(spans)
-    starts = [s for s, _ in ordered]
-    reach = list(accumulate((e for _, e in ordered), max))  # the furthest end among spans starting up to here
-
-    def inside(pos: int) -> bool:
-        k = bisect_right(starts, pos) - 1
-        return k >= 0 and reach[k] > pos
-
-    return inside
 
 
 def find_cues(text: str, masked: Sequence[tuple[int, int]], vocab: Describers) -> list[Cue]:
@@ -253,10 +239,16 @@ def resolve(
             said[i, word] = _says(entries[i], word)
         return said[i, word]
 
+    breaks: list[int] | None = None  # where each clause begins, found once for the beat
+
     def clause_subject(pos: int) -> int:
         """Where the subject of the pronoun's own clause is named: the first person named after the
         last clause break before it ("Wes storms out; Nell follows him": Nell), or -1."""
-        start = max((m.end() for m in _CLAUSE_BREAK.finditer(text, 0, pos)), default=0)
+        nonlocal breaks
+        if breaks is None:
+            breaks = [m.end() for m in _CLAUSE_BREAK.finditer(text)]
+        k = bisect_right(breaks, pos) - 1
+        start = breaks[k] if k >= 0 else 0
         # "… than the last time she let herself look at him": a subject pronoun opens the clause too.
         start = max([start] + [c.pos for c in cues if c.kind in ("he", "she", "they") and c.role in ("subject", "opening") and c.pos < pos])
         return min((p for _, p in people_here if start <= p < pos), default=-1)
