@@ -359,8 +359,10 @@ def test_changing_chapter_2_marks_the_later_ones_stale_and_rerunning_3_uses_its_
     table = invoke("book", "--bible", str(bible), "--config", str(cfg)).stdout
     assert "  chapter 3: chapter 2 changed" in table
 
+    recorded = traces(bible)[4].book.earlier[2].sha256  # type: ignore[union-attr]  # chapter 3 as chapter 4 was written after it
+    # Another seed: a small model can write the same few words again from a prompt that differs only in a summary.
     result = invoke("generate", str(beats / "ch03.txt"), "--bible", str(bible), "--config", str(cfg), "--words-per-beat", WORDS,
-                    "--no-stream", "--seed", "3")
+                    "--no-stream", "--seed", "31")
     assert result.exit_code == 0, result.stderr
     t = traces(bible)
     new = t[3].book.earlier[1]  # type: ignore[union-attr]
@@ -369,4 +371,5 @@ def test_changing_chapter_2_marks_the_later_ones_stale_and_rerunning_3_uses_its_
     assert f"Chapter 2: {new.summary}" in t[3].beats[0].prompt[1]["content"]  # type: ignore[index]
     final = book()
     assert [c["stale"] for c in final.values()] == [False, False, False, True]
-    assert set(final[4]["why"]) == {"chapter 2 changed", "chapter 3 changed"}
+    # Chapter 4 is stale for chapter 2, and for chapter 3 exactly when its prose is not what chapter 4 was written after.
+    assert set(final[4]["why"]) == {"chapter 2 changed"} | ({"chapter 3 changed"} if prose_hash(t[3]) != recorded else set())
