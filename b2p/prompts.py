@@ -254,11 +254,7 @@ def _fit(
         elif always_kept:
             cut.insert(0, always_kept.pop().name)
         else:
-            raise ConfigError(
-                f"the model's context window ({llm.context_window} tokens) cannot hold even a bare prompt "
-                f"({used} tokens) plus the reply ({max_tokens} tokens); lower --words-per-beat or use a model "
-                "with a larger context (n_ctx / context_window)"
-            )
+            raise _too_small(llm, used, max_tokens)
     outline = {None: "full", 2: "near", -1: "none"}[near]
     n = len(story.texts)
 
@@ -311,6 +307,14 @@ def _fit(
             first += 1
         else:
             return finish(Prompt(msgs, used, max_tokens, left_out=n, lore_cut=cut, outline=outline))
+
+
+def _too_small(llm: LLM, used: int, max_tokens: int) -> ConfigError:
+    return ConfigError(
+        f"the model's context window ({llm.context_window} tokens) cannot hold even a bare prompt "
+        f"({used} tokens) plus the reply ({max_tokens} tokens); lower --words-per-beat or use a model "
+        "with a larger context (n_ctx / context_window)"
+    )
 
 
 def _book_levels(book: Sequence[str]) -> list[list[str]]:
@@ -541,11 +545,7 @@ def build_short_prompt(
         elif own_kept:
             cut.insert(0, own_kept.pop().name)
         else:
-            raise ConfigError(
-                f"the model's context window ({llm.context_window} tokens) cannot hold even a bare prompt "
-                f"({used} tokens) plus the reply ({max_tokens} tokens); lower --words-per-beat or use a model "
-                "with a larger context (n_ctx / context_window)"
-            )
+            raise _too_small(llm, used, max_tokens)
     n = len(story.texts) if story.placeholder is None else target - 1
     summarised = told if with_line and line else 0
     has_para = int(bool(paragraph) and not opening)
