@@ -148,9 +148,18 @@ def _print_ingest(report, quiet_if_unchanged: bool = False, to_stdout: bool = Fa
     )
 
 
+def _folder_arg(value: str | None) -> Path | None:
+    """BIBLE_DIR as given: an empty one (an unset shell variable) is refused, never read as this folder."""
+    if value is not None and not value.strip():
+        from b2p.errors import ConfigError
+
+        raise ConfigError("BIBLE_DIR is empty: give the bible folder (or leave it out inside one)")
+    return Path(value) if value is not None else None
+
+
 @app.command()
 def ingest(
-    bible_dir: Annotated[Optional[Path], typer.Argument(help="The bible folder (characters/, places/, …, bible.yaml) [default: the one b2p runs in]", show_default=False, readable=False)] = None,
+    bible_dir: Annotated[Optional[str], typer.Argument(help="The bible folder (characters/, places/, …, bible.yaml) [default: the one b2p runs in]", show_default=False)] = None,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
@@ -165,7 +174,7 @@ def ingest(
         settings = _settings(config, store=store, chroma_url=chroma_url, embed_model=embed_model)
         with _Terminal() as events:
             events.start_bar("embedding")
-            report = ingest_bible(bible_dir, settings, rebuild=rebuild, progress=events.ingest_progress)
+            report = ingest_bible(_folder_arg(bible_dir), settings, rebuild=rebuild, progress=events.ingest_progress)
         if as_json:
             for w in report.warnings:
                 _err(f"warning: {w}")
@@ -248,7 +257,7 @@ def lore(
 
 @app.command()
 def lint(
-    bible_dir: Annotated[Path, typer.Argument(help="The bible folder; the sheets under its beats/ folder are read too.", show_default=False, readable=False)],
+    bible_dir: Annotated[str, typer.Argument(help="The bible folder; the sheets under its beats/ folder are read too.", show_default=False)],
     beats_files: Annotated[Optional[list[Path]], typer.Argument(help="More beat sheets to check.", show_default=False, readable=False)] = None,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
@@ -263,11 +272,12 @@ def lint(
         from ingest.lint import lint_bible
         from ingest.project import mark_store
 
-        settings = locate_bible(bible_dir, _settings(config, store=store, chroma_url=chroma_url), "BIBLE_DIR")[1]  # the bible's store
+        folder = _folder_arg(bible_dir)
+        settings = locate_bible(folder, _settings(config, store=store, chroma_url=chroma_url), "BIBLE_DIR")[1]  # the bible's store
         with _Terminal() as events:
             events.start_bar("linting")  # on a terminal: progress as a new or changed bible is embedded
-            report = lint_bible(bible_dir, beats_files or [], settings, progress=events.ingest_progress)
-        mark_store(settings, bible_dir)
+            report = lint_bible(folder, beats_files or [], settings, progress=events.ingest_progress)
+        mark_store(settings, folder)
         if as_json:
             typer.echo(report.model_dump_json())
         else:
@@ -373,7 +383,7 @@ def generate(
         to_stdout = output is not None and str(output) == "-"  # passed on as "-": in a book, no chapter file either
         with _Terminal(settings.stream) as events:
             if dry_run:
-                _render_dry_run(chapter_prompts(beats_file, bible, settings, events=events, only=only_beats))
+                _render_dry_run(chapter_prompts(beats_file, bible, settings, events=events, only=only_beats, strict=strict))
                 return
             interaction = _TerminalInteraction.open() if settings.mode == "interactive" else None
             started = time.perf_counter()
@@ -452,7 +462,7 @@ def _render_eval(report) -> None:  # noqa: ANN001
 
 @app.command()
 def book(
-    bible: BibleOpt,
+    bible: BibleOpt = None,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
@@ -674,7 +684,11 @@ def _generation_stopped(events: _Terminal, output: Path | None, err: BaseExcepti
     events.end_line()
     trace = events.trace
     done, total = (events.saved if output is not None else len(trace.beats)), trace.totals.beats
-    if output is not None:
+    from b2p.trace import trace_path
+
+    if output is not None and done == 0 and not trace_path(output).exists():  # nothing to resume from
+        hint = f"nothing was saved in {output}; run the same command again"
+    elif output is not None:
         hint = f"{done} of {total} beats are saved in {output}" + _go_on(events, done, total)
     else:
         from b2p.writer import render_chapter

@@ -186,9 +186,11 @@ def write_chapter(beats_file: Path | str, bible: str | Path | None, settings: Se
 
 
 def chapter_prompts(beats_file: Path | str, bible: str | Path | None, settings: Settings | None = None, *,
-                    events: Events | None = None, llm: LLM | None = None, only: Sequence[int] | None = None) -> DryRun:
+                    events: Events | None = None, llm: LLM | None = None, only: Sequence[int] | None = None,
+                    strict: bool = False) -> DryRun:
     """Every prompt ``write_chapter`` would send for this sheet (``--dry-run``), without calling the model;
-    ``only``: just those beats' (1-based; a number past the sheet is one ConfigError line).
+    ``only``: just those beats' (1-based; a number past the sheet is one ConfigError line); ``strict`` as
+    ``write_chapter``'s.
 
     The story so far is a placeholder (it does not exist yet), the earlier chapters' summaries those
     already made; the model is loaded only to count tokens."""
@@ -207,7 +209,7 @@ def chapter_prompts(beats_file: Path | str, bible: str | Path | None, settings: 
     if llm is None:
         check_llm(settings)
     ref, settings = locate_bible(bible, settings)
-    place = chapter_place(ref, settings, Path(beats_file))
+    place = chapter_place(ref, settings, Path(beats_file), strict=strict)
     name, settings = open_bible(ref, settings, events)
     plan = plan_chapter(settings, name, beats, place)
     plan.book_lines = cached_book(plan, settings.cache_dir)
@@ -252,8 +254,8 @@ def book_status(bible: str | Path | None, settings: Settings | None = None, *, e
     from b2p.store import Store
 
     ref, settings = locate_bible(bible, settings or load_settings())
+    name, settings = open_bible(ref, settings, events)  # first: a folder that is not there is its own line
     book = find_book(ref, settings, _read_meta)
-    name, settings = open_bible(ref, settings, events)
     if book is None:
         raise ConfigError(f"bible '{name}': its folder is unknown; pass --bible as the bible's folder")
     with Store.open(settings, bible=name) as st, st.lock(exclusive=False):

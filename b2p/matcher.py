@@ -156,7 +156,7 @@ class NameMatcher:
                     if ordinary is not None:
                         ordinary.append(Mention(start, end, text[start:end], key.ids))
                     continue  # "no weeping woman": the words, not the pass named Weeping Woman ("the lunar surface" is still the place)
-                if _in_compound(text, start, end):
+                if not key.partial and _in_compound(text, start, end):
                     if ordinary is not None:
                         ordinary.append(Mention(start, end, text[start:end], key.ids))
                     continue  # "they ran pell-mell": a word of a lower-case compound, not Pell

@@ -139,7 +139,9 @@ class Retriever:
                 named.append((i, m.start))
                 score = 0.8 if m.partial else 1.0 if len(ids) == 1 else 0.9
                 add(self.entries[i], "named", score, m.text)
-            for inner, start, end in m.inner:  # "the night Sir Orrin died": Sir Orrin is named too
+            for inner, start, end in m.inner:  # "the night Sir Orrin died", "Sir Orrin's will": Sir Orrin is named too
+                if not (any(self.entries[i].kind in EVENT_KINDS for i in ids) or beat[start:end].endswith(("'s", "’s", "'", "’"))):
+                    continue  # "the Mara Voss Library", "Mara Voss Jr.": named after her, not about her
                 for i in inner:
                     named.append((i, start))
                     add(self.entries[i], "named", 1.0, beat[start:end])

@@ -215,10 +215,14 @@ class Store:
 
             from b2p.store_guard import http_client
 
-            url = urlparse(settings.chroma_url)
+            bad = StoreError(f"--chroma-url '{settings.chroma_url}' is not a URL like http://127.0.0.1:8000")
+            try:
+                url = urlparse(settings.chroma_url)
+                port = url.port or (443 if url.scheme == "https" else 80)
+            except ValueError:  # a port out of range, an unclosed IPv6 bracket
+                raise bad from None
             if url.scheme not in ("http", "https") or not url.hostname:
-                raise StoreError(f"--chroma-url '{settings.chroma_url}' is not a URL like http://127.0.0.1:8000")
-            port = url.port or (443 if url.scheme == "https" else 80)
+                raise bad
             client = http_client(settings.chroma_url, settings.chroma_timeout,
                                  lambda: chromadb.HttpClient(host=url.hostname, port=port, ssl=url.scheme == "https", settings=_chroma_settings()))
             return cls(settings, client, None, bible=bible)
