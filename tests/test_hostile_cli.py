@@ -154,14 +154,13 @@ def test_a_stream_that_trickles_for_ever_ends_at_the_request_deadline(store: Pat
     assert proc.returncode == 1
     assert re.fullmatch(rf"error: {re.escape(fault_server.url)} was still answering when request_deadline \(3 s\) ran out after "
                         r"\d+ characters had been streamed \(attempt 1 of 4; not retried, the text was already shown\); "
-                        r"0 of 1 beats are saved in chapter\.md; run the same command with --resume to continue",
+                        r"nothing was saved in chapter\.md; run the same command again",
                         proc.stderr.splitlines()[-1]), proc.stderr
     assert fault_server.count == 1
     proc = b2p(work, *generate(store, "--base-url", fault_server.url, "--words-per-beat", "1000", "--no-stream"),
                env={"B2P_REQUEST_DEADLINE": "1.5"})
     assert proc.stderr.splitlines()[-1] == (f"error: {fault_server.url} was still answering when request_deadline (1.5 s) ran out "
-                                            "(not retried); 0 of 1 beats are saved in chapter.md; run the same command with "
-                                            "--resume to continue")
+                                            "(not retried); nothing was saved in chapter.md; run the same command again")
 
 
 def test_a_server_that_ignores_the_token_limit_is_cut_off_at_it(store: Path, work: Path, fault_server: FaultServer) -> None:
@@ -198,7 +197,7 @@ def test_a_web_page_at_the_url_is_called_a_web_page(store: Path, work: Path, fau
     assert proc.returncode == 1
     assert errors(proc) == [f"error: {fault_server.url} answered with an HTML page ('Welcome to nginx!'), not the OpenAI API; "
                             "check --base-url (an OpenAI-compatible API's URL usually ends in /v1) (not retried); "
-                            "0 of 1 beats are saved in chapter.md; run the same command with --resume to continue"]
+                            "nothing was saved in chapter.md; run the same command again"]
     assert fault_server.count == 1
 
 
