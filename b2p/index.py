@@ -51,7 +51,7 @@ from b2p import gating
 from b2p.matcher import NameMatcher
 from b2p.models import BibleMeta, LoreEntry
 from b2p.describe import Descriptions
-from b2p.nouns import Describers, is_person
+from b2p.nouns import Describers, entry_pronouns, is_person
 from b2p.parts import Parts
 from b2p.relations import Relations
 from b2p.settings import Settings
@@ -187,6 +187,8 @@ class LoreIndex:
         key = store.state(bible)  # read again below: an index read while an ingest wrote is never saved
         scan = store.scan(bible, with_text=True, chunks=False)
         enabled = {i: s.entry for i, s in scan.entries.items() if s.entry.enabled}
+        for e in enabled.values():  # read again by this code, so a store ingested before it agrees with it
+            e.pronouns = entry_pronouns(e)
         src = Source(list(enabled.values()), list(scan.entries.values()), [], [], [])
         vecs = []
         for c in store.chunk_vectors(bible):

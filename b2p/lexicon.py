@@ -92,6 +92,9 @@ GENDERED = {
                      "stepfather", "stepbrother", "stepson", "groom", "sir"}),
 }
 GENDER_OF_NOUN = {w: g for g, words in GENDERED.items() for w in words}
+# Titles written before a name that say its bearer's pronouns: "Mrs. Pruett", "Lord Ashby".
+HONORIFICS = {"mr": "he", "mister": "he", "sir": "he", "lord": "he", "mrs": "she", "ms": "she", "miss": "she",
+              "lady": "she", "dame": "she", "madam": "she", "madame": "she"}
 # Person nouns that say nothing but "a person": resolved against who is on stage, never looked up in lore.
 GENERIC_PERSONS = frozenset({"girl", "woman", "women", "lady", "boy", "man", "men", "gentleman", "lad", "fellow", "child",
                              "kid", "stranger", "youth", "person", "figure", "rider", "newcomer"})
@@ -173,6 +176,9 @@ KIN_CONVERSE = {
     "sibling-in-law": "sibling-in-law", "parent-in-law": "child-in-law", "child-in-law": "parent-in-law",
     "uncle": "nephew", "nephew": "uncle", "cousin": "cousin", "grandparent": "grandchild", "grandchild": "grandparent",
 }
+# Words that say a family was made twice: a parent's spouse is then not taken for the other parent.
+REMARRIAGE = re.compile(r"\b(?:step[- ]?\w+|(?:first|second|third|previous|former|earlier) (?:marriage|wife|husband)|"
+                        r"remarr\w*|ex-(?:wife|husband)|divorc\w*)\b", re.IGNORECASE)
 # Spelling variants folded before lookup: "step-mother", "step mother" → "stepmother".
 _STEP = re.compile(r"\bstep[- ](?=(?:mother|father|son|daughter|brother|sister|child)\b)")
 

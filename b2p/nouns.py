@@ -15,7 +15,9 @@ from collections.abc import Iterable
 from b2p.lexicon import (
     CLAUSE_BREAKS,
     EVENT_KINDS,
+    GENDER_OF_NOUN,
     GENDERED,
+    HONORIFICS,
     GENERIC_PERSONS,
     GROUP_KINDS,
     ITEM_KINDS,
@@ -31,12 +33,28 @@ from b2p.lexicon import (
 from b2p.models import LoreEntry
 
 
-def infer_pronouns(text: str) -> str | None:
-    """he / she / they from how an entry's lore refers to its subject; None when it is unclear."""
+def infer_pronouns(text: str, name: str = "") -> str | None:
+    """he / she / they from how an entry's lore refers to its subject; None when it is unclear.
+
+    Every pronoun is a vote; one that opens a sentence ("She keeps the books.") is what the notes
+    say of their subject and counts twice; so does a gendered noun in the defining sentence
+    ("X is a widow of sixty", "X is Marta's son") or a gendered title in the name ("Lady Honoria").
+    Two votes are needed, and twice as many as every other pronoun's together."""
     counts = {p: 0 for p in PRONOUNS}
     for w in re.findall(r"[a-z]+", text.lower()):
         if w in PRONOUN_OF:
             counts[PRONOUN_OF[w]] += 1
+    said = sentences(text)
+    for sentence in said:
+        first = re.match(r"[\W_]*([A-Za-z]+)", sentence)
+        if first and first.group(1).lower() in ("he", "she", "they"):
+            counts[first.group(1).lower()] += 1
+    copula = re.search(r"\b(?:is|was)\b", said[0]) if said else None  # "X is Marta's son", "X is …, a fussy man"
+    nouns = re.findall(r"[a-z]+", said[0][copula.end() :]) if copula else []
+    title = HONORIFICS.get(name.split()[0].lower().rstrip(".")) if name.split() else None
+    gender = next((GENDER_OF_NOUN[w] for w in nouns if w in GENDER_OF_NOUN), title)
+    if gender:
+        counts[gender] += 2
     best = max(counts, key=counts.__getitem__)
     rest = sum(counts.values()) - counts[best]
     if counts[best] >= 2 and counts[best] >= 2 * rest:
@@ -47,7 +65,7 @@ def infer_pronouns(text: str) -> str | None:
 def entry_pronouns(e: LoreEntry) -> str | None:
     """The pronouns an entry takes, read at ingest: any entry that is not a thing (a place, item,
     group or event) may be a person — whatever its kind is called ("cast", "npc", an imported "lore")."""
-    return None if e.kind in _THINGS else infer_pronouns(e.text)
+    return None if e.kind in _THINGS else infer_pronouns(e.text, e.name)
 
 
 _THINGS = PLACE_KINDS | ITEM_KINDS | GROUP_KINDS | EVENT_KINDS

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from b2p.lexicon import APPOSITION_ADVERBS, KIN_CONVERSE, KINSHIP, PRONOUN_OF, kin_noun, sentences
+from b2p.lexicon import APPOSITION_ADVERBS, KIN_CONVERSE, KINSHIP, PRONOUN_OF, REMARRIAGE, kin_noun, sentences
 from b2p.models import LoreEntry
 from b2p.phrases import covered_by
 
@@ -70,6 +70,7 @@ class Relations:
             for sentence in sentences(texts.get(e.id) or e.text):
                 for rel, referent, possessor in _read_sentence(sentence, e, people, find):
                     add(rel, referent, possessor, e.id)
+        _derive(links, people, lambda i: bool(REMARRIAGE.search(texts.get(i) or people[i].text)))
         return cls(links)
 
     # -- asking (per beat) -------------------------------------------------------------------------
@@ -79,9 +80,56 @@ class Relations:
         rel, gender = KINSHIP[noun]
         out = []
         for r, other, source in self.links.get(possessor, ()):
-            if r == rel and (gender is None or pronouns(other) in (gender, None)):
+            if r == rel and (gender is None or pronouns(other) in (gender, None)) and all(o != other for o, _ in out):
                 out.append((other, source))
         return out
+
+
+# What a reader concludes from two stated facts: (a's R1 is b) and (b's R2 is c) → (a's R is c).
+_COMPOSE = {
+    ("parent", "child"): "sibling",  # my mother's son is my brother
+    ("sibling", "parent"): "parent",  # my sister's mother is my mother
+    ("parent", "parent"): "grandparent",
+    ("child", "child"): "grandchild",
+    ("parent", "sibling"): "uncle",  # my father's sister is my aunt
+    ("sibling", "child"): "nephew",
+    ("uncle", "child"): "cousin",
+    ("spouse", "parent"): "parent-in-law",
+    ("spouse", "sibling"): "sibling-in-law",  # my husband's sister
+    ("sibling", "spouse"): "sibling-in-law",  # my brother's wife
+    ("child", "spouse"): "child-in-law",
+    ("parent", "spouse"): "parent",  # my mother's husband: my father, unless the lore says otherwise
+}
+_ROUNDS = 3  # a grandparent's other grandchild is a cousin after three steps: enough for any family a beat names
+
+
+def _derive(links: dict[str, list[tuple[str, str, str]]], people: Mapping[str, LoreEntry], remarried: Callable[[str], bool]) -> None:
+    """Relations the lore implies but does not state, as a reader works them out: "Marta is the
+    mother of Jonas and Ivy" makes Jonas Ivy's brother; Jonas married to Clara makes Ivy Clara's
+    sister-in-law. Never over a stated relation between the same two people. A mother's husband is
+    the father only while the child has no other father and none of the three entries speaks of a
+    second marriage or a step-relation (``REMARRIAGE``); then he is a stepfather. Each fact is added in both directions, with the entry the
+    first of its two facts was read from."""
+    known = {(a, o): r for a, ts in links.items() for r, o, _ in ts}
+    for _ in range(_ROUNDS):
+        new = []
+        for a, ts in list(links.items()):
+            for r1, b, src in ts:
+                for r2, c, _ in links.get(b, ()):
+                    rel = _COMPOSE.get((r1, r2))
+                    if rel is None or c == a or (a, c) in known:
+                        continue
+                    if (r1, r2) == ("parent", "spouse"):
+                        same = [o for r, o, _ in links.get(a, ()) if r == "parent" and people[o].pronouns == people[c].pronouns]
+                        twice = (same and people[c].pronouns is not None) or any(remarried(i) for i in (a, b, c))
+                        rel = "step-parent" if twice else "parent"
+                    new.append((rel, c, a, src))
+                    known[a, c], known[c, a] = rel, KIN_CONVERSE[rel]
+        if not new:
+            break
+        for rel, c, a, src in new:
+            links.setdefault(a, []).append((rel, c, src))
+            links.setdefault(c, []).append((KIN_CONVERSE[rel], a, src))
 
 
 def _read_sentence(sentence: str, e: LoreEntry, people: Mapping[str, LoreEntry], find: Find) -> list[tuple[str, str, str]]:
@@ -283,7 +331,7 @@ def resolve_kin(cue: KinCue, owner, relations: Relations, entries: dict[str, Lor
         if cue.owner == "they":
             _resolve_shared(cue, relations, entries, carry, group)
             return
-        found = owner(cue.owner, cue.pos)
+        found = owner(cue.owner, cue.pos, lambda who: bool(relations.relatives(who, cue.word, lambda i: entries[i].pronouns if i in entries else None)))
         if found is None:
             return
         (who, d), said = found, cue.phrase.split()[0].lower()

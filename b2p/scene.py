@@ -166,6 +166,15 @@ class _Stage:
         return sorted(got, key=lambda x: -self.salience[x[0]])
 
 
+def _points_ahead(text: str, pos: int, name_at: int) -> bool:
+    """A possessive before any name points ahead only across an opening phrase, to the subject of the
+    clause that follows it ("Her hands shaking, Mara …"); otherwise it points back to the stage."""
+    if name_at >= len(text):
+        return False
+    gap = text[pos:name_at]
+    return bool(re.search(r"[,;:—–]\s*$", gap))
+
+
 def resolve(
     text: str,
     named: Sequence[tuple[str, int]],
@@ -219,15 +228,19 @@ def resolve(
 
     owners: dict[str, tuple[str, int]] = {}  # "his stepfather … his real father": one "his" throughout
 
-    def owner(gender: str, pos: int) -> tuple[str, int] | None:
+    def owner(gender: str, pos: int, fits: Callable[[str], bool] | None = None) -> tuple[str, int] | None:
         """Whom a possessive pronoun means: whom the beat's earlier possessive of that gender meant;
-        else the nearest person of its gender before it in the beat, else the first after it, else
-        the most recent one on stage."""
+        else the nearest person of its gender before it in the beat; else, across an opening phrase,
+        the subject after it; else the people on stage, most recent first; else the first after it.
+        ``fits``: the possessor must have the relation the phrase names ("her stepmother": someone
+        whose lore gives her one): the first candidate who does is meant, as a reader takes it."""
         if gender in owners:
             return owners[gender]
         same = by_pronoun.get(gender, [])
         before = bisect_left(same, (pos, ""))  # how many come before pos
-        found = (same[before - 1][1], 0) if before else (same[0][1], 0) if same else next(iter(stage.people(gender)), None)
+        ahead = [(same[0][1], 0)] if same and not before and _points_ahead(text, pos, same[0][0]) else []
+        order = [(i, 0) for _, i in reversed(same[:before])] + ahead + stage.people(gender) + [(i, 0) for _, i in same[before:]]
+        found = next((c for c in order if fits is None or fits(c[0])), None) if fits else next(iter(order), None)
         if found is not None:
             owners[gender] = found
         return found
