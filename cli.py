@@ -57,6 +57,7 @@ StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Embedded stor
 UrlOpt = Annotated[Optional[str], typer.Option("--chroma-url", help="Use a Chroma server, e.g. http://127.0.0.1:8000 [env B2P_CHROMA_URL]", show_default=False)]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Settings file [default ./b2p.toml if present]", show_default=False, readable=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+ResolverOpt = Annotated[Optional[str], typer.Option("--resolver", help="rules | model: who chooses the lore beside the names; 'model' asks the chat model (--llm/--model, one request a beat, cached) [default rules]", show_default=False)]
 BibleOpt = Annotated[Optional[str], typer.Option("--bible", help="A bible folder (ingested first if new or changed), or an ingested bible's name [default: the bible folder b2p runs in]", show_default=False)]
 
 
@@ -224,6 +225,10 @@ def lore(
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="At most this many 'similar' entries per beat [default 3].", show_default=False)] = None,
     scene_depth: Annotated[Optional[int], typer.Option("--scene-depth", help="Earlier beats the scene cast is carried from [default 3].", show_default=False)] = None,
     chapter: Annotated[Optional[int], typer.Option("--chapter", help="Read the bible as it stands at this chapter of its book [default: the sheet's own chapter].", show_default=False)] = None,
+    resolver: ResolverOpt = None,
+    llm: Annotated[Optional[str], typer.Option("--llm", help="With --resolver model: local (embedded GGUF) | openai [default local]", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="With --resolver model: the model name for --llm openai", show_default=False)] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="With --resolver model: an OpenAI-compatible server (key in B2P_API_KEY)", show_default=False)] = None,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     config: ConfigOpt = None,
@@ -240,7 +245,8 @@ def lore(
             raise ConfigError("give a beat sheet file or --beat \"TEXT\" (one of them)")
         if beat is not None and not beat.strip():
             raise ConfigError("--beat is empty: write the beat's text")
-        settings = _settings(config, store=store, chroma_url=chroma_url, budget=budget, threshold=threshold, margin=margin, top_k=top_k, scene_depth=scene_depth)
+        settings = _settings(config, store=store, chroma_url=chroma_url, budget=budget, threshold=threshold, margin=margin, top_k=top_k,
+                             scene_depth=scene_depth, resolver=resolver, llm=llm, model=model, base_url=base_url)
         with _Terminal() as events:
             ledger = lore_for(bible, beats_file if beats_file is not None else [beat.strip()], settings, explain, events=events,  # type: ignore[union-attr]
                               chapter=chapter)
@@ -249,7 +255,8 @@ def lore(
         else:
             if explain:
                 _echo(f"similar: threshold {settings.threshold}, margin {settings.margin}, top-k {settings.top_k}; "
-                           f"budget {settings.budget} tokens; scene depth {settings.scene_depth}")
+                           f"budget {settings.budget} tokens; scene depth {settings.scene_depth}"
+                      + (f"; resolver: model ({settings.llm}{', ' + settings.model if settings.model else ''})" if settings.resolver == "model" else ""))
             _render_ledger(ledger)
             if ledger.chapter is not None:
                 _render_held_back(ledger, explain)
@@ -362,6 +369,7 @@ def generate(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each prompt and its token counts; call no model.")] = False,
     stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Show the prose on stderr as it is written [default stream]", show_default=False)] = None,
     prompt_shape: Annotated[Optional[str], typer.Option("--prompt-shape", help="full | short | auto: short for a small model [default auto]", show_default=False)] = None,
+    resolver: ResolverOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="In a book: refuse to write a chapter while an earlier one is not written in full.")] = False,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
@@ -378,7 +386,7 @@ def generate(
 
         settings = _settings(config, store=store, chroma_url=chroma_url, mode=mode, llm=llm, model=model, model_path=model_path,
                              base_url=base_url, temperature=temperature, seed=seed, words_per_beat=words_per_beat, n=n, stream=stream,
-                             prompt_shape=prompt_shape)
+                             prompt_shape=prompt_shape, resolver=resolver)
         only_beats = parse_only(only) if only is not None else None
         to_stdout = output is not None and str(output) == "-"  # passed on as "-": in a book, no chapter file either
         with _Terminal(settings.stream) as events:
@@ -772,6 +780,8 @@ def _render_ledger(ledger) -> None:  # noqa: ANN001
             table.row(p.name, p.kind, p.reason, f"{p.score:.2f}", p.match or "", f"{p.tokens} (lead)" if p.shortened else p.tokens)
         table.print()
         line = f"  {len(b.lore)} entries, {total} tokens"
+        if b.resolver:
+            line += f"; {b.resolver}"
         if b.dropped:
             line += "; left out: " + ", ".join(f"{d.name} ({d.reason}{'' if d.reason.startswith(_NOT_YET) else f' {d.score:.2f}'})" for d in b.dropped)
         _echo(line)

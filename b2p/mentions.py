@@ -51,7 +51,7 @@ def bystanders(beat: str, picks: list[LorePick]) -> set[str]:
 def position(beat: str, pick: LorePick) -> int:
     """Where in the beat a pick was found (its match), for the order of the stage; unknown ones last."""
     said = (pick.match or "").split(" (")[0].lower()
-    at = beat.lower().find(said) if said and pick.reason in ("named", "scene") else -1
+    at = beat.lower().find(said) if said and pick.reason in ("named", "scene", "model") else -1
     return at if at >= 0 else 10**6
 
 

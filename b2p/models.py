@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Reason = Literal["writer", "always", "named", "scene", "similar"]
+Reason = Literal["writer", "always", "named", "scene", "similar", "model"]
 
 
 class ChapterRef(BaseModel):
@@ -105,6 +105,8 @@ class BeatLore(BaseModel):
     text: str
     lore: list[LorePick] = Field(default_factory=list)
     dropped: list[Dropped] = Field(default_factory=list)
+    resolver: str | None = Field(None, description="With resolver = 'model': why the model's answer was not used, when it "
+                                 "was not (the rules' choice stands).")
 
 
 class Ledger(BaseModel):

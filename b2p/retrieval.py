@@ -50,6 +50,7 @@ class Retriever:
         self.case_words = self.index.case_words
         self._embedder: Any = None
         self._events: dict[str, list[str]] | None = None
+        self._resolver: Any = None  # resolver = 'model': b2p.resolver.ModelResolver, made on first use
 
     @property
     def meta(self) -> BibleMeta:
@@ -83,18 +84,29 @@ class Retriever:
         want_similar = (self.settings.top_k > 0 or explain) and any(q.strip() for q in queries)
         vectors = self._embed(queries) if want_similar else [None] * len(beats)
         history: list[list[str]] = [list(c) for c in carried]  # per earlier beat, the people/items on stage in order
+        shown = 0  # beats before each one the model is shown (resolver = 'model')
+        if self.settings.resolver == "model" and self._resolver is None:
+            from b2p.resolver import EARLIER, ModelResolver
+
+            self._resolver, shown = ModelResolver.from_settings(self.settings), EARLIER
         last: tuple[str, list[LorePick]] | None = None  # the previous beat and what it took in
         out = []
         rows = zip(beats, mentions, vectors, ordinary, queries, strict=True)
-        for index, (beat, ms, vec, (_, not_named), query) in enumerate(rows, start=1):
-            on_stage = history[: -SHEET_MEMORY - 1 : -1]  # the latest beats, most recent first
-            writer = self._overrides(index, getattr(beat, "overrides", ()))
-            lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query, writer, last)
-            last = (str(beat), considered)
-            # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
-            # In the order the beat mentions them: a pronoun in the next beat means its subject first.
-            history.append([p.id for p in sorted((p for p in considered if p.reason != "always"), key=lambda p: position(beat, p))])
-            out.append(lore)
+        try:
+            for index, (beat, ms, vec, (_, not_named), query) in enumerate(rows, start=1):
+                on_stage = history[: -SHEET_MEMORY - 1 : -1]  # the latest beats, most recent first
+                writer = self._overrides(index, getattr(beat, "overrides", ()))
+                earlier = [str(b) for b in beats[max(0, index - 1 - shown) : index - 1]] if shown else []
+                lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query, writer, last, earlier)
+                last = (str(beat), considered)
+                # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
+                # In the order the beat mentions them: a pronoun in the next beat means its subject first.
+                history.append([p.id for p in sorted((p for p in considered if p.reason != "always"), key=lambda p: position(beat, p))])
+                out.append(lore)
+        finally:
+            if self._resolver is not None:
+                self._resolver.close()
+                self._resolver = None
         if explain:  # book (issue 15): names and aliases the beat uses that are not true yet at this chapter
             for lore in out:
                 lore.dropped += [Dropped(name=h.name, reason=h.reason, score=0.0) for h in held_mentions(self.whole, self.index, lore.text)]
@@ -112,6 +124,7 @@ class Retriever:
         query: str = "",
         writer: list[tuple[str, str, str]] = (),  # type: ignore[assignment]
         last: tuple[str, list[LorePick]] | None = None,
+        earlier: Sequence[str] = (),
     ) -> tuple[BeatLore, list[LorePick]]:
         """The beat's ledger line, and every pick considered before the budget. ``writer``: the
         beat's overrides, (sign, entry id, as written): forced in first, or kept out whatever finds them."""
@@ -174,8 +187,56 @@ class Retriever:
             below += unsure
             for e, score, match in similar:
                 add(e, "similar", score, match)
+        note = None
+        if self._resolver is not None:
+            picks, below, note = self._ask_model(beat, earlier, picks, below, vector, on_stage, kept_out)
         out = [Dropped(name=self.entries[i].name, reason="writer", score=1.0) for i in sorted(kept_out)]
-        return self._fit(index, beat, picks, out + (below if explain else [])), picks
+        lore = self._fit(index, beat, picks, out + (below if explain else []))
+        lore.resolver = note
+        return lore, picks
+
+    def _ask_model(self, beat: str, earlier: Sequence[str], picks: list[LorePick], below: list[Dropped], vector: Any,
+                   on_stage: list[list[str]], kept_out: set[str]) -> tuple[list[LorePick], list[Dropped], str | None]:
+        """resolver = 'model' (b2p/resolver.py): the model chooses everything but the writer's overrides and
+        the always-entries (a name the beat uses in another sense, "from the Old Testament", is its call
+        too); a rule's pick it agrees with keeps the rule's reason and cue, one it leaves out is reported
+        ('the model left it out'); an answer that cannot be used leaves the rules' choice."""
+        from b2p.resolver import CANDIDATES, CATALOGUE_MAX, heading, what
+
+        live = [i for i in self.entries if not self.entries[i].always and i not in kept_out]
+        if len(live) > CATALOGUE_MAX:
+            near = [i for i, _, _ in self.index.nearest([vector], CANDIDATES * 3)[0]] if vector is not None else []
+            stage = [i for cast in on_stage[: self.settings.scene_depth] for i in cast]
+            wanted = dict.fromkeys([p.id for p in picks] + stage + near)
+            live = [i for i in wanted if i in self.entries and not self.entries[i].always and i not in kept_out][: CANDIDATES + len(picks)]
+        texts = self.index.texts()
+        rows = [(e.name, heading(e.kind, e.aliases), what(texts.get(i) or e.lead)) for i in live for e in [self.entries[i]]]
+        owners: dict[str, set[str]] = {}
+        for i in live:
+            for k in self.entries[i].keys():
+                owners.setdefault(k.lower(), set()).add(i)
+        names = {k: next(iter(ids)) for k, ids in owners.items() if len(ids) == 1}  # a shared alias names no one alone
+        certain = [p for p in picks if p.reason in ("writer", "always")]  # the writer's word stands; the model judges the rest
+        answer = self._resolver.ask(str(beat), earlier, rows, names, named=sum(1 for p in picks if p.reason == "named" and p.score >= 1.0))
+        if answer.ids is None:
+            return picks, below, answer.note
+        chosen = dict(answer.ids)
+        kept = list(certain)
+        for p in picks:
+            if p in certain:
+                continue
+            if p.id in chosen:
+                kept.append(p)
+            else:
+                below.append(Dropped(name=p.name, reason="the model left it out", score=p.score))
+        have = {p.id for p in kept}
+        for i, cue in answer.ids:
+            if i not in have:
+                e = self.entries[i]
+                kept.append(LorePick(name=e.name, id=e.id, kind=e.kind, reason="model", score=1.0, match=cue or None, tokens=e.tokens))
+                have.add(i)
+        below[:] = [d for d in below if d.name not in {self.entries[i].name for i in have}]
+        return kept, below, None
 
     def _overrides(self, index: int, overrides: Sequence[tuple[str, str]]) -> list[tuple[str, str, str]]:
         """A beat's ``+Name`` / ``-Name`` as (sign, entry id, as written); a name no entry has is an error."""

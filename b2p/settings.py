@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     budget: int = Field(1200, ge=0, description="Lore tokens allowed per beat (always > named > scene > similar).")
     threshold: float = Field(0.35, ge=-1.0, le=1.0, allow_inf_nan=False, description="Cosine similarity a 'similar' entry must reach.")
     margin: float = Field(0.12, ge=0.0, le=1.0, allow_inf_nan=False, description="How far a 'similar' entry must stand above the beat's background similarity.")
+    resolver: Literal["rules", "model"] = Field("rules", description="Who chooses the lore beside the names: b2p's rules, or the "
+                                                "chat model (llm/model) reading each beat with the bible's catalogue (one request a beat, cached).")
     top_k: int = Field(3, ge=0, le=100, description="At most this many 'similar' entries per beat.")
     scene_depth: int = Field(3, ge=0, le=50, description="How many earlier beats the scene cast is carried from.")
     max_beat_chars: int = Field(10_000, ge=100, le=10_000_000, description="A beat longer than this many characters is refused (a beat is one plot point, not a chapter).")

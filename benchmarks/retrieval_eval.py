@@ -18,12 +18,18 @@ part, event, title, description, pronoun, scene, other — or ``named`` when a k
 false hits by what made them tempting (``forbidden_why:`` — common-phrase, demonym, title,
 relation, topic, other — or ``extra`` for a pick that is merely not labelled).
 
-Run: ``python benchmarks/retrieval_eval.py [--bibles DIR] [--store DIR] [--errors]``; prints one JSON object.
+With ``--answers DIR`` b2p runs with ``resolver = "model"`` against a *replay* model: each question
+b2p asks (one a beat, b2p/resolver.py) is looked up by its hash in ``DIR/answers/<hash>.txt``; a
+question with no answer yet is written to ``DIR/prompts/<hash>.txt`` and that beat keeps the rules'
+choice. Answering the prompts (by any model, or a reader) and running again scores b2p with that model.
+
+Run: ``python benchmarks/retrieval_eval.py [--bibles DIR] [--store DIR] [--errors] [--answers DIR]``; prints one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -32,17 +38,54 @@ import time
 from pathlib import Path
 
 import yaml
+from pydantic import Field
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from b2p.beats import read_beats  # noqa: E402
+from b2p.llm import LLM, BackendOptions, Completion  # noqa: E402
 from b2p.retrieval import Retriever  # noqa: E402
 from b2p.settings import load_settings  # noqa: E402
 from b2p.store import Store  # noqa: E402
 from ingest.pipeline import ingest_bible  # noqa: E402
 
 VECTOR_K = 3
+
+
+class Replay(LLM):
+    """A model whose answers are files: ``<folder>/answers/<hash of the messages>.txt``. A question with
+    no answer is written to ``<folder>/prompts/`` and answered with nothing (the rules' choice stands)."""
+
+    backend = "replay"
+    name = "replay"
+    context_window = 1_000_000
+
+    class Options(BackendOptions):
+        folder: str = Field("", description="Where prompts/ and answers/ are.")
+
+    asked = answered = 0
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @classmethod
+    def from_settings(cls, settings):  # noqa: ANN001, ANN206
+        return cls(Path(settings.backend_options("replay").folder))
+
+    def count_tokens(self, messages) -> int:  # noqa: ANN001
+        return sum(len(m["content"]) // 4 for m in messages)
+
+    def complete(self, messages, options, on_text=None) -> Completion:  # noqa: ANN001
+        key = hashlib.sha256(json.dumps(messages, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:24]
+        Replay.asked += 1
+        answer = self.folder / "answers" / f"{key}.txt"
+        if answer.exists():
+            Replay.answered += 1
+            return Completion(text=answer.read_text(encoding="utf-8"))
+        (self.folder / "prompts").mkdir(parents=True, exist_ok=True)
+        (self.folder / "prompts" / f"{key}.txt").write_text("\n\n".join(m["content"] for m in messages), encoding="utf-8")
+        return Completion(text="", finish_reason="length")  # not cached: asked again once answered
 
 
 def labelled_sheets(bibles: Path) -> list[tuple[Path, Path, Path]]:
@@ -127,8 +170,11 @@ class Breakdown:
                 "false_hits": {c: v for c, v in self.false.items() if any(v.values())}}
 
 
-def evaluate(store_dir: Path, show_errors: bool = False, bibles: Path = ROOT / "story_bibles") -> dict:
+def evaluate(store_dir: Path, show_errors: bool = False, bibles: Path = ROOT / "story_bibles", answers: Path | None = None) -> dict:
     settings = load_settings(None, store=store_dir)
+    if answers is not None:  # the model's choice, replayed from files (see the module docstring)
+        settings = load_settings(None, store=store_dir, resolver="model", llm="replay", cache_dir=store_dir.parent / "cache",
+                                 folder=str(answers.resolve()))
     total = {m: Score() for m in METHODS}
     per_set: dict[str, dict[str, Score]] = {}
     breakdown = Breakdown()
@@ -178,6 +224,8 @@ def evaluate(store_dir: Path, show_errors: bool = False, bibles: Path = ROOT / "
         "sets": {name: {m: s.figures() for m, s in scores.items()} for name, scores in per_set.items()},
         "by_class": breakdown.figures(),
     }
+    if answers is not None:
+        result["resolver"] = {"asked": Replay.asked, "answered": Replay.answered}
     if show_errors:
         result["errors"] = errors
     return result
@@ -188,14 +236,15 @@ def main() -> None:
     ap.add_argument("--bibles", type=Path, default=ROOT / "story_bibles", help="folder of bibles with labelled sheets (default story_bibles)")
     ap.add_argument("--store", type=Path, help="store folder to (re)use; default: a temporary one")
     ap.add_argument("--errors", action="store_true", help="list every beat where b2p missed or added an entry")
+    ap.add_argument("--answers", type=Path, help="run b2p with resolver = 'model', replaying answers from DIR/answers (see above)")
     args = ap.parse_args()
     if args.errors and "heldout" in args.bibles.resolve().parts:
         ap.error("held-out sets are the judge: their per-beat errors are never printed (aggregate figures only)")
     if args.store:
-        print(json.dumps(evaluate(args.store, args.errors, args.bibles), indent=2))
+        print(json.dumps(evaluate(args.store, args.errors, args.bibles, args.answers), indent=2))
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            print(json.dumps(evaluate(Path(tmp) / ".b2p", args.errors, args.bibles), indent=2))
+            print(json.dumps(evaluate(Path(tmp) / ".b2p", args.errors, args.bibles, args.answers), indent=2))
 
 
 if __name__ == "__main__":

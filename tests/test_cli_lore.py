@@ -115,7 +115,7 @@ def test_a_beat_sheet_in_json(shared: tuple[Path, Path], runner: CliRunner, tmp_
     assert data["beats"][2]["text"] == "Jack cuts him off before he can finish."
     assert set(data) == {"bible", "chapter", "held_back", "beats"} and data["chapter"] is None and data["held_back"] == []
     for b in data["beats"]:
-        assert set(b) == {"index", "text", "lore", "dropped"}
+        assert set(b) == {"index", "text", "lore", "dropped", "resolver"} and b["resolver"] is None
         for p in b["lore"]:
             assert set(p) == {"name", "id", "kind", "reason", "score", "match", "tokens", "shortened"}
 

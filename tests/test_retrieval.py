@@ -283,7 +283,7 @@ def test_the_ledger_json_has_exactly_the_documented_shape(harbour) -> None:  # n
     assert [b["text"] for b in data["beats"]] == SHEET
     seen_pick = seen_drop = False
     for b in data["beats"]:
-        assert set(b) == {"index", "text", "lore", "dropped"}
+        assert set(b) == {"index", "text", "lore", "dropped", "resolver"} and b["resolver"] is None  # the rules chose
         for p in b["lore"]:
             seen_pick = True
             assert set(p) == {"name", "id", "kind", "reason", "score", "match", "tokens", "shortened"}

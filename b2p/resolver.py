@@ -1,0 +1,195 @@
+"""A model reads the beat: with ``resolver = "model"``, the chat model says which entries a beat involves.
+
+b2p's rules find what a beat *names* and much of what it refers to (pronouns, relations the lore
+states, titles, parts, descriptions); what they cannot do is read ("the night the Old Girl held up
+the canvas" is the blowdown; "the flats" are the train's). A capable model can. So, on request, each
+beat goes to the configured model with a catalogue of the bible's entries (name, kind and the
+opening words of its lore), the beats before it, and one question: which entries does a writer
+need for this beat, and by which words does the beat refer to each?
+
+What the model says is checked, not trusted: only names (or aliases) from the catalogue count, and
+only with words of the beat quoted for them; an answer that lists most of the catalogue or none of
+it while the beat names things is set aside, and
+a model that fails leaves the rules' choice in place, said in the ledger. Names the beat writes out
+in full and the writer's overrides are kept whatever the model says. Answers are cached by the exact
+prompt and model, so ``b2p lore`` then ``b2p generate`` ask once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from b2p.llm import GenOptions, Message
+
+RESOLVE_TOKENS = 200  # a beat rarely involves more than eight entries: a name and a few words each
+CATALOGUE_MAX = 120  # entries listed in one prompt; a larger bible lists the candidates the rules and similarity found
+CANDIDATES = 40  # how many of those, for a large bible
+EARLIER = 3  # beats before this one shown, for pronouns and "the captain"
+WHAT_WORDS = 24  # words of an entry's opening shown in the catalogue
+ALIASES = 6  # other names of an entry shown in the catalogue
+_BULLET = re.compile(r"^\s*(?:[-*•>]+|\d+[.)]|\(\d+\))\s*")
+_WORDS = re.compile(r"[A-Za-z][A-Za-z'’-]+")
+_CUE = re.compile(r"\s*(?:[—–]|-{1,2}|:)\s+|\s+\(")
+
+
+@dataclass
+class Answer:
+    """What the model chose for one beat: entry ids with the words of the beat it gave for each, or
+    ``ids`` None with why its answer was not used."""
+
+    ids: list[tuple[str, str]] | None
+    note: str = ""
+    raw: str = ""
+    unknown: list[str] = field(default_factory=list)
+
+
+def heading(kind: str, aliases: Sequence[str]) -> str:
+    """What the catalogue says beside a name: its kind, and the other names it goes by."""
+    shown = [a for a in aliases if a.strip()][:ALIASES]
+    return f"{kind}; also: {', '.join(shown)}" if shown else kind
+
+
+def what(text: str) -> str:
+    """The opening words of an entry's lore, on one line: what the catalogue says it is."""
+    words = " ".join(text.split()).split(" ")
+    return " ".join(words[:WHAT_WORDS]) + (" …" if len(words) > WHAT_WORDS else "")
+
+
+def resolve_messages(beat: str, earlier: Sequence[str], rows: Sequence[tuple[str, str, str]]) -> list[Message]:
+    """The question for one beat. ``rows``: (name, "kind; also: aliases", opening words) of each catalogue entry."""
+    catalogue = "\n".join(f"- {name} ({kind}): {opening}" for name, kind, opening in rows)
+    before = "\n".join(f"- {b}" for b in earlier) or "- (this is the first beat)"
+    user = (
+        f"Story bible entries:\n{catalogue}\n\n"
+        f"The outline so far:\n{before}\n\n"
+        f"The next beat:\n{beat}\n\n"
+        "Which of these entries does a writer need in front of them to write the next beat? Include every "
+        "person, place, thing, group and past event it involves, however it refers to them: by name or "
+        "nickname, by pronoun, by relation (\"her cousin\"), by title or role (\"the captain\"), by a part or "
+        "use of a thing (\"the hull\"), by description, or by an oblique mention of a past event; and the "
+        "place where the beat happens when that is clear. Leave out entries it does not involve, even when "
+        "they share a word with it.\n"
+        "Answer with one entry per line, its name exactly as listed, then \" — \" and the words of the beat "
+        "that refer to it. Nothing else. If it involves none of them, answer: none"
+    )
+    return [{"role": "system", "content": "You keep a novelist's story bible and read outlines carefully. "
+             "You answer only with entry names from the list you are given."},
+            {"role": "user", "content": user}]
+
+
+def parse_answer(answer: str, names: Mapping[str, str]) -> tuple[list[tuple[str, str]], list[str], bool]:
+    """(entry id, the beat's words) for each line naming a catalogue entry (``names``: lower-case name or
+    alias → id), the lines that name none, and whether the answer said "none"."""
+    found: dict[str, str] = {}
+    unknown = []
+    said_none = False
+    for raw in answer.splitlines():
+        line = _BULLET.sub("", raw).strip().strip("*_`\"'“”").strip()
+        if not line:
+            continue
+        if line.lower().rstrip(".") in ("none", "no entries", "nothing"):
+            said_none = True
+            continue
+        cut = _CUE.search(line)
+        name, cue = (line[: cut.start()], line[cut.end() :].rstrip(")")) if cut else (line, "")
+        key = name.strip().strip("*_`\"'“”.").lower()
+        entry = names.get(key)
+        if entry is None:
+            unknown.append(line)
+        elif entry not in found:
+            found[entry] = cue.strip().strip("\"'“”")[:80]
+    return list(found.items()), unknown, said_none
+
+
+def _quotes(cue: str, beat: str) -> bool:
+    """The words the model gave for a pick come from the beat: at least half of their content words,
+    and one at least, are words of the beat; a cue of function words alone ("she", "his") must be
+    all the beat's. A model that makes up its reason made up the pick."""
+    from b2p.lexicon import STOP_WORDS
+
+    said = {w.lower() for w in _WORDS.findall(beat)}
+    every = [w.lower() for w in _WORDS.findall(cue)]
+    words = [w for w in every if len(w) > 2 and w not in STOP_WORDS]
+    if not words:
+        return bool(every) and all(w in said for w in every)
+    hits = sum(1 for w in words if w in said)
+    return hits >= 1 and 2 * hits >= len(words)
+
+
+class ModelResolver:
+    """Asks ``llm`` about each beat, through a cache of answers keyed by the prompt and the model."""
+
+    def __init__(self, llm: Any, cache: Path | None, identity: str) -> None:
+        self.llm = llm
+        self.cache = cache
+        self.identity = identity
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ModelResolver:
+        from b2p.llm import load_llm
+
+        llm = load_llm(settings)
+        options = settings.backend_options(settings.llm).model_dump(mode="json")
+        identity = json.dumps({"llm": settings.llm, "model": settings.model, "name": getattr(llm, "name", ""), "options": options},
+                              sort_keys=True, default=str)
+        return cls(llm, settings.cache_dir / "resolve", identity)
+
+    def close(self) -> None:
+        self.llm.close()
+
+    def ask(self, beat: str, earlier: Sequence[str], rows: Sequence[tuple[str, str, str]], names: Mapping[str, str],
+            named: int = 0) -> Answer:
+        """The model's choice for ``beat``; ``named``: how many entries the beat names outright (an answer
+        naming none of the catalogue then is not an answer)."""
+        from b2p.errors import B2PError
+
+        messages = resolve_messages(beat, earlier, rows)
+        key = hashlib.sha256((self.identity + json.dumps(messages, ensure_ascii=False)).encode()).hexdigest()
+        text = self._cached(key)
+        if text is None:
+            try:
+                done = self.llm.complete(messages, GenOptions(max_tokens=RESOLVE_TOKENS, temperature=0.0, seed=0))
+            except B2PError as e:
+                return Answer(None, f"the model could not be asked ({e}); the rules chose")
+            text = done.text
+            if done.finish_reason == "stop":
+                self._keep(key, text)
+        ids, unknown, said_none = parse_answer(text, names)
+        heard = ids
+        ids = [(i, cue) for i, cue in ids if _quotes(cue, beat)]
+        if heard and not ids:
+            return Answer(None, "the model's answer quoted nothing the beat says; the rules chose", text, unknown)
+        if not ids and not said_none:
+            return Answer(None, "the model's answer named no entry of the bible; the rules chose", text, unknown)
+        if not ids and named:
+            return Answer(None, "the model said none, but the beat names entries; the rules chose", text, unknown)
+        if len(ids) > max(8, len(rows) // 2):
+            return Answer(None, f"the model listed {len(ids)} of {len(rows)} entries; the rules chose", text, unknown)
+        return Answer(ids, "", text, unknown)
+
+    def _cached(self, key: str) -> str | None:
+        if self.cache is None:
+            return None
+        path = self.cache / key[:2] / f"{key}.txt"
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def _keep(self, key: str, text: str) -> None:
+        if self.cache is None:
+            return
+        from b2p.atomic import write_atomic
+        from b2p.errors import B2PError
+
+        try:
+            (self.cache / key[:2]).mkdir(parents=True, exist_ok=True)
+            write_atomic(self.cache / key[:2] / f"{key}.txt", text)
+        except (OSError, B2PError):
+            pass  # a cache that cannot be written costs a second question, nothing else
