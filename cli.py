@@ -247,6 +247,8 @@ def lore(
             raise ConfigError("--beat is empty: write the beat's text")
         settings = _settings(config, store=store, chroma_url=chroma_url, budget=budget, threshold=threshold, margin=margin, top_k=top_k,
                              scene_depth=scene_depth, resolver=resolver, llm=llm, model=model, base_url=base_url)
+        if settings.resolver != "model" and (llm or model or base_url):
+            raise ConfigError("--llm, --model and --base-url choose the model of --resolver model: add --resolver model (or drop them)")
         with _Terminal() as events:
             ledger = lore_for(bible, beats_file if beats_file is not None else [beat.strip()], settings, explain, events=events,  # type: ignore[union-attr]
                               chapter=chapter)

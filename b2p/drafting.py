@@ -278,7 +278,8 @@ def beat_trace(ctx: ChapterContext, i: int, text: str, mode: str, prompt: Prompt
         index=i, beat=ctx.beats[i - 1], lore=ctx.plan.picks(i), dropped=ctx.plan.ledger.beats[i - 1].dropped, text=text, mode=mode,
         prompt_tokens=bill.prompt_tokens, completion_tokens=bill.completion_tokens, seconds=bill.seconds, requests=bill.requests,
         lore_cut=prompt.lore_cut, story=story, cost=ctx.llm.cost(bill.prompt_tokens, bill.completion_tokens),
-        guard=chosen.guard if chosen is not None else None, notes=list(notes), prompt=sent,
+        guard=chosen.guard if chosen is not None else None, prompt=sent,
+        notes=[*notes, *([f"lore: {why}"] if (why := ctx.plan.ledger.beats[i - 1].resolver) else [])],
         **extra,  # type: ignore[arg-type]
     )
 

@@ -348,7 +348,11 @@ def _relations(base: Any, entries: dict[str, LoreEntry], changed: set[str], text
         for owner, ts in relations.build(readers, {i: texts[i] for i in changed}, find, is_person).links.items():
             have = links.setdefault(owner, [])
             have += [t for t in ts if all((x[0], x[1]) != (t[0], t[1]) for x in have)]
-    return relations(links)
+    # What a reader works out follows from the facts true at this chapter: worked out again from them.
+    from b2p.relations import derive
+
+    people = {i: e for i, e in entries.items() if is_person(e)}
+    return relations(links, derive(links, people, texts))
 
 
 def _table(index: Any) -> dict[str, Any]:

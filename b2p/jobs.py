@@ -211,7 +211,7 @@ def chapter_prompts(beats_file: Path | str, bible: str | Path | None, settings: 
     ref, settings = locate_bible(bible, settings)
     place = chapter_place(ref, settings, Path(beats_file), strict=strict)
     name, settings = open_bible(ref, settings, events)
-    plan = plan_chapter(settings, name, beats, place)
+    plan = plan_chapter(settings, name, beats, place, ask_model=False)
     plan.book_lines = cached_book(plan, settings.cache_dir)
     for message in place.notes() if place is not None else ():
         (events or Events()).note(message)

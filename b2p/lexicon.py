@@ -159,7 +159,7 @@ KINSHIP: dict[str, tuple[str, str | None]] = {
     "stepfather": ("step-parent", "he"), "stepmother": ("step-parent", "she"),
     "stepson": ("step-child", "he"), "stepdaughter": ("step-child", "she"), "stepchild": ("step-child", None),
     "stepbrother": ("step-sibling", "he"), "stepsister": ("step-sibling", "she"),
-    "half-brother": ("sibling", "he"), "half-sister": ("sibling", "she"),
+    "half-brother": ("half-sibling", "he"), "half-sister": ("half-sibling", "she"),
     "brother-in-law": ("sibling-in-law", "he"), "sister-in-law": ("sibling-in-law", "she"),
     "father-in-law": ("parent-in-law", "he"), "mother-in-law": ("parent-in-law", "she"),
     "son-in-law": ("child-in-law", "he"), "daughter-in-law": ("child-in-law", "she"),
@@ -171,14 +171,15 @@ KINSHIP: dict[str, tuple[str, str | None]] = {
     "twin": ("sibling", None),
 }
 KIN_CONVERSE = {
-    "parent": "child", "child": "parent", "sibling": "sibling", "spouse": "spouse", "betrothed": "betrothed",
+    "parent": "child", "child": "parent", "sibling": "sibling", "half-sibling": "half-sibling", "spouse": "spouse", "betrothed": "betrothed",
     "step-parent": "step-child", "step-child": "step-parent", "step-sibling": "step-sibling",
     "sibling-in-law": "sibling-in-law", "parent-in-law": "child-in-law", "child-in-law": "parent-in-law",
     "uncle": "nephew", "nephew": "uncle", "cousin": "cousin", "grandparent": "grandchild", "grandchild": "grandparent",
 }
 # Words that say a family was made twice: a parent's spouse is then not taken for the other parent.
-REMARRIAGE = re.compile(r"\b(?:step[- ]?\w+|(?:first|second|third|previous|former|earlier) (?:marriage|wife|husband)|"
-                        r"remarr\w*|ex-(?:wife|husband)|divorc\w*)\b", re.IGNORECASE)
+REMARRIAGE = re.compile(r"\bstep[- ]?(?:mother|father|parent|son|daughter|child|children|brother|sister)s?\b|"
+                        r"\b(?:first|second|third|previous|former|earlier) (?:marriage|wife|husband)\b|"
+                        r"\bremarri(?:ed|es|age)\b|\bremarry\b|\bex-(?:wife|husband)\b|\bdivorc(?:e|ed|es)\b", re.IGNORECASE)
 # Spelling variants folded before lookup: "step-mother", "step mother" → "stepmother".
 _STEP = re.compile(r"\bstep[- ](?=(?:mother|father|son|daughter|brother|sister|child)\b)")
 

@@ -9,6 +9,7 @@ monk" costs the same at 10 entries or 10k.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 
@@ -50,7 +51,11 @@ def infer_pronouns(text: str, name: str = "") -> str | None:
         if first and first.group(1).lower() in ("he", "she", "they"):
             counts[first.group(1).lower()] += 1
     copula = re.search(r"\b(?:is|was)\b", said[0]) if said else None  # "X is Marta's son", "X is …, a fussy man"
-    nouns = re.findall(r"[a-z]+", said[0][copula.end() :]) if copula else []
+    clause = re.split(r"[;:]", said[0][copula.end() :])[0] if copula else ""
+    # The subject's own noun heads the complement ("Marta's son", "the notary, a fussy man"); after a
+    # possessive pronoun or a preposition the words are about someone else ("loyal to her father, the
+    # old king", "raised by her grandfather").
+    nouns = list(itertools.takewhile(lambda w: w not in _NOT_THE_SUBJECTS, re.findall(r"[a-z]+", clause.lower())))
     title = HONORIFICS.get(name.split()[0].lower().rstrip(".")) if name.split() else None
     gender = next((GENDER_OF_NOUN[w] for w in nouns if w in GENDER_OF_NOUN), title)
     if gender:
@@ -60,6 +65,9 @@ def infer_pronouns(text: str, name: str = "") -> str | None:
     if counts[best] >= 2 and counts[best] >= 2 * rest:
         return best
     return None
+
+
+_NOT_THE_SUBJECTS = frozenset({"his", "her", "their", "its", "my", "our", "your"}) | PREPOSITIONS
 
 
 def entry_pronouns(e: LoreEntry) -> str | None:

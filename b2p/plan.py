@@ -48,7 +48,7 @@ class Plan:
         return picks, texts
 
 
-def plan_chapter(settings: Settings, bible: str, beats: Sequence[str], place: Place | None = None) -> Plan:
+def plan_chapter(settings: Settings, bible: str, beats: Sequence[str], place: Place | None = None, *, ask_model: bool = True) -> Plan:
     """The ledger of the sheet and the exact lore text of each pick, from the ingested bible ``bible``.
     In a book (``place``), the bible as it stands at the chapter, and the previous chapter's closing cast on stage."""
     from b2p.retrieval import Retriever
@@ -56,6 +56,7 @@ def plan_chapter(settings: Settings, bible: str, beats: Sequence[str], place: Pl
 
     with Store.open(settings, bible=bible) as st, st.lock(exclusive=False):
         r = Retriever(settings, st, bible, chapter=place.number if place is not None else None)
+        r.ask_model = ask_model  # a dry run calls no model: resolver = 'model' then reads only answers it has already
         carried = place.carried(settings.scene_depth) if place is not None else []
         ledger = r.ledger(list(beats), explain=True, carried=carried)  # the trace keeps what was left out, and why
         texts = {b.index: r.pick_texts(b) for b in ledger.beats}

@@ -37,24 +37,32 @@ Find = Callable[[str], list[Any]]  # NameMatcher.find: text → mentions (start,
 
 
 class Relations:
-    """entry id → [(relation, relative id, source entry id)]: "the relative is the entry's <relation>"."""
+    """entry id → [(relation, relative id, source entry id)]: "the relative is the entry's <relation>".
 
-    def __init__(self, links: dict[str, list[tuple[str, str, str]]]) -> None:
+    ``links`` are the facts the lore states (both directions); ``derived`` the ones a reader works out
+    from two of them (``_derive``), kept apart so that a view of the bible at a chapter can work them
+    out again from the facts true then."""
+
+    def __init__(self, links: dict[str, list[tuple[str, str, str]]], derived: dict[str, list[tuple[str, str, str]]] | None = None) -> None:
         self.links = links
+        self.derived = derived or {}
 
     # -- plain data --------------------------------------------------------------------------------
 
     def to_data(self) -> dict[str, Any]:
-        return {"links": {i: [list(t) for t in ts] for i, ts in self.links.items()}}
+        return {"links": {i: [list(t) for t in ts] for i, ts in self.links.items()},
+                "derived": {i: [list(t) for t in ts] for i, ts in self.derived.items()}}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Relations:
-        return cls({i: [tuple(t) for t in ts] for i, ts in data.get("links", {}).items()})  # type: ignore[misc]
+        return cls({i: [tuple(t) for t in ts] for i, ts in data.get("links", {}).items()},  # type: ignore[misc]
+                   {i: [tuple(t) for t in ts] for i, ts in data.get("derived", {}).items()})  # type: ignore[misc]
 
     # -- building (at ingest) ----------------------------------------------------------------------
 
     @classmethod
     def build(cls, entries: Iterable[LoreEntry], texts: Mapping[str, str], find: Find, is_person: Callable[[LoreEntry], bool]) -> Relations:
+        entries = list(entries)
         people = {e.id: e for e in entries if is_person(e)}
         links: dict[str, list[tuple[str, str, str]]] = {}
 
@@ -70,17 +78,17 @@ class Relations:
             for sentence in sentences(texts.get(e.id) or e.text):
                 for rel, referent, possessor in _read_sentence(sentence, e, people, find):
                     add(rel, referent, possessor, e.id)
-        _derive(links, people, lambda i: bool(REMARRIAGE.search(texts.get(i) or people[i].text)))
-        return cls(links)
+        return cls(links, derive(links, people, texts))
 
     # -- asking (per beat) -------------------------------------------------------------------------
 
     def relatives(self, possessor: str, noun: str, pronouns: Callable[[str], str | None]) -> list[tuple[str, str]]:
         """The entries that are ``possessor``'s ``noun`` ("stepmother"): (entry id, source entry id)."""
         rel, gender = KINSHIP[noun]
-        out = []
-        for r, other, source in self.links.get(possessor, ()):
-            if r == rel and (gender is None or pronouns(other) in (gender, None)) and all(o != other for o, _ in out):
+        out: list[tuple[str, str]] = []
+        for r, other, source in [*self.links.get(possessor, ()), *self.derived.get(possessor, ())]:
+            same = r == rel or (rel == "sibling" and r == "half-sibling")  # "her brother" may be a half-brother
+            if same and (gender is None or pronouns(other) in (gender, None)) and all(o != other for o, _ in out):
                 out.append((other, source))
         return out
 
@@ -88,7 +96,7 @@ class Relations:
 # What a reader concludes from two stated facts: (a's R1 is b) and (b's R2 is c) → (a's R is c).
 _COMPOSE = {
     ("parent", "child"): "sibling",  # my mother's son is my brother
-    ("sibling", "parent"): "parent",  # my sister's mother is my mother
+    ("sibling", "parent"): "parent",  # my brother's mother is mine: only where the lore itself calls them siblings (see derive)
     ("parent", "parent"): "grandparent",
     ("child", "child"): "grandchild",
     ("parent", "sibling"): "uncle",  # my father's sister is my aunt
@@ -103,33 +111,64 @@ _COMPOSE = {
 _ROUNDS = 3  # a grandparent's other grandchild is a cousin after three steps: enough for any family a beat names
 
 
-def _derive(links: dict[str, list[tuple[str, str, str]]], people: Mapping[str, LoreEntry], remarried: Callable[[str], bool]) -> None:
+def derive(links: Mapping[str, list[tuple[str, str, str]]], people: Mapping[str, LoreEntry], texts: Mapping[str, str]) -> dict[str, list[tuple[str, str, str]]]:
     """Relations the lore implies but does not state, as a reader works them out: "Marta is the
     mother of Jonas and Ivy" makes Jonas Ivy's brother; Jonas married to Clara makes Ivy Clara's
-    sister-in-law. Never over a stated relation between the same two people. A mother's husband is
-    the father only while the child has no other father and none of the three entries speaks of a
-    second marriage or a step-relation (``REMARRIAGE``); then he is a stepfather. Each fact is added in both directions, with the entry the
-    first of its two facts was read from."""
-    known = {(a, o): r for a, ts in links.items() for r, o, _ in ts}
+    sister-in-law. Never over a relation already known between the same two people. A sibling's
+    parent is one's own only when the lore calls them siblings (not half-siblings, not siblings worked
+    out from one shared parent), no parent of that gender is known, and one's own lore does not speak
+    of another ("Her mother died when she was born"). A mother's
+    husband is the father only while the child has no other father and none of the three entries
+    says, of one of them, that a family was made twice (``REMARRIAGE``); then he is a stepfather.
+    Each fact in both directions, with the entry the first of its two facts was read from."""
+    every = {a: list(ts) for a, ts in links.items()}
+    known = {(a, o) for a, ts in every.items() for _, o, _ in ts}
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    twice: dict[str, bool] = {}
+
+    def remarried(i: str) -> bool:
+        if i not in twice:
+            e = people[i]
+            said = [k.lower() for k in e.keys()] + [w for w in ("he", "she", "his", "her", "they", "their") if PRONOUN_OF.get(w) == e.pronouns]
+            twice[i] = any(REMARRIAGE.search(s) and any(re.search(rf"\b{re.escape(k)}\b", s.lower()) for k in said)
+                           for s in sentences(texts.get(i) or e.text))
+        return twice[i]
+
+    def speaks_of_another(child: str, spouse: str) -> bool:
+        """The child's own lore speaks of its mother (or father) without naming the parent's spouse:
+        "Her mother died when she was born" — that spouse is not her mother."""
+        nouns = [n for n, (r, g) in KINSHIP.items() if r == "parent" and g == people[spouse].pronouns]
+        keys = [k.lower() for k in people[spouse].keys()]
+        return any(re.search(rf"\b(?:{'|'.join(nouns)})\b", s.lower()) and not any(k in s.lower() for k in keys)
+                   for s in sentences(texts.get(child) or people[child].text)) if nouns else False
+
     for _ in range(_ROUNDS):
         new = []
-        for a, ts in list(links.items()):
+        for a, ts in list(every.items()):
             for r1, b, src in ts:
-                for r2, c, _ in links.get(b, ()):
+                for r2, c, _ in every.get(b, ()):
                     rel = _COMPOSE.get((r1, r2))
-                    if rel is None or c == a or (a, c) in known:
+                    if rel is None or c == a or (a, c) in known or a not in people or c not in people:
+                        continue
+                    if (r1, r2) == ("sibling", "parent") and (
+                            (r1, b, src) not in links.get(a, ())  # stated, not worked out: a shared father does not share a mother
+                            or any(r == "parent" and o in people and people[o].pronouns == people[c].pronouns for r, o, _ in every.get(a, ()))
+                            or speaks_of_another(a, c)):
                         continue
                     if (r1, r2) == ("parent", "spouse"):
-                        same = [o for r, o, _ in links.get(a, ()) if r == "parent" and people[o].pronouns == people[c].pronouns]
-                        twice = (same and people[c].pronouns is not None) or any(remarried(i) for i in (a, b, c))
-                        rel = "step-parent" if twice else "parent"
+                        same = [o for r, o, _ in every.get(a, ()) if r == "parent" and o in people and people[o].pronouns == people[c].pronouns]
+                        made_twice = (same and people[c].pronouns is not None) or any(remarried(i) for i in (a, b, c)) \
+                            or speaks_of_another(a, c)
+                        rel = "step-parent" if made_twice else "parent"
                     new.append((rel, c, a, src))
-                    known[a, c], known[c, a] = rel, KIN_CONVERSE[rel]
+                    known |= {(a, c), (c, a)}
         if not new:
             break
         for rel, c, a, src in new:
-            links.setdefault(a, []).append((rel, c, src))
-            links.setdefault(c, []).append((KIN_CONVERSE[rel], a, src))
+            for owner, r, other in ((a, rel, c), (c, KIN_CONVERSE[rel], a)):
+                every.setdefault(owner, []).append((r, other, src))
+                out.setdefault(owner, []).append((r, other, src))
+    return out
 
 
 def _read_sentence(sentence: str, e: LoreEntry, people: Mapping[str, LoreEntry], find: Find) -> list[tuple[str, str, str]]:

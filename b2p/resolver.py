@@ -7,12 +7,13 @@ beat goes to the configured model with a catalogue of the bible's entries (name,
 opening words of its lore), the beats before it, and one question: which entries does a writer
 need for this beat, and by which words does the beat refer to each?
 
-What the model says is checked, not trusted: only names (or aliases) from the catalogue count, and
-only with words of the beat quoted for them; an answer that lists most of the catalogue or none of
-it while the beat names things is set aside, and
-a model that fails leaves the rules' choice in place, said in the ledger. Names the beat writes out
-in full and the writer's overrides are kept whatever the model says. Answers are cached by the exact
-prompt and model, so ``b2p lore`` then ``b2p generate`` ask once.
+What the model says is checked, not trusted: only names (or aliases) from the catalogue count, each
+with words it quotes from the beat as they stand there; an answer that was cut off, lists most of
+the catalogue, or names nothing while the beat names entries is set aside, and a model that fails
+is not asked again in that run: the rules' choice stands, said in the ledger. The writer's
+``+Name``/``-Name`` and the ``always`` notes are kept whatever the model says; everything else is its
+call (a name used in another sense too). Answers are cached by the exact prompt and model, so
+``b2p lore`` then ``b2p generate`` ask once; a dry run reads the cache and asks nothing.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ CANDIDATES = 40  # how many of those, for a large bible
 EARLIER = 3  # beats before this one shown, for pronouns and "the captain"
 WHAT_WORDS = 24  # words of an entry's opening shown in the catalogue
 ALIASES = 6  # other names of an entry shown in the catalogue
+MOST, MOST_SHARE = 4, 0.6  # an answer with more picks than both lists the catalogue, not the beat
 _BULLET = re.compile(r"^\s*(?:[-*•>]+|\d+[.)]|\(\d+\))\s*")
-_WORDS = re.compile(r"[A-Za-z][A-Za-z'’-]+")
+_WORDS = re.compile(r"\w[\w'’-]*")
 _CUE = re.compile(r"\s*(?:[—–]|-{1,2}|:)\s+|\s+\(")
 
 
@@ -85,10 +87,13 @@ def resolve_messages(beat: str, earlier: Sequence[str], rows: Sequence[tuple[str
 
 def parse_answer(answer: str, names: Mapping[str, str]) -> tuple[list[tuple[str, str]], list[str], bool]:
     """(entry id, the beat's words) for each line naming a catalogue entry (``names``: lower-case name or
-    alias → id), the lines that name none, and whether the answer said "none"."""
+    alias → id), the lines that name none, and whether the answer said "none". A line starts with the
+    longest catalogue name it can ("The Flood: 1953" before "The Flood"); what follows a separator is
+    the quote."""
     found: dict[str, str] = {}
     unknown = []
     said_none = False
+    keys = sorted(names, key=len, reverse=True)
     for raw in answer.splitlines():
         line = _BULLET.sub("", raw).strip().strip("*_`\"'“”").strip()
         if not line:
@@ -96,52 +101,66 @@ def parse_answer(answer: str, names: Mapping[str, str]) -> tuple[list[tuple[str,
         if line.lower().rstrip(".") in ("none", "no entries", "nothing"):
             said_none = True
             continue
-        cut = _CUE.search(line)
-        name, cue = (line[: cut.start()], line[cut.end() :].rstrip(")")) if cut else (line, "")
-        key = name.strip().strip("*_`\"'“”.").lower()
-        entry = names.get(key)
-        if entry is None:
+        low = line.lower()
+        key = next((k for k in keys if low.startswith(k) and not low[len(k) : len(k) + 1].isalnum()), None)
+        if key is None:
             unknown.append(line)
-        elif entry not in found:
-            found[entry] = cue.strip().strip("\"'“”")[:80]
+            continue
+        rest = line[len(key) :].lstrip("*_`\"'“”")
+        cut = _CUE.match(rest)
+        cue = rest[cut.end() :] if cut else rest
+        entry = names[key]
+        if entry not in found:
+            found[entry] = cue.strip().rstrip(")").strip().strip("\"'“”*_`")[:80]
     return list(found.items()), unknown, said_none
 
 
 def _quotes(cue: str, beat: str) -> bool:
-    """The words the model gave for a pick come from the beat: at least half of their content words,
-    and one at least, are words of the beat; a cue of function words alone ("she", "his") must be
-    all the beat's. A model that makes up its reason made up the pick."""
-    from b2p.lexicon import STOP_WORDS
+    """Some words the model gave for a pick stand in the beat as it wrote them (case, punctuation and a
+    possessive 's aside; a cue may quote several places, "his stepsister; her"), and are not a bare
+    function word ("the", "and"): a pronoun the beat uses ("she", "his") is a quote. A model that
+    makes up its reason made up the pick."""
+    beat_words = _tokens(beat)
+    return any(_quoted(_tokens(part), beat_words) for part in re.split(r"[;,/…]|\.\.\.", cue))
 
-    said = {w.lower() for w in _WORDS.findall(beat)}
-    every = [w.lower() for w in _WORDS.findall(cue)]
-    words = [w for w in every if len(w) > 2 and w not in STOP_WORDS]
-    if not words:
-        return bool(every) and all(w in said for w in every)
-    hits = sum(1 for w in words if w in said)
-    return hits >= 1 and 2 * hits >= len(words)
+
+def _quoted(words: list[str], beat_words: list[str]) -> bool:
+    from b2p.lexicon import PRONOUN_OF, STOP_WORDS
+
+    if not words or all(w in STOP_WORDS and w not in PRONOUN_OF and w not in _POSSESSIVES for w in words):
+        return False
+    n = len(words)
+    return any(beat_words[k : k + n] == words for k in range(len(beat_words) - n + 1))
+
+
+def _tokens(text: str) -> list[str]:
+    return [re.sub(r"['’]s?$", "", w.lower()) for w in _WORDS.findall(text)]
+
+
+_POSSESSIVES = frozenset({"his", "her", "hers", "their", "its"})
 
 
 class ModelResolver:
-    """Asks ``llm`` about each beat, through a cache of answers keyed by the prompt and the model."""
+    """Asks ``llm`` about each beat, through a cache of answers keyed by the prompt and the model.
+    ``llm`` None: a dry run, which reads the cache and asks nothing."""
 
     def __init__(self, llm: Any, cache: Path | None, identity: str) -> None:
         self.llm = llm
         self.cache = cache
         self.identity = identity
+        self.broken = ""  # why the model could not be asked: it is not asked again in this run
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ModelResolver:
+    def from_settings(cls, settings: Any, ask: bool = True) -> ModelResolver:
         from b2p.llm import load_llm
 
-        llm = load_llm(settings)
-        options = settings.backend_options(settings.llm).model_dump(mode="json")
-        identity = json.dumps({"llm": settings.llm, "model": settings.model, "name": getattr(llm, "name", ""), "options": options},
-                              sort_keys=True, default=str)
-        return cls(llm, settings.cache_dir / "resolve", identity)
+        options = settings.backend_options(settings.llm).model_dump(mode="json")  # a key is masked here, never hashed
+        identity = json.dumps({"llm": settings.llm, "model": settings.model, "options": options}, sort_keys=True, default=str)
+        return cls(load_llm(settings) if ask else None, settings.cache_dir / "resolve", identity)
 
     def close(self) -> None:
-        self.llm.close()
+        if self.llm is not None:
+            self.llm.close()
 
     def ask(self, beat: str, earlier: Sequence[str], rows: Sequence[tuple[str, str, str]], names: Mapping[str, str],
             named: int = 0) -> Answer:
@@ -153,23 +172,29 @@ class ModelResolver:
         key = hashlib.sha256((self.identity + json.dumps(messages, ensure_ascii=False)).encode()).hexdigest()
         text = self._cached(key)
         if text is None:
+            if self.llm is None:
+                return Answer(None, "not asked in a dry run; the rules chose")
+            if self.broken:
+                return Answer(None, f"the model could not be asked earlier in this run ({self.broken}); the rules chose")
             try:
                 done = self.llm.complete(messages, GenOptions(max_tokens=RESOLVE_TOKENS, temperature=0.0, seed=0))
             except B2PError as e:
+                self.broken = str(e)
                 return Answer(None, f"the model could not be asked ({e}); the rules chose")
             text = done.text
-            if done.finish_reason == "stop":
-                self._keep(key, text)
+            if done.finish_reason != "stop":
+                return Answer(None, "the model's answer was cut off; the rules chose", text)
+            self._keep(key, text)
         ids, unknown, said_none = parse_answer(text, names)
         heard = ids
         ids = [(i, cue) for i, cue in ids if _quotes(cue, beat)]
         if heard and not ids:
-            return Answer(None, "the model's answer quoted nothing the beat says; the rules chose", text, unknown)
+            return Answer(None, "the model's picks quoted nothing the beat says; the rules chose", text, unknown)
         if not ids and not said_none:
             return Answer(None, "the model's answer named no entry of the bible; the rules chose", text, unknown)
         if not ids and named:
             return Answer(None, "the model said none, but the beat names entries; the rules chose", text, unknown)
-        if len(ids) > max(8, len(rows) // 2):
+        if len(ids) > MOST and len(ids) > MOST_SHARE * len(rows):
             return Answer(None, f"the model listed {len(ids)} of {len(rows)} entries; the rules chose", text, unknown)
         return Answer(ids, "", text, unknown)
 

@@ -1,6 +1,6 @@
 """Where each beat's lore gets chosen: always ∪ named ∪ scene ∪ similar, within a token budget.
 
-Priority is always > named > scene > similar. Whatever does not fit the budget is reported as
+Priority is writer > always > named > scene > model > similar. Whatever does not fit the budget is reported as
 dropped ('budget'); similar candidates under the threshold are reported with ``explain``.
 Nothing is dropped silently.
 """
@@ -51,6 +51,7 @@ class Retriever:
         self._embedder: Any = None
         self._events: dict[str, list[str]] | None = None
         self._resolver: Any = None  # resolver = 'model': b2p.resolver.ModelResolver, made on first use
+        self.ask_model = True  # False (a dry run): resolver = 'model' reads the answers it has, asks nothing
 
     @property
     def meta(self) -> BibleMeta:
@@ -85,10 +86,14 @@ class Retriever:
         vectors = self._embed(queries) if want_similar else [None] * len(beats)
         history: list[list[str]] = [list(c) for c in carried]  # per earlier beat, the people/items on stage in order
         shown = 0  # beats before each one the model is shown (resolver = 'model')
+        opening: list[str] = []  # and, in a book, the cast the previous chapter ended with
         if self.settings.resolver == "model" and self._resolver is None:
             from b2p.resolver import EARLIER, ModelResolver
 
-            self._resolver, shown = ModelResolver.from_settings(self.settings), EARLIER
+            self._resolver, shown = ModelResolver.from_settings(self.settings, ask=self.ask_model), EARLIER
+            # A book's chapter opens on the cast the last one ended with: the model is told who they are.
+            cast = [self.entries[i].name for i in dict.fromkeys(carried[-1] if carried else ()) if i in self.entries]
+            opening = [f"(the previous chapter ended with {', '.join(cast)} on stage)"] if cast else []
         last: tuple[str, list[LorePick]] | None = None  # the previous beat and what it took in
         out = []
         rows = zip(beats, mentions, vectors, ordinary, queries, strict=True)
@@ -97,6 +102,8 @@ class Retriever:
                 on_stage = history[: -SHEET_MEMORY - 1 : -1]  # the latest beats, most recent first
                 writer = self._overrides(index, getattr(beat, "overrides", ()))
                 earlier = [str(b) for b in beats[max(0, index - 1 - shown) : index - 1]] if shown else []
+                if shown and index <= shown:
+                    earlier = opening + earlier
                 lore, considered = self._beat(index, beat, ms, vec, on_stage, explain, not_named, query, writer, last, earlier)
                 last = (str(beat), considered)
                 # On stage is everyone the beat involves, whether or not the budget let them into its prompt.
@@ -209,6 +216,8 @@ class Retriever:
             stage = [i for cast in on_stage[: self.settings.scene_depth] for i in cast]
             wanted = dict.fromkeys([p.id for p in picks] + stage + near)
             live = [i for i in wanted if i in self.entries and not self.entries[i].always and i not in kept_out][: CANDIDATES + len(picks)]
+        if not live:
+            return picks, below, None  # nothing to choose from: no question to ask
         texts = self.index.texts()
         rows = [(e.name, heading(e.kind, e.aliases), what(texts.get(i) or e.lead)) for i in live for e in [self.entries[i]]]
         owners: dict[str, set[str]] = {}
@@ -221,20 +230,17 @@ class Retriever:
         if answer.ids is None:
             return picks, below, answer.note
         chosen = dict(answer.ids)
-        kept = list(certain)
-        for p in picks:
-            if p in certain:
-                continue
-            if p.id in chosen:
-                kept.append(p)
-            else:
-                below.append(Dropped(name=p.name, reason="the model left it out", score=p.score))
-        have = {p.id for p in kept}
+        agreed = [p for p in picks if p not in certain and p.id in chosen]
+        below += [Dropped(name=p.name, reason="the model left it out", score=p.score) for p in picks if p not in certain and p.id not in chosen]
+        have = {p.id for p in certain + agreed}
+        added = []
         for i, cue in answer.ids:
             if i not in have:
                 e = self.entries[i]
-                kept.append(LorePick(name=e.name, id=e.id, kind=e.kind, reason="model", score=1.0, match=cue or None, tokens=e.tokens))
+                added.append(LorePick(name=e.name, id=e.id, kind=e.kind, reason="model", score=1.0, match=cue or None, tokens=e.tokens))
                 have.add(i)
+        # In the budget's order: the writer's, always, named, scene, the model's own, then similar.
+        kept = certain + [p for p in agreed if p.reason != "similar"] + added + [p for p in agreed if p.reason == "similar"]
         below[:] = [d for d in below if d.name not in {self.entries[i].name for i in have}]
         return kept, below, None
 

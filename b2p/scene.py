@@ -231,16 +231,25 @@ def resolve(
     def owner(gender: str, pos: int, fits: Callable[[str], bool] | None = None) -> tuple[str, int] | None:
         """Whom a possessive pronoun means: whom the beat's earlier possessive of that gender meant;
         else the nearest person of its gender before it in the beat; else, across an opening phrase,
-        the subject after it; else the people on stage, most recent first; else the first after it.
-        ``fits``: the possessor must have the relation the phrase names ("her stepmother": someone
-        whose lore gives her one): the first candidate who does is meant, as a reader takes it."""
+        the subject after it; else the people on stage in the most recent beat that had one; else the
+        first after it. ``fits``: among people on stage equally recently, the one who has the
+        relation the phrase names ("her stepmother": the one whose lore gives her one) is meant; it
+        never passes over a nearer person."""
         if gender in owners:
             return owners[gender]
         same = by_pronoun.get(gender, [])
         before = bisect_left(same, (pos, ""))  # how many come before pos
-        ahead = [(same[0][1], 0)] if same and not before and _points_ahead(text, pos, same[0][0]) else []
-        order = [(i, 0) for _, i in reversed(same[:before])] + ahead + stage.people(gender) + [(i, 0) for _, i in same[before:]]
-        found = next((c for c in order if fits is None or fits(c[0])), None) if fits else next(iter(order), None)
+        if before:
+            found: tuple[str, int] | None = (same[before - 1][1], 0)
+        elif same and _points_ahead(text, pos, same[0][0]):
+            found = (same[0][1], 0)  # "Her hands shaking, Mara opens the door": Mara
+        else:  # "Her stepmother suggests selling Queenie; Lena refuses": whoever was on stage
+            # On stage, with those the beat goes on to name ("…; Lena refuses": Lena was on stage too).
+            staged = [(i, d) for i, d in stage.order if d <= stage.depth and is_person(entries[i]) and entries[i].pronouns == gender]
+            nearest = [c for c in staged if c[1] == staged[0][1]] if staged else []
+            found = next((c for c in nearest if fits is None or fits(c[0])), nearest[0] if nearest else None)
+            if found is None and same:
+                found = (same[0][1], 0)
         if found is not None:
             owners[gender] = found
         return found

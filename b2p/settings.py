@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(200, ge=32, le=2048, description="Chunk size in embedding-model tokens.")
     chunk_overlap: int = Field(20, ge=0, le=512, description="Tokens shared by neighbouring chunks.")
     # retrieval
-    budget: int = Field(1200, ge=0, description="Lore tokens allowed per beat (always > named > scene > similar).")
+    budget: int = Field(1200, ge=0, description="Lore tokens allowed per beat (writer > always > named > scene > model > similar).")
     threshold: float = Field(0.35, ge=-1.0, le=1.0, allow_inf_nan=False, description="Cosine similarity a 'similar' entry must reach.")
     margin: float = Field(0.12, ge=0.0, le=1.0, allow_inf_nan=False, description="How far a 'similar' entry must stand above the beat's background similarity.")
     resolver: Literal["rules", "model"] = Field("rules", description="Who chooses the lore beside the names: b2p's rules, or the "

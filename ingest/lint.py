@@ -217,7 +217,7 @@ def _unclear_pronouns(entries: list[LocatedEntry]) -> list[Finding]:
     return [Finding(file=x.shown, line=x.body_line, severity="warning", check="no-pronouns",
                     message=f"cannot tell {x.entry.name}'s pronouns from the lore: a beat's \"he\", \"she\" or \"they\" "
                             "will not find them; write the lore with their pronouns")
-            for x in entries if x.entry.kind in PERSON_KINDS and infer_pronouns(x.entry.text) is None]
+            for x in entries if x.entry.kind in PERSON_KINDS and infer_pronouns(x.entry.text, x.entry.name) is None]
 
 
 _MARKUP = re.compile(r"<!--.*?-->|[#>*_`~|\[\]()\-]", re.S)

@@ -48,6 +48,8 @@ class ScriptedLLM:
             if key in beat:
                 if answer == "RAISE":
                     raise ModelError("the server went away")
+                if answer.startswith("CUT:"):  # stopped at the token limit
+                    return Completion(text=answer[4:], finish_reason="length")
                 return Completion(text=answer)
         return Completion(text="none")
 
@@ -62,13 +64,13 @@ def bakers(tmp_path_factory: pytest.TempPathFactory, _isolated_env: None) -> Ite
         yield settings, st, root
 
 
-def ledger(bakers, beats: list[str], answers: dict[str, str], tmp_path: Path, explain: bool = True):  # noqa: ANN001, ANN201
+def ledger(bakers, beats: list[str], answers: dict[str, str], tmp_path: Path, explain: bool = True, carried=()):  # noqa: ANN001, ANN201
     settings, st, _ = bakers
     changed = settings.model_copy(update={"resolver": "model", "top_k": 0})
     made = ModelResolver(ScriptedLLM(answers), tmp_path / "cache", "scripted")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ModelResolver, "from_settings", classmethod(lambda cls, s: made))
-        return Retriever(changed, st, "bakers").ledger([parse_beat(b) for b in beats], explain=explain).beats
+        mp.setattr(ModelResolver, "from_settings", classmethod(lambda cls, s, ask=True: made))
+        return Retriever(changed, st, "bakers").ledger([parse_beat(b) for b in beats], explain=explain, carried=carried).beats
 
 
 def picks(beat) -> dict[str, str]:  # noqa: ANN001
@@ -85,6 +87,9 @@ def test_an_answer_is_read_whatever_its_bullets_and_separators() -> None:
     assert found == [("g", "her mother"), ("p", "the driver"), ("b", "where it happens")]
     assert unknown == ["Somebody Else — him"] and not said_none
     assert parse_answer("None.", names) == ([], [], True)
+    # a name with a separator in it is read whole: the longest catalogue name that starts the line
+    flood = {"the flood": "x", "the flood: 1953": "f"}
+    assert parse_answer("The Flood: 1953 — the old flood", flood)[0] == [("f", "the old flood")]
 
 
 # -- what the model chooses, and what is kept whatever it says ------------------------------------------------
@@ -120,16 +125,35 @@ def test_a_rule_pick_the_model_leaves_out_is_reported(bakers, tmp_path: Path) ->
 
 @pytest.mark.parametrize(("answer", "why"), [
     ("Willem Achterberg — the ovens\nGreet Achterberg — the bread\nLotte Maas — the ovens", "quoted nothing"),  # made up
+    ("Bram Kuiper — the\nMrs. Anke Dekker — and", "quoted nothing"),  # a bare function word is no quote
+    ("Greet Achterberg — the ovens of the van", "quoted nothing"),  # words of the beat, but not as it says them
     ("The weather — cold", "named no entry"),
     ("none", "the beat names entries"),
     ("\n".join(f"{n} — Pim" for n in ("Greet Achterberg", "Willem Achterberg", "Saskia Achterberg", "Lotte Maas", "Bram Kuiper",
                                       "Mrs. Anke Dekker", "Joost Veen", "Femke Veen", "Marijke Bos")), "listed 9"),
     ("RAISE", "could not be asked"),
+    ("CUT:Pim Achterberg — Pim\nSaskia Ach", "cut off"),
 ])
 def test_an_answer_that_cannot_be_used_leaves_the_rules_choice_and_says_why(bakers, tmp_path: Path, answer: str, why: str) -> None:  # noqa: ANN001
     beat = ledger(bakers, ["Pim loads the van and phones his sister."], {"phones": answer}, tmp_path)[0]
     assert picks(beat) == {"Pim Achterberg": "named", "Saskia Achterberg": "scene"}  # the rules' choice
     assert why in (beat.resolver or "") and "the rules chose" in beat.resolver  # type: ignore[operator]
+
+
+def test_a_model_that_fails_is_not_asked_again_in_the_run(bakers, tmp_path: Path) -> None:  # noqa: ANN001
+    ScriptedLLM.asked.clear()
+    got = ledger(bakers, ["Pim loads the van.", "Saskia cycles to the hospital."], {"loads": "RAISE", "cycles": "Saskia Achterberg — Saskia"}, tmp_path)
+    assert ScriptedLLM.asked == ["Pim loads the van."]
+    assert "earlier in this run (the server went away)" in (got[1].resolver or "") and "Saskia Achterberg" in picks(got[1])
+
+
+def test_a_chapters_first_beats_are_told_whom_the_last_chapter_ended_with(bakers, tmp_path: Path) -> None:  # noqa: ANN001
+    """In a book the cast carried from the previous chapter is on stage: the model is told who they are."""
+    ScriptedLLM.prompts.clear()
+    got = ledger(bakers, ["She counts the loaves before dawn."], {"loaves": "Greet Achterberg — She"}, tmp_path,
+                 carried=[["characters/greet"]])
+    assert "(the previous chapter ended with Greet Achterberg on stage)" in ScriptedLLM.prompts[-1]
+    assert picks(got[0]) == {"Greet Achterberg": "scene"}  # the rules found her too: their reason and path are kept
 
 
 def test_an_answer_is_asked_once_for_the_same_prompt_and_model(bakers, tmp_path: Path) -> None:  # noqa: ANN001
@@ -200,3 +224,39 @@ def test_a_large_bible_lists_the_candidates_not_every_entry(bakers, tmp_path: Pa
     names = {line[2:].split(" (")[0] for line in listed}
     assert {"Femke Veen", "Marijke Bos", "Greet Achterberg"} <= names  # named, the relation, on stage
     assert len(names) <= 2 + 2 + 1  # the rules' picks, the nearest two, the stage
+
+
+def test_a_dry_run_asks_the_model_nothing(bakers, tmp_path: Path, fault_server: FaultServer) -> None:  # noqa: ANN001
+    """``generate --dry-run`` prints the prompts a run would send and calls no model: with --resolver model
+    too (the lore then is the rules', each beat says so)."""
+    _, _, root = bakers
+    (tmp_path / "sheet.txt").write_text("Saskia buys herring from the fishwife.\n")
+    proc = subprocess.run([*b2p_command(), "generate", "sheet.txt", "--bible", str(root), "--store", str(tmp_path / "store"),
+                           "--resolver", "model", "--llm", "openai", "--model", "gpt-4o-mini", "--base-url", fault_server.url,
+                           "--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "COLUMNS": "200", "B2P_CACHE_DIR": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr
+    assert fault_server.count == 0
+
+
+def test_lore_refuses_model_flags_without_the_model_resolver(bakers, tmp_path: Path) -> None:  # noqa: ANN001
+    _, _, root = bakers
+    proc = run(root, "--beat", "Saskia waits.", "--bible", str(root), "--store", str(tmp_path / "store"), "--llm", "openai", cwd=tmp_path)
+    assert proc.returncode != 0 and "add --resolver model" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_chapters_trace_says_the_resolver_and_why_its_answer_was_set_aside(bakers, tmp_path: Path, fault_server: FaultServer) -> None:  # noqa: ANN001
+    """The server answers every request with one line of prose: as the resolver's answer it names no
+    entry, so the rules choose, and the chapter's trace says so beside the beat."""
+    from b2p.trace import trace_path
+
+    _, _, root = bakers
+    (tmp_path / "sheet.txt").write_text("Saskia buys herring from the fishwife.\n")
+    proc = subprocess.run([*b2p_command(), "generate", "sheet.txt", "--bible", str(root), "--store", str(tmp_path / "store"),
+                           "--resolver", "model", "--llm", "openai", "--model", "gpt-4o-mini", "--base-url", fault_server.url,
+                           "--words-per-beat", "20", "-o", "chapter.md"], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          stdin=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "200", "B2P_REDRAFTS": "0", "B2P_CACHE_DIR": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr
+    trace = json.loads(trace_path(tmp_path / "chapter.md").read_text())
+    assert trace["options"]["resolver"] == "model"
+    assert any("the model's answer named no entry" in n and "the rules chose" in n for n in trace["beats"][0]["notes"])
