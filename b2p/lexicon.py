@@ -180,6 +180,9 @@ KIN_CONVERSE = {
 REMARRIAGE = re.compile(r"\bstep[- ]?(?:mother|father|parent|son|daughter|child|children|brother|sister)s?\b|"
                         r"\b(?:first|second|third|previous|former|earlier) (?:marriage|wife|husband)\b|"
                         r"\bremarri(?:ed|es|age)\b|\bremarry\b|\bex-(?:wife|husband)\b|\bdivorc(?:e|ed|es)\b", re.IGNORECASE)
+# Words that say someone is gone from a family: "her mother died", "his late father", "a father she never knew".
+ABSENCE = re.compile(r"\b(?:died|dies|dead|late|killed|drowned|passed away|never knew|deserted|walked out|ran off|abandoned)\b",
+                     re.IGNORECASE)
 # Spelling variants folded before lookup: "step-mother", "step mother" → "stepmother".
 _STEP = re.compile(r"\bstep[- ](?=(?:mother|father|son|daughter|brother|sister|child)\b)")
 

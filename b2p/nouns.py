@@ -9,7 +9,6 @@ monk" costs the same at 10 entries or 10k.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Iterable
 
@@ -52,10 +51,7 @@ def infer_pronouns(text: str, name: str = "") -> str | None:
             counts[first.group(1).lower()] += 1
     copula = re.search(r"\b(?:is|was)\b", said[0]) if said else None  # "X is Marta's son", "X is …, a fussy man"
     clause = re.split(r"[;:]", said[0][copula.end() :])[0] if copula else ""
-    # The subject's own noun heads the complement ("Marta's son", "the notary, a fussy man"); after a
-    # possessive pronoun or a preposition the words are about someone else ("loyal to her father, the
-    # old king", "raised by her grandfather").
-    nouns = list(itertools.takewhile(lambda w: w not in _NOT_THE_SUBJECTS, re.findall(r"[a-z]+", clause.lower())))
+    nouns = _subject_nouns(clause)
     title = HONORIFICS.get(name.split()[0].lower().rstrip(".")) if name.split() else None
     gender = next((GENDER_OF_NOUN[w] for w in nouns if w in GENDER_OF_NOUN), title)
     if gender:
@@ -68,6 +64,26 @@ def infer_pronouns(text: str, name: str = "") -> str | None:
 
 
 _NOT_THE_SUBJECTS = frozenset({"his", "her", "their", "its", "my", "our", "your"}) | PREPOSITIONS
+
+
+def _subject_nouns(clause: str) -> list[str]:
+    """The words of a defining sentence's complement that may say what its subject is: "Marta's son",
+    "the notary, a fussy man", "born in Leeds, a miner's son". A phrase after a possessive pronoun or
+    a preposition is someone or something else ("loyal to her father", "raised by her grandfather"),
+    up to the next comma; so is an apposition with "the" after it ("her father, the old king")."""
+    out, skipping, after_comma, skipped = [], False, False, False
+    for w in re.findall(r"[a-z]+|,", clause.lower()):
+        if w == ",":
+            skipping, after_comma, skipped = False, True, skipping
+            continue
+        if after_comma and w == "the" and skipped:
+            skipping = True  # "her father, the old king": the skipped phrase's apposition
+        after_comma = False
+        if w in _NOT_THE_SUBJECTS:
+            skipping = True
+        elif not skipping:
+            out.append(w)
+    return out
 
 
 def entry_pronouns(e: LoreEntry) -> str | None:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from b2p.lexicon import APPOSITION_ADVERBS, KIN_CONVERSE, KINSHIP, PRONOUN_OF, REMARRIAGE, kin_noun, sentences
+from b2p.lexicon import ABSENCE, APPOSITION_ADVERBS, KIN_CONVERSE, KINSHIP, PRONOUN_OF, REMARRIAGE, STOP_WORDS, kin_noun, sentences
 from b2p.models import LoreEntry
 from b2p.phrases import covered_by
 
@@ -105,6 +105,10 @@ _COMPOSE = {
     ("spouse", "parent"): "parent-in-law",
     ("spouse", "sibling"): "sibling-in-law",  # my husband's sister
     ("sibling", "spouse"): "sibling-in-law",  # my brother's wife
+    ("parent", "half-sibling"): "uncle",  # a half-sibling is kin as a sibling is, but shares only one parent
+    ("half-sibling", "child"): "nephew",
+    ("spouse", "half-sibling"): "sibling-in-law",
+    ("half-sibling", "spouse"): "sibling-in-law",
     ("child", "spouse"): "child-in-law",
     ("parent", "spouse"): "parent",  # my mother's husband: my father, unless the lore says otherwise
 }
@@ -127,6 +131,8 @@ def derive(links: Mapping[str, list[tuple[str, str, str]]], people: Mapping[str,
     twice: dict[str, bool] = {}
 
     def remarried(i: str) -> bool:
+        if i not in people:
+            return False
         if i not in twice:
             e = people[i]
             said = [k.lower() for k in e.keys()] + [w for w in ("he", "she", "his", "her", "they", "their") if PRONOUN_OF.get(w) == e.pronouns]
@@ -135,12 +141,22 @@ def derive(links: Mapping[str, list[tuple[str, str, str]]], people: Mapping[str,
         return twice[i]
 
     def speaks_of_another(child: str, spouse: str) -> bool:
-        """The child's own lore speaks of its mother (or father) without naming the parent's spouse:
-        "Her mother died when she was born" — that spouse is not her mother."""
+        """The child's own lore speaks of another mother (or father) than the parent's spouse: one who
+        died or left ("Her mother died when she was born"), or one it names ("her father, Abel Wragg")."""
         nouns = [n for n, (r, g) in KINSHIP.items() if r == "parent" and g == people[spouse].pronouns]
+        if not nouns:
+            return False
         keys = [k.lower() for k in people[spouse].keys()]
-        return any(re.search(rf"\b(?:{'|'.join(nouns)})\b", s.lower()) and not any(k in s.lower() for k in keys)
-                   for s in sentences(texts.get(child) or people[child].text)) if nouns else False
+        noun = re.compile(rf"\b(?:{'|'.join(nouns)})\b(?!-in-law)(?:,?\s+([A-Z][\w'’-]+))?")
+        for sentence in sentences(texts.get(child) or people[child].text):
+            for m in noun.finditer(sentence):
+                named = m.group(1)
+                if named and not any(named.lower() in k.split() for k in keys) and named.lower() not in STOP_WORDS:
+                    return True
+                near = sentence[max(0, m.start() - 24) : m.end() + 40]  # "her late mother", "her mother died", "never knew his father"
+                if ABSENCE.search(near) and not any(k in near.lower() for k in keys):
+                    return True
+        return False
 
     for _ in range(_ROUNDS):
         new = []
@@ -148,7 +164,7 @@ def derive(links: Mapping[str, list[tuple[str, str, str]]], people: Mapping[str,
             for r1, b, src in ts:
                 for r2, c, _ in every.get(b, ()):
                     rel = _COMPOSE.get((r1, r2))
-                    if rel is None or c == a or (a, c) in known or a not in people or c not in people:
+                    if rel is None or c == a or (a, c) in known or a not in people or b not in people or c not in people:
                         continue
                     if (r1, r2) == ("sibling", "parent") and (
                             (r1, b, src) not in links.get(a, ())  # stated, not worked out: a shared father does not share a mother

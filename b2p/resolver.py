@@ -34,7 +34,7 @@ CANDIDATES = 40  # how many of those, for a large bible
 EARLIER = 3  # beats before this one shown, for pronouns and "the captain"
 WHAT_WORDS = 24  # words of an entry's opening shown in the catalogue
 ALIASES = 6  # other names of an entry shown in the catalogue
-MOST, MOST_SHARE = 4, 0.6  # an answer with more picks than both lists the catalogue, not the beat
+MOST, MOST_SHARE = 4, 0.6  # more picks than both, beyond those the beat names, lists the catalogue, not the beat
 _BULLET = re.compile(r"^\s*(?:[-*•>]+|\d+[.)]|\(\d+\))\s*")
 _WORDS = re.compile(r"\w[\w'’-]*")
 _CUE = re.compile(r"\s*(?:[—–]|-{1,2}|:)\s+|\s+\(")
@@ -49,6 +49,7 @@ class Answer:
     note: str = ""
     raw: str = ""
     unknown: list[str] = field(default_factory=list)
+    unquoted: list[str] = field(default_factory=list)  # entries it named without words of the beat: it agrees, but adds nothing
 
 
 def heading(kind: str, aliases: Sequence[str]) -> str:
@@ -107,6 +108,8 @@ def parse_answer(answer: str, names: Mapping[str, str]) -> tuple[list[tuple[str,
             unknown.append(line)
             continue
         rest = line[len(key) :].lstrip("*_`\"'“”")
+        if re.match(r"\s*\([^)]*\)\s*(?:[—–:]|-{1,2})", rest):  # "Name (character) — …": the catalogue's own aside
+            rest = rest[rest.index(")") + 1 :]
         cut = _CUE.match(rest)
         cue = rest[cut.end() :] if cut else rest
         entry = names[key]
@@ -117,11 +120,12 @@ def parse_answer(answer: str, names: Mapping[str, str]) -> tuple[list[tuple[str,
 
 def _quotes(cue: str, beat: str) -> bool:
     """Some words the model gave for a pick stand in the beat as it wrote them (case, punctuation and a
-    possessive 's aside; a cue may quote several places, "his stepsister; her"), and are not a bare
-    function word ("the", "and"): a pronoun the beat uses ("she", "his") is a quote. A model that
-    makes up its reason made up the pick."""
+    possessive 's aside; asides in brackets dropped; a cue may quote several places: "his sister; her",
+    "\"Pim\" and \"his\""), and are not a bare function word ("the", "and"): a pronoun the beat uses
+    ("she", "his") is a quote. A model that makes up its reason made up the pick."""
     beat_words = _tokens(beat)
-    return any(_quoted(_tokens(part), beat_words) for part in re.split(r"[;,/…]|\.\.\.", cue))
+    plain = re.sub(r"\([^)]*\)|\[[^]]*\]", " ", cue)
+    return any(_quoted(_tokens(part), beat_words) for part in re.split(r"[;,/…\"“”]|\.\.\.|\band\b", plain))
 
 
 def _quoted(words: list[str], beat_words: list[str]) -> bool:
@@ -185,18 +189,18 @@ class ModelResolver:
             if done.finish_reason != "stop":
                 return Answer(None, "the model's answer was cut off; the rules chose", text)
             self._keep(key, text)
-        ids, unknown, said_none = parse_answer(text, names)
-        heard = ids
-        ids = [(i, cue) for i, cue in ids if _quotes(cue, beat)]
+        heard, unknown, said_none = parse_answer(text, names)
+        ids = [(i, cue) for i, cue in heard if _quotes(cue, beat)]
+        unquoted = [i for i, cue in heard if not _quotes(cue, beat)]
         if heard and not ids:
             return Answer(None, "the model's picks quoted nothing the beat says; the rules chose", text, unknown)
         if not ids and not said_none:
             return Answer(None, "the model's answer named no entry of the bible; the rules chose", text, unknown)
         if not ids and named:
             return Answer(None, "the model said none, but the beat names entries; the rules chose", text, unknown)
-        if len(ids) > MOST and len(ids) > MOST_SHARE * len(rows):
-            return Answer(None, f"the model listed {len(ids)} of {len(rows)} entries; the rules chose", text, unknown)
-        return Answer(ids, "", text, unknown)
+        if len(heard) - named > max(MOST, MOST_SHARE * len(rows)):
+            return Answer(None, f"the model listed {len(heard)} of {len(rows)} entries; the rules chose", text, unknown)
+        return Answer(ids, "", text, unknown, unquoted)
 
     def _cached(self, key: str) -> str | None:
         if self.cache is None:

@@ -230,8 +230,9 @@ class Retriever:
         if answer.ids is None:
             return picks, below, answer.note
         chosen = dict(answer.ids)
-        agreed = [p for p in picks if p not in certain and p.id in chosen]
-        below += [Dropped(name=p.name, reason="the model left it out", score=p.score) for p in picks if p not in certain and p.id not in chosen]
+        # A rule's pick the model named too stands, quoted or not: two readers agree on it.
+        agreed = [p for p in picks if p not in certain and (p.id in chosen or p.id in answer.unquoted)]
+        below += [Dropped(name=p.name, reason="the model left it out", score=p.score) for p in picks if p not in certain and p not in agreed]
         have = {p.id for p in certain + agreed}
         added = []
         for i, cue in answer.ids:

@@ -111,6 +111,8 @@ def picks(bakers: tuple[Settings, Store], beats: list[str]) -> list[dict[str, st
     ("Mara Voss is loyal to her father, the old king.", "Mara Voss", None),  # the father and the king are someone else
     ("Ivy Hale was raised by her grandfather in the hills.", "Ivy Hale", None),
     ("Ruth Calloway is the editor; her husband Sam runs the press.", "Ruth Calloway", None),
+    ("Tom Hale was born in Leeds, a miner's son.", "Tom Hale", "he"),  # past the place, the apposition is his
+    ("Ada Lin is in her forties, a widow who keeps bees.", "Ada Lin", "she"),
 ])
 def test_pronouns_come_from_how_the_notes_speak_of_someone(text: str, name: str, want: str | None) -> None:
     assert infer_pronouns(text, name) == want
@@ -225,13 +227,19 @@ Stephen Moor, Greta's husband, tends the inn's bar. He stepped off a trawler twe
 name: Lena Moor
 aliases: [Lena]
 ---
-Lena Moor is a girl of twelve who wants a boat of her own. She draws maps of the sound.
+Lena Moor is a girl of twelve who wants a boat like her father's. She draws maps of the sound.
 """,
     "characters/nils.md": """---
 name: Nils Moor
 aliases: [Nils]
 ---
-Nils Moor is Lena Moor's older brother, a deckhand of nineteen.
+Nils Moor is Lena Moor's older brother, a deckhand of nineteen. He sends his wages home to his mother.
+""",
+    "characters/olle.md": """---
+name: Olle Moor
+aliases: [Olle]
+---
+Olle Moor is Stephen Moor's half-brother, a net-maker with one eye.
 """,
     "characters/tobias.md": """---
 name: Tobias Reed
@@ -293,3 +301,25 @@ def test_a_relative_implied_by_a_section_not_yet_true_is_held_back(half) -> None
 def test_a_brothers_mother_is_ones_own_when_the_lore_calls_them_brother_and_sister(half) -> None:  # noqa: ANN001
     """Nils's entry says only that he is Lena's brother; Greta is Lena's mother, so his."""
     assert picks_at(half, ["Nils carries a crate up to his mother."])[0] == {"Nils Moor", "Greta Moor"}
+
+
+def test_a_passing_mention_of_a_parent_is_no_other_parent(half) -> None:  # noqa: ANN001
+    """Lena wants a boat 'like her father's', Nils sends wages 'to his mother': still Stephen and Greta."""
+    got = picks_at(half, ["Lena runs down to the inn to find her father.", "Nils writes to his mother from the trawler."])
+    assert got == [{"Lena Moor", "Stephen Moor"}, {"Nils Moor", "Greta Moor"}]
+
+
+def test_a_parents_half_brother_is_an_uncle(half) -> None:  # noqa: ANN001
+    assert picks_at(half, ["Lena takes her uncle his supper."])[0] == {"Lena Moor", "Olle Moor"}
+
+
+def test_working_out_relatives_through_someone_who_is_no_person_at_a_chapter_does_not_fail() -> None:
+    """At a chapter an entry may not be a person yet (its pronouns come later): relations through it
+    are simply not worked out."""
+    from b2p.models import LoreEntry
+    from b2p.relations import derive
+
+    people = {i: LoreEntry(id=i, name=i.title(), kind="character", text="", pronouns=p) for i, p in (("lena", "she"), ("anders", "he"))}
+    links = {"lena": [("parent", "greta", "lena")], "greta": [("child", "lena", "lena"), ("spouse", "anders", "anders")],
+             "anders": [("spouse", "greta", "anders")]}
+    assert derive(links, people, {}) == {}

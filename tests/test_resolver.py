@@ -260,3 +260,20 @@ def test_a_chapters_trace_says_the_resolver_and_why_its_answer_was_set_aside(bak
     trace = json.loads(trace_path(tmp_path / "chapter.md").read_text())
     assert trace["options"]["resolver"] == "model"
     assert any("the model's answer named no entry" in n and "the rules chose" in n for n in trace["beats"][0]["notes"])
+
+
+@pytest.mark.parametrize("answer", [
+    'Pim Achterberg — "Pim" and "his"\nSaskia Achterberg — his sister',
+    "Pim Achterberg (character) — Pim\nSaskia Achterberg (character; also: Saskia) — his sister (Saskia)",
+    "Pim Achterberg — Pim (the subject)\nSaskia Achterberg — his sister",
+])
+def test_quotes_in_the_shapes_models_write_them_are_read(bakers, tmp_path: Path, answer: str) -> None:  # noqa: ANN001
+    beat = ledger(bakers, ["Pim loads the van and phones his sister."], {"phones": answer}, tmp_path)[0]
+    assert picks(beat) == {"Pim Achterberg": "named", "Saskia Achterberg": "scene"} and beat.resolver is None
+
+
+def test_an_ensemble_beat_may_name_most_of_a_small_catalogue(bakers, tmp_path: Path) -> None:  # noqa: ANN001
+    beat = "Greet, Willem, Pim, Saskia and Lotte sit down to supper at the bakery."
+    answer = "\n".join(f"{n} — {n.split()[0]}" for n in ("Greet Achterberg", "Willem Achterberg", "Pim Achterberg", "Saskia Achterberg", "Lotte Maas"))
+    got = ledger(bakers, [beat], {"supper": answer}, tmp_path)[0]
+    assert len(picks(got)) == 5 and got.resolver is None
