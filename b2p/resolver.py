@@ -47,8 +47,6 @@ class Answer:
 
     ids: list[tuple[str, str]] | None
     note: str = ""
-    raw: str = ""
-    unknown: list[str] = field(default_factory=list)
     unquoted: list[str] = field(default_factory=list)  # entries it named without words of the beat: it agrees, but adds nothing
 
 
@@ -187,20 +185,20 @@ class ModelResolver:
                 return Answer(None, f"the model could not be asked ({e}); the rules chose")
             text = done.text
             if done.finish_reason != "stop":
-                return Answer(None, "the model's answer was cut off; the rules chose", text)
+                return Answer(None, "the model's answer was cut off; the rules chose")
             self._keep(key, text)
-        heard, unknown, said_none = parse_answer(text, names)
+        heard, _, said_none = parse_answer(text, names)
         ids = [(i, cue) for i, cue in heard if _quotes(cue, beat)]
         unquoted = [i for i, cue in heard if not _quotes(cue, beat)]
         if heard and not ids:
-            return Answer(None, "the model's picks quoted nothing the beat says; the rules chose", text, unknown)
+            return Answer(None, "the model's picks quoted nothing the beat says; the rules chose")
         if not ids and not said_none:
-            return Answer(None, "the model's answer named no entry of the bible; the rules chose", text, unknown)
+            return Answer(None, "the model's answer named no entry of the bible; the rules chose")
         if not ids and named:
-            return Answer(None, "the model said none, but the beat names entries; the rules chose", text, unknown)
+            return Answer(None, "the model said none, but the beat names entries; the rules chose")
         if len(heard) - named > max(MOST, MOST_SHARE * len(rows)):
-            return Answer(None, f"the model listed {len(heard)} of {len(rows)} entries; the rules chose", text, unknown)
-        return Answer(ids, "", text, unknown, unquoted)
+            return Answer(None, f"the model listed {len(heard)} of {len(rows)} entries; the rules chose")
+        return Answer(ids, "", unquoted)
 
     def _cached(self, key: str) -> str | None:
         if self.cache is None:
