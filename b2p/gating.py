@@ -317,7 +317,10 @@ class ChapterView:
         if n <= 0 or not self._rows:
             return [[] for _ in queries]
         rows = np.asarray(self._rows)
-        sims = np.asarray(self.base.vectors[rows] @ queries.T).T
+        from b2p.index import one_thread
+
+        with one_thread(self):
+            sims = np.asarray(self.base.vectors[rows] @ queries.T).T
         n = min(n, sims.shape[1])
         out = []
         for row in sims:
