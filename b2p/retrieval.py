@@ -230,8 +230,11 @@ class Retriever:
         if answer.ids is None:
             return picks, below, answer.note
         chosen = dict(answer.ids)
-        # A rule's pick the model named too stands, quoted or not: two readers agree on it.
-        agreed = [p for p in picks if p not in certain and (p.id in chosen or p.id in answer.unquoted)]
+        # A rule's pick the model named too stands, quoted or not: two readers agree on it. A name the beat
+        # writes in full that the model leaves out is its call ("a psalm from the Old Testament"); when it
+        # leaves out two or more, it did not read closely, and the names stand.
+        vetoed = [p for p in picks if p.reason == "named" and p.score >= 1.0 and p.id not in chosen and p.id not in answer.unquoted]
+        agreed = [p for p in picks if p not in certain and (p.id in chosen or p.id in answer.unquoted or (len(vetoed) > 1 and p in vetoed))]
         below += [Dropped(name=p.name, reason="the model left it out", score=p.score) for p in picks if p not in certain and p not in agreed]
         have = {p.id for p in certain + agreed}
         added = []
