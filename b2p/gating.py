@@ -313,21 +313,9 @@ class ChapterView:
         """``LoreIndex.nearest`` over the chunks visible at this chapter only."""
         import numpy as np
 
-        queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-        if n <= 0 or not self._rows:
-            return [[] for _ in queries]
-        rows = np.asarray(self._rows)
-        from b2p.index import one_thread
+        from b2p.index import scan
 
-        with one_thread(self):
-            sims = np.asarray(self.base.vectors[rows] @ queries.T).T
-        n = min(n, sims.shape[1])
-        out = []
-        for row in sims:
-            top = np.argpartition(-row, n - 1)[:n]
-            top = top[np.argsort(-row[top], kind="stable")]
-            out.append([(self.chunk_entry[r], float(row[r]), self.chunk_snippet[r]) for r in top])
-        return out
+        return scan(self, lambda: self.base.vectors[np.asarray(self._rows)], vectors, n, self.chunk_entry, self.chunk_snippet)
 
 
 def _is_person(e: LoreEntry) -> bool:

@@ -40,7 +40,7 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -383,21 +383,28 @@ class LoreIndex:
     def nearest(self, vectors: Any, n: int) -> list[list[tuple[str, float, str]]]:
         """For each query vector (one matrix product for all), the ``n`` most similar chunks:
         (entry id, cosine, snippet), best first."""
-        import numpy as np
+        return scan(self, lambda: self.vectors, vectors, n, self.chunk_entry, self.chunk_snippet)
 
-        queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-        if n <= 0 or not len(self.vectors):
-            return [[] for _ in queries]
-        with one_thread(self):
-            sims = np.asarray(self.vectors @ queries.T).T  # (queries, chunks)
-        n = min(n, sims.shape[1])
-        chunk_entry, chunk_snippet = self.chunk_entry, self.chunk_snippet
-        out = []
-        for row in sims:
-            top = np.argpartition(-row, n - 1)[:n]
-            top = top[np.argsort(-row[top], kind="stable")]
-            out.append([(chunk_entry[r], float(row[r]), chunk_snippet[r]) for r in top])
-        return out
+
+def scan(owner: Any, matrix: Callable[[], Any], vectors: Any, n: int, chunk_entry: Sequence[str],
+         chunk_snippet: Sequence[str]) -> list[list[tuple[str, float, str]]]:
+    """The exact similarity scan ``nearest`` runs over ``matrix()`` (chunks × dim, L2-normalised, read
+    only when there is something to ask), on one BLAS thread: for each query, the ``n`` best chunks as
+    (entry id, cosine, snippet). Shared by the index and a chapter's view of it."""
+    import numpy as np
+
+    queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+    if n <= 0 or not len(chunk_entry):
+        return [[] for _ in queries]
+    with one_thread(owner):
+        sims = np.asarray(matrix() @ queries.T).T  # (queries, chunks)
+    n = min(n, sims.shape[1])
+    out = []
+    for row in sims:
+        top = np.argpartition(-row, n - 1)[:n]
+        top = top[np.argsort(-row[top], kind="stable")]
+        out.append([(chunk_entry[r], float(row[r]), chunk_snippet[r]) for r in top])
+    return out
 
 
 def one_thread(owner: Any) -> Any:
